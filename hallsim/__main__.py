@@ -1,0 +1,3 @@
+from hallsim.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""What every platform's workflow and run look like to the rest of hallsim (the CLI, scenarios, the matrix).
+
+A Pipedream workflow (YAML or a single .mjs step) and a Make blueprint (JSON export) are both a `Workflow`:
+loaded once, run many times against a Hall endpoint, each run giving a `WorkflowRun`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from hallsim.harness._errors import InputError
+
+if TYPE_CHECKING:
+    from hallsim.emulator import HallEmulator
+
+Platform = Literal["pipedream", "make"]
+
+
+@dataclass(frozen=True)
+class HallEndpoint:
+    """Where a run's gate sends `POST /api/route`, and with which token.
+
+    `emulator`, when given, is the running emulator behind `url`: the run takes its journal entries from it
+    (`hall_requests`) and sets its time scale to the run's. Leave it out to aim at something else, such as a
+    port where nothing listens (the matrix's "Hall unreachable" case)."""
+
+    url: str
+    token: str | None
+    emulator: HallEmulator | None = None
+
+
+class WorkflowRun(Protocol):
+    platform: Platform
+    #: pipedream: completed | exited | errored | timed_out; make: success | warning | error
+    outcome: str
+    #: whether the step or module marked protected ran (for Make: executed for at least one bundle)
+    protected_ran: bool
+    #: the emulator's journal entries for this run (JournalEntry.to_dict()), oldest first
+    hall_requests: list[dict[str, Any]]
+    #: every named setting the run used, UNCONFIRMED platform choices included, as name -> value
+    settings: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def render(self) -> str: ...
+
+
+class Workflow(Protocol):
+    platform: Platform
+    path: Path
+    #: names (Pipedream steps) or ids as strings (Make modules) of the protected actions
+    protected: tuple[str, ...]
+
+    def run(
+        self,
+        hall: HallEndpoint,
+        *,
+        event: Any = None,
+        variables: Mapping[str, str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> WorkflowRun: ...
+
+
+def detect_platform(path: Path) -> Platform:
+    """Tell a Pipedream workflow from a Make blueprint by content, not by file name."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.suffix in (".mjs", ".js"):
+        return "pipedream"
+    text = path.read_text(encoding="utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}") from None
+        if isinstance(document, dict) and isinstance(document.get("flow"), list):
+            return "make"
+        raise InputError(f"{path}: a JSON file but not a Make blueprint export: expected a top-level `flow` list")
+    return "pipedream"
+
+
+def load_workflow(path: Path | str) -> Workflow:
+    """Load a Pipedream workflow (.yaml, or one .mjs step) or a Make blueprint (.json), told apart by content."""
+    path = Path(path)
+    platform = detect_platform(path)
+    if platform == "make":
+        from hallsim.harness.make import load_blueprint
+
+        return load_blueprint(path)
+    from hallsim.harness.pipedream import load_workflow as load_pipedream
+
+    return load_pipedream(path)
