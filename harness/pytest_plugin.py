@@ -1,5 +1,208 @@
-"""pytest plugin for hallsim (entry point `pytest11: hallsim`): collects scenario files and provides fixtures.
+"""pytest plugin for hallsim (entry point `pytest11: hallsim`).
 
-Kept import-light: pytest loads it in every run of the project's venv."""
+- Collects scenario files named `*.scenario.yaml` or `*.scenario.yml` (no other YAML) as test items; a failed
+  scenario shows expected against actual for each expectation that did not hold, then the run's trace.
+- Fixtures for Python tests: `make_hall_emulator` (one emulator per test session, or per xdist worker),
+  `hall_emulator` (the same emulator, reset before and after each test), `run_workflow` (run a Pipedream
+  workflow or a Make blueprint against it), `replay_blueprint` (the same, Make only), `audit_sink` (a local
+  webhook sink on pytest-httpserver that records what downstream steps post).
+- Options: `--hallsim-events N --hallsim-seed S` run every scenario over N generated events instead of its
+  own.
+
+It is loaded in every pytest run of an environment where hallsim is installed, so it imports nothing heavy
+until a scenario or one of its fixtures is used."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from hallsim.emulator import HallEmulator
+    from hallsim.harness.runner import ScenarioResult
+    from hallsim.harness.scenario import Scenario
+    from hallsim.harness.workflow import WorkflowRun
+    from pytest_httpserver import HTTPServer
+
+#: keep in step with hallsim.harness.scenario.SCENARIO_SUFFIXES (not imported here: pydantic is slow)
+_SUFFIXES = (".scenario.yaml", ".scenario.yml")
+#: modelled time in fixture runs is scaled like in scenarios (see hallsim.harness.scenario.DEFAULT_TIME_SCALE)
+_TIME_SCALE = 0.01
+
+_emulator_key = pytest.StashKey["HallEmulator"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hallsim", "hallsim scenarios")
+    group.addoption(
+        "--hallsim-events",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run every scenario over N generated trigger events (faker) instead of its own event(s)",
+    )
+    group.addoption(
+        "--hallsim-seed", type=int, default=0, metavar="S", help="seed for --hallsim-events (default 0)"
+    )
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name.endswith(_SUFFIXES):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    emulator = config.stash.get(_emulator_key, None)
+    if emulator is not None:
+        emulator.stop()
+        del config.stash[_emulator_key]
+
+
+def session_emulator(config: pytest.Config) -> HallEmulator:
+    """The test session's emulator, started on first use and stopped when pytest finishes."""
+    emulator = config.stash.get(_emulator_key, None)
+    if emulator is None:
+        from hallsim.emulator import HallEmulator
+
+        emulator = HallEmulator().start()
+        config.stash[_emulator_key] = emulator
+    return emulator
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from hallsim.harness._errors import HarnessError
+        from hallsim.harness.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(self.path)
+        except HarnessError as err:
+            raise self.CollectError(str(err)) from None
+        events = self.config.getoption("--hallsim-events")
+        if events:
+            scenario = scenario.with_generated_events(events, self.config.getoption("--hallsim-seed"))
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.result: ScenarioResult | None = None
+
+    def runtest(self) -> None:
+        from hallsim.harness.runner import run_scenario
+
+        self.result = run_scenario(self.scenario, emulator=session_emulator(self.config))
+        self.user_properties.append(("workflow", str(self.scenario.workflow)))
+        self.user_properties.append(("runs", str(len(self.result.runs))))
+        if self.scenario.pins_fail_open:
+            self.user_properties.append(("pins_fail_open", str(self.result.fail_open_runs)))
+        self.result.raise_for_failure()
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | Any:
+        from hallsim.harness.expectations import ExpectationFailure
+
+        if isinstance(excinfo.value, ExpectationFailure):
+            return excinfo.value.report
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario: {self.scenario.name}"
+
+
+# --- fixtures for Python tests ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def make_hall_emulator(pytestconfig: pytest.Config) -> HallEmulator:
+    """The session's running Hall emulator (one per xdist worker); prefer `hall_emulator` in tests."""
+    return session_emulator(pytestconfig)
+
+
+@pytest.fixture
+def hall_emulator(make_hall_emulator: HallEmulator) -> Iterator[HallEmulator]:
+    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test."""
+    make_hall_emulator.reset()
+    yield make_hall_emulator
+    make_hall_emulator.reset()
+
+
+RunWorkflow = Callable[..., "WorkflowRun"]
+
+
+def _runner(emulator: HallEmulator, platform: str | None) -> RunWorkflow:
+    def run(
+        path: Path | str,
+        *,
+        hall: str | None = None,
+        event: Any = None,
+        variables: Mapping[str, str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        token: str | None = None,
+    ) -> WorkflowRun:
+        """Run the workflow against the emulator; `hall` sets its default behaviour first (e.g. "deny")."""
+        from hallsim.harness._errors import InputError
+        from hallsim.harness.workflow import HallEndpoint, load_workflow
+
+        workflow = load_workflow(path)
+        if platform is not None and workflow.platform != platform:
+            raise InputError(
+                f"{path}: a {workflow.platform} workflow; replay_blueprint takes Make blueprints"
+            )
+        if hall is not None:
+            emulator.set_default(hall)
+        endpoint = HallEndpoint(
+            emulator.url, token if token is not None else next(iter(emulator.tokens)), emulator
+        )
+        return workflow.run(
+            endpoint,
+            event=event,
+            variables=variables,
+            settings={"time_scale": _TIME_SCALE, **(settings or {})},
+        )
+
+    return run
+
+
+@pytest.fixture
+def run_workflow(hall_emulator: HallEmulator) -> RunWorkflow:
+    """`run_workflow(path, hall="deny", event={...}, settings={...})` -> WorkflowRun (Pipedream or Make)."""
+    return _runner(hall_emulator, None)
+
+
+@pytest.fixture
+def replay_blueprint(hall_emulator: HallEmulator) -> RunWorkflow:
+    """`replay_blueprint(path, hall="deny", event=[bundle, ...], variables={...})` -> the Make run."""
+    return _runner(hall_emulator, "make")
+
+
+class AuditSink:
+    """A local webhook sink: answers every POST to `/audit` with 200 and keeps the JSON bodies."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        server.expect_request("/audit", method="POST").respond_with_json({"ok": True})
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url_for("/audit"))
+
+    @property
+    def records(self) -> list[Any]:
+        records = []
+        for request, _response in self.server.log:
+            records.append(
+                request.get_json(silent=True) if request.is_json else request.get_data(as_text=True)
+            )
+        return records
+
+
+@pytest.fixture
+def audit_sink(httpserver: HTTPServer) -> AuditSink:
+    """A local sink for downstream webhooks (pytest-httpserver): `.url` to post to, `.records` received."""
+    return AuditSink(httpserver)

@@ -1,0 +1,130 @@
+"""What the Hall did during one run, read from the emulator's journal entries (`JournalEntry.to_dict()`).
+
+The matrix and the scenarios judge a run by what the gate was actually given, not by the name of the
+behaviour that was scripted: a scripted sequence, a seeded chaos rule or a `slow` answer that arrived too
+late all show up here as what they were."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+ROUTE_PATH = "/api/route"
+
+#: hall-contract.md "Response (200, JSON)": the five decision fields
+DECISION_FIELDS = ("decision_id", "denied", "selected_worker_species_id", "artifact_hash", "reason")
+
+
+def route_requests(entries: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The journal entries that are gate calls (`POST /api/route`), oldest first."""
+    return [e for e in entries if str(e.get("path", "")).rstrip("/") == ROUTE_PATH]
+
+
+def response_json(entry: Mapping[str, Any]) -> Any:
+    """The answer's body parsed as JSON, or None when there was no answer or it was not JSON."""
+    response = entry.get("response")
+    if not isinstance(response, Mapping):
+        return None
+    body = response.get("body")
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+    return body
+
+
+def _delivered(entry: Mapping[str, Any]) -> bool:
+    """The whole answer reached the client: an HTTP response, and no fault injected instead of or after it."""
+    return isinstance(entry.get("response"), Mapping) and not entry.get("fault")
+
+
+def is_well_formed_allow(entry: Mapping[str, Any]) -> bool:
+    """hall-contract.md "Response (200, JSON)": status 200, a JSON object, `denied` the boolean false,
+    delivered in full. Anything else is not an allow, whatever the behaviour was called."""
+    if not _delivered(entry):
+        return False
+    if entry["response"].get("status") != 200:
+        return False
+    body = response_json(entry)
+    return isinstance(body, Mapping) and body.get("denied") is False
+
+
+def well_formed_allow(entries: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the gate was given a well-formed allow during this run (by any of its Hall calls)."""
+    return any(is_well_formed_allow(e) for e in route_requests(entries))
+
+
+def issued_decision(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The last decision the emulator delivered in this run (a JSON object with a decision_id), or None."""
+    for entry in reversed(route_requests(entries)):
+        if not _delivered(entry):
+            continue
+        body = response_json(entry)
+        if isinstance(body, Mapping) and "decision_id" in body:
+            return dict(body)
+    return None
+
+
+def describe_entry(entry: Mapping[str, Any]) -> str:
+    """One line a person understands: what the Hall did with this request."""
+    fault = entry.get("fault")
+    response = entry.get("response")
+    if fault and not isinstance(response, Mapping):
+        return _FAULTS.get(str(fault).split(":")[0], f"fault: {fault}")
+    if not isinstance(response, Mapping):
+        return "no answer"
+    status = response.get("status")
+    text = _describe_answer(status, response.get("body"), response_json(entry))
+    if fault:
+        text += f", then {_FAULTS.get(str(fault).split(':')[0], str(fault))}"
+    return text
+
+
+def describe(entries: Sequence[Mapping[str, Any]]) -> str:
+    """What the Hall did in a run, one clause per gate call."""
+    calls = route_requests(entries)
+    if not calls:
+        return "was not called"
+    texts = [describe_entry(e) for e in calls]
+    if len(texts) == 1:
+        return texts[0]
+    return f"{len(texts)} calls: " + "; ".join(texts)
+
+
+_FAULTS = {
+    "timeout": "never answered (held the request until the client gave up)",
+    "reset": "reset the connection (TCP RST), no HTTP answer",
+    "close": "closed the connection without an answer",
+    "client_gone": "the client gave up before the answer was sent",
+}
+
+
+def _describe_answer(status: Any, raw: Any, body: Any) -> str:
+    if isinstance(raw, (bytes, bytearray)):
+        raw = raw.decode("utf-8", errors="replace")
+    if status != 200:
+        detail = ""
+        if isinstance(body, Mapping):
+            detail = " with a JSON body"
+        elif raw:
+            detail = " with a non-JSON body"
+        return f"answered HTTP {status}{detail}"
+    if raw in (None, "", b""):
+        return "answered 200 with an empty body"
+    if body is None and isinstance(raw, str):
+        return "answered 200 with a body that is not JSON"
+    if not isinstance(body, Mapping):
+        return f"answered 200 with JSON that is not an object ({type(body).__name__})"
+    if "denied" not in body:
+        return "answered 200 without a `denied` field"
+    denied = body["denied"]
+    if denied is False:
+        return "allowed (200, denied=false)"
+    if denied is True:
+        reason = body.get("reason")
+        return "denied (200, denied=true" + (f", reason {reason!r})" if reason else ")")
+    return f"answered 200 with denied={json.dumps(denied)} ({type(denied).__name__}, not a boolean)"

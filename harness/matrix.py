@@ -1,0 +1,364 @@
+"""The fail-closed matrix: run a gate once per Hall behaviour, and once with the Hall unreachable; judge each.
+
+The rule (issue 6): the protected action may run only after a well-formed allow. Whether the gate got one is
+read from the emulator's journal for that run (a 200 whose JSON body has the boolean `denied: false`,
+delivered in full), never from the behaviour's name, so scripted sequences and late answers are judged by
+what happened."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hallsim.harness import journal
+from hallsim.harness._errors import HarnessError, InputError
+from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
+
+if TYPE_CHECKING:
+    from hallsim.emulator import HallEmulator
+
+#: the row for a Hall nobody answers at: a loopback port where nothing listens (connection refused)
+UNREACHABLE = "unreachable"
+
+#: verdicts, worst first
+FAIL_OPEN = "FAIL-OPEN"
+BLOCKED_ON_ALLOW = "blocked on a good allow"
+FAIL_CLOSED = "fail-closed"
+RAN_ON_ALLOW = "ran on allow"
+ERROR = "error"
+
+#: matrix runs scale modelled time down this much: a 30 s Pipedream timeout is 0.3 s of wall time, a Make 10 s
+#: timeout 0.1 s, both far above the few milliseconds a real answer takes, so a good answer is never cut short
+DEFAULT_TIME_SCALE = 0.01
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    behaviour: str
+    #: what the Hall did, in words, from the journal
+    hall_did: str
+    outcome: str
+    protected_ran: bool
+    #: whether the gate got a well-formed allow, i.e. whether the protected action was allowed to run
+    expected_protected: bool
+    fail_open: bool
+    verdict: str
+    hall_calls: int = 0
+    wall_ms: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MatrixReport:
+    workflow: Path
+    platform: str
+    protected: tuple[str, ...]
+    rows: tuple[MatrixRow, ...]
+    time_scale: float
+    wall_s: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fail_open(self) -> bool:
+        return any(r.fail_open for r in self.rows)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.rows if r.verdict == ERROR)
+
+    def counts(self) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for row in self.rows:
+            counted[row.verdict] = counted.get(row.verdict, 0) + 1
+        return counted
+
+    def summary(self) -> str:
+        counted = self.counts()
+        order = (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR, FAIL_CLOSED, RAN_ON_ALLOW)
+        parts = [f"{counted[v]} {v}" for v in order if v in counted]
+        head = "FAILS OPEN" if self.fail_open else "fails closed"
+        return f"{self.workflow}: {head} ({', '.join(parts)})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workflow": str(self.workflow),
+            "platform": self.platform,
+            "protected": list(self.protected),
+            "fail_open": self.fail_open,
+            "time_scale": self.time_scale,
+            "wall_s": round(self.wall_s, 3),
+            "settings": self.settings,
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"### `{self.workflow}` ({self.platform}, protected: {', '.join(self.protected) or '?'})",
+            "",
+            "| Hall behaviour | what the Hall did | outcome | protected ran | may run | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in self.rows:
+            verdict = f"**{r.verdict}**" if r.verdict in (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR) else r.verdict
+            did = r.hall_did if r.error is None else f"{r.hall_did}; error: {r.error}"
+            lines.append(
+                f"| `{r.behaviour}` | {_md(did)} | {r.outcome} | {_yes(r.protected_ran)} | "
+                f"{_yes(r.expected_protected)} | {verdict} |"
+            )
+        lines += ["", self.summary()]
+        return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def judge(protected_ran: bool, allowed: bool) -> str:
+    """The verdict for one row: FAIL-OPEN when the protected action ran without a well-formed allow."""
+    if protected_ran:
+        return RAN_ON_ALLOW if allowed else FAIL_OPEN
+    return BLOCKED_ON_ALLOW if allowed else FAIL_CLOSED
+
+
+def matrix_behaviours() -> tuple[str, ...]:
+    """The emulator's catalogue of concrete behaviours the matrix runs (one row each)."""
+    from hallsim.emulator import MATRIX_BEHAVIOURS
+
+    return tuple(MATRIX_BEHAVIOURS)
+
+
+class EmulatorPool:
+    """A few running emulators handed out one per row, so rows can run side by side with clean journals."""
+
+    def __init__(self, size: int = 1) -> None:
+        from hallsim.emulator import HallEmulator
+
+        self._all = [HallEmulator().start() for _ in range(max(1, size))]
+        self._free: queue.SimpleQueue[HallEmulator] = queue.SimpleQueue()
+        for emulator in self._all:
+            self._free.put(emulator)
+
+    @property
+    def size(self) -> int:
+        return len(self._all)
+
+    @contextmanager
+    def lease(self) -> Iterator[HallEmulator]:
+        emulator = self._free.get()
+        try:
+            yield emulator
+        finally:
+            self._free.put(emulator)
+
+    def close(self) -> None:
+        for emulator in self._all:
+            emulator.stop()
+
+    def __enter__(self) -> EmulatorPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nobody else takes it) but never listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+@dataclass(frozen=True)
+class MatrixJob:
+    """One workflow to run through the matrix, and how."""
+
+    workflow: Workflow
+    protected: tuple[str, ...] = ()
+    event: Any = None
+    variables: Mapping[str, str] | None = None
+    settings: Mapping[str, Any] | None = None
+
+
+RowCallback = Callable[[Path, MatrixRow], None]
+
+
+def run_matrix(
+    path: Path | str,
+    *,
+    protected: Sequence[str] = (),
+    event: Any = None,
+    variables: Mapping[str, str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    behaviours: Sequence[str] | None = None,
+    time_scale: float = DEFAULT_TIME_SCALE,
+    concurrency: int = 4,
+    pool: EmulatorPool | None = None,
+    on_row: RowCallback | None = None,
+) -> MatrixReport:
+    """Run one workflow through the matrix."""
+    job = MatrixJob(load_workflow(path), tuple(protected), event, variables, settings)
+    (report,) = run_matrices(
+        [job], behaviours=behaviours, time_scale=time_scale, concurrency=concurrency, pool=pool, on_row=on_row
+    )
+    return report
+
+
+def run_matrices(
+    jobs: Sequence[MatrixJob],
+    *,
+    behaviours: Sequence[str] | None = None,
+    time_scale: float = DEFAULT_TIME_SCALE,
+    concurrency: int = 4,
+    pool: EmulatorPool | None = None,
+    on_row: RowCallback | None = None,
+) -> list[MatrixReport]:
+    """Run several workflows through the matrix, their rows side by side on `concurrency` emulators."""
+    names = tuple(behaviours) if behaviours is not None else matrix_behaviours()
+    for job in jobs:
+        if not (job.protected or job.workflow.protected):
+            raise InputError(
+                f"{job.workflow.path}: no protected action: mark the step or module the gate guards as "
+                "protected in the workflow, or name it with --protected"
+            )
+    own_pool = pool is None
+    pool = pool or EmulatorPool(concurrency)
+    started = time.perf_counter()
+    try:
+        with refused_port() as dead_port, ThreadPoolExecutor(max_workers=pool.size) as executor:
+            futures = {
+                (index, name): executor.submit(_run_row, job, name, pool, dead_port, time_scale, on_row)
+                for index, job in enumerate(jobs)
+                for name in (*names, UNREACHABLE)
+            }
+            results = {key: future.result() for key, future in futures.items()}
+    finally:
+        if own_pool:
+            pool.close()
+    wall = time.perf_counter() - started
+    reports = []
+    for index, job in enumerate(jobs):
+        rows = tuple(results[(index, name)][0] for name in (*names, UNREACHABLE))
+        run_settings = next((s for _, s in (results[(index, n)] for n in names) if s), {})
+        reports.append(
+            MatrixReport(
+                workflow=job.workflow.path,
+                platform=job.workflow.platform,
+                protected=job.protected or tuple(job.workflow.protected),
+                rows=rows,
+                time_scale=time_scale,
+                wall_s=wall,
+                settings=run_settings,
+            )
+        )
+    return reports
+
+
+_lock = threading.Lock()
+
+
+def _run_row(
+    job: MatrixJob,
+    behaviour: str,
+    pool: EmulatorPool,
+    dead_port: int,
+    time_scale: float,
+    on_row: RowCallback | None,
+) -> tuple[MatrixRow, dict[str, Any]]:
+    settings = {**(job.settings or {}), "time_scale": time_scale}
+    started = time.perf_counter()
+    with pool.lease() as emulator:
+        token = next(iter(emulator.tokens))
+        if behaviour == UNREACHABLE:
+            hall = HallEndpoint(f"http://127.0.0.1:{dead_port}", token, None)
+        else:
+            emulator.reset()
+            emulator.set_default(behaviour)
+            hall = HallEndpoint(emulator.url, token, emulator)
+        try:
+            run = job.workflow.run(hall, event=job.event, variables=job.variables, settings=settings)
+        except HarnessError as err:
+            row = MatrixRow(
+                behaviour,
+                _hall_did(behaviour, [], dead_port),
+                "-",
+                False,
+                False,
+                False,
+                ERROR,
+                error=str(err),
+                wall_ms=(time.perf_counter() - started) * 1000,
+            )
+            run_settings: dict[str, Any] = {}
+        else:
+            data = run.to_json()
+            requests = list(run.hall_requests) if behaviour != UNREACHABLE else []
+            ran = _protected_ran(job, data, run.protected_ran)
+            allowed = journal.well_formed_allow(requests)
+            verdict = judge(ran, allowed)
+            row = MatrixRow(
+                behaviour=behaviour,
+                hall_did=_hall_did(behaviour, requests, dead_port),
+                outcome=str(run.outcome),
+                protected_ran=ran,
+                expected_protected=allowed,
+                fail_open=verdict == FAIL_OPEN,
+                verdict=verdict,
+                hall_calls=len(journal.route_requests(requests)),
+                wall_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            run_settings = dict(run.settings)
+    if on_row is not None:
+        with _lock:
+            on_row(job.workflow.path, row)
+    return row, run_settings
+
+
+def _hall_did(behaviour: str, requests: list[dict[str, Any]], dead_port: int) -> str:
+    if behaviour == UNREACHABLE:
+        return f"unreachable: connection refused (nothing listens on 127.0.0.1:{dead_port})"
+    return journal.describe(requests)
+
+
+def _protected_ran(job: MatrixJob, data: Mapping[str, Any], reported: bool) -> bool:
+    """With --protected, read from the run which of the named steps or modules ran; else the run's own."""
+    if not job.protected:
+        return bool(reported)
+    return protected_ran_in(data, job.protected, job.workflow.path)
+
+
+def protected_ran_in(data: Mapping[str, Any], protected: Sequence[str], where: Path) -> bool:
+    """Whether any of the named Pipedream steps or Make module ids ran in this run (its `to_json()`)."""
+    if data.get("platform") == "make":
+        units = {str(m.get("id")): bool(m.get("executed")) for m in data.get("modules") or []}
+        kind = "module ids"
+    else:
+        units = {
+            str(s.get("name")): s.get("status") not in (None, "not_run") for s in data.get("steps") or []
+        }
+        kind = "step names"
+    unknown = [p for p in protected if str(p) not in units]
+    if unknown:
+        raise InputError(
+            f"{where}: --protected {', '.join(unknown)}: not in this workflow; "
+            f"its {kind} are {', '.join(units)}"
+        )
+    return any(units[str(p)] for p in protected)

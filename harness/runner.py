@@ -1,0 +1,185 @@
+"""Run a scenario: script the emulator, run the workflow once per event, check the expectations.
+
+`hallsim run` and the pytest plugin both call `run_scenario`, so they always agree."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hallsim.harness import journal
+from hallsim.harness._errors import HarnessError
+from hallsim.harness.expectations import ExpectationFailure, Mismatch, check_run, render_failure
+from hallsim.harness.scenario import Scenario
+from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
+
+if TYPE_CHECKING:
+    from hallsim.emulator import HallEmulator
+
+#: the rule every run is held to (issue 6): the protected action may run only after a well-formed allow
+FAIL_CLOSED_RULE = "the protected action runs only after a well-formed allow from the Hall"
+
+
+@dataclass(frozen=True)
+class EventRun:
+    """One run of the scenario's workflow, for one trigger event."""
+
+    label: str
+    event: Any
+    run: dict[str, Any] | None
+    trace: str
+    hall_requests: list[dict[str, Any]]
+    mismatches: tuple[Mismatch, ...]
+    fail_open: bool
+    #: a harness or emulator error that stopped the run (bad input, Node missing, ...)
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches and self.error is None
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    scenario: Scenario
+    runs: tuple[EventRun, ...]
+    #: problems with the scenario as a whole (a stale `pins_fail_open`)
+    problems: tuple[Mismatch, ...] = ()
+    duration_s: float = 0.0
+    #: the scenario could not run at all
+    error: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and not self.problems and all(r.passed for r in self.runs)
+
+    @property
+    def status(self) -> str:
+        if self.error is not None or any(r.error for r in self.runs):
+            return "error"
+        return "passed" if self.passed else "failed"
+
+    @property
+    def fail_open_runs(self) -> int:
+        return sum(1 for r in self.runs if r.fail_open)
+
+    def report(self) -> str:
+        """Expected against actual for every failed run, with its trace; empty when the scenario passed."""
+        if self.error is not None:
+            return f"{self.scenario.path}: {self.error}"
+        parts = []
+        if self.problems:
+            parts.append(
+                render_failure(self.problems, title=f"{self.scenario.path}: scenario {self.scenario.name!r}")
+            )
+        failed = [r for r in self.runs if not r.passed]
+        for run in failed[:3]:
+            title = f"{self.scenario.path}: {run.label}"
+            if len(self.runs) > 1:
+                title += f"\n  event: {_short_event(run.event)}"
+            if run.error is not None:
+                parts.append(f"{title}\n\n{run.error}")
+            else:
+                parts.append(render_failure(run.mismatches, title=title, trace=run.trace))
+        if len(failed) > 3:
+            parts.append(f"... and {len(failed) - 3} more failed runs out of {len(self.runs)}")
+        return "\n\n".join(parts)
+
+    def raise_for_failure(self) -> None:
+        if not self.passed:
+            mismatches = [m for r in self.runs for m in r.mismatches] + list(self.problems)
+            raise ExpectationFailure(self.report(), mismatches)
+
+
+def run_scenario(
+    scenario: Scenario, *, emulator: HallEmulator | None = None, workflow: Workflow | None = None
+) -> ScenarioResult:
+    """Run every event of the scenario against `emulator` (or one started for this call) and check it."""
+    started = time.perf_counter()
+    try:
+        workflow = workflow or load_workflow(scenario.workflow)
+        with _emulator(emulator) as hall:
+            runs = tuple(
+                _run_event(scenario, workflow, hall, label, event)
+                for label, event in zip(scenario.event_labels, scenario.events, strict=True)
+            )
+    except HarnessError as err:
+        return ScenarioResult(scenario, (), error=str(err), duration_s=time.perf_counter() - started)
+    problems: list[Mismatch] = []
+    if (
+        scenario.pins_fail_open
+        and runs
+        and not any(r.fail_open for r in runs)
+        and all(r.error is None for r in runs)
+    ):
+        problems.append(
+            Mismatch(
+                "pins_fail_open",
+                "at least one run fails open (the scenario pins that on purpose)",
+                "no run failed open: the gate now fails closed; remove `pins_fail_open` and update the "
+                "expectations",
+            )
+        )
+    settings = next((r.run.get("settings", {}) for r in runs if r.run), {})
+    return ScenarioResult(scenario, runs, tuple(problems), time.perf_counter() - started, settings=settings)
+
+
+@contextmanager
+def _emulator(emulator: HallEmulator | None) -> Iterator[HallEmulator]:
+    if emulator is not None:
+        yield emulator
+        return
+    from hallsim.emulator import HallEmulator
+
+    with HallEmulator() as own:
+        yield own
+
+
+def configure_hall(emulator: HallEmulator, scenario: Scenario) -> None:
+    """Put the emulator in the state the scenario's `hall:` describes, from a clean start."""
+    emulator.reset()
+    hall = scenario.hall
+    if hall.behaviour is not None:
+        emulator.set_default(hall.behaviour)
+    elif scenario.hall_script is not None:
+        emulator.load_script(scenario.hall_script)
+    else:
+        emulator.set_default(hall.default or "allow")
+        emulator.set_rules(list(hall.rules or ()))
+
+
+def _run_event(
+    scenario: Scenario, workflow: Workflow, emulator: HallEmulator, label: str, event: Any
+) -> EventRun:
+    configure_hall(emulator, scenario)
+    token = scenario.hall.token if scenario.hall.token is not None else next(iter(emulator.tokens))
+    endpoint = HallEndpoint(emulator.url, token, emulator)
+    settings = {**scenario.settings, "time_scale": scenario.time_scale}
+    try:
+        run = workflow.run(endpoint, event=event, variables=scenario.variables or None, settings=settings)
+    except HarnessError as err:
+        return EventRun(label, event, None, "", [], (), fail_open=False, error=str(err))
+    data = run.to_json()
+    requests = list(run.hall_requests)
+    mismatches = check_run(scenario.expect, data, requests)
+    fail_open = bool(run.protected_ran) and not journal.well_formed_allow(requests)
+    if fail_open and not scenario.pins_fail_open:
+        mismatches.append(
+            Mismatch(
+                "fail-closed rule",
+                FAIL_CLOSED_RULE,
+                f"the protected action ran, but the Hall {journal.describe(requests)} "
+                "(pin today's behaviour with `pins_fail_open: true` and a `note:` if this is known)",
+            )
+        )
+    return EventRun(label, event, data, run.render(), requests, tuple(mismatches), fail_open)
+
+
+def _short_event(event: Any) -> str:
+    from hallsim.harness.expectations import show
+
+    return show(event) if not isinstance(event, Mapping) or len(str(event)) < 300 else show(event)[:300]
