@@ -146,7 +146,7 @@ def _apply(
     if op == "$one_of":
         return any(_equal(option, actual) for option in arg), "one of " + ", ".join(show(o) for o in arg)
     if op == "$not":
-        return not match(arg, actual, where, decision), f"not {show(arg)}"
+        return bool(match(arg, actual, where, decision)), f"not {show(arg)}"
     # $hall: what the emulator issued
     if decision is None:
         return False, f"the Hall's {arg} (but the Hall issued no decision in this run)"

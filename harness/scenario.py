@@ -242,7 +242,10 @@ def find_scenarios(paths: Iterable[Path | str]) -> list[Path]:
 def load_scenario(path: Path | str) -> Scenario:
     """Read and validate a scenario file; every mistake is a ScenarioError naming file, line and field."""
     path = Path(path)
-    doc = YamlDocument.read(path)
+    try:
+        doc = YamlDocument.read(path)
+    except InputError as err:
+        raise ScenarioError(str(err)) from None
     if not isinstance(doc.data, dict):
         raise ScenarioError(
             f"{doc.where(())}: expected a mapping with at least `workflow`, `hall` and `expect`"

@@ -1,0 +1,146 @@
+"""Checking a run against expectations, and how a mismatch reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hallsim.harness.expectations import MISSING, check_run, match, matcher_problem, render_failure
+from hallsim.harness.scenario import Expectations
+
+DECISION = {"decision_id": "d-1", "denied": True, "artifact_hash": "abc", "reason": "nope"}
+JOURNAL = [
+    {
+        "path": "/api/route",
+        "body": {"capability_id": "cap.data.write.v1", "worker_id": "wrk_a", "data_label": "RESTRICTED"},
+        "response": {"status": 200, "body": json.dumps(DECISION)},
+        "fault": None,
+    }
+]
+PIPEDREAM_RUN: dict[str, Any] = {
+    "platform": "pipedream",
+    "outcome": "exited",
+    "protected_ran": False,
+    "steps": [
+        {"name": "pyhall_gate", "status": "exited", "exports": {"denied": True, "decision_id": "d-1"}},
+        {"name": "write", "status": "not_run", "exports": {}},
+    ],
+    "sink_requests": [{"body": json.dumps({"decision_id": "d-1", "artifact_hash": "abc", "denied": True})}],
+}
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "ok"),
+    [
+        (True, True, True),
+        (True, 1, False),  # a boolean never equals a number
+        (False, "false", False),  # nor a string
+        (1, 1.0, True),
+        ({"a": 1}, {"a": 1, "b": 2}, True),  # mappings: listed keys only
+        ({"a": 1}, {"b": 2}, False),
+        ([1, 2], [1, 2, 3], False),  # lists: whole
+        (None, None, True),
+        (None, MISSING, False),  # null is not absent
+        ({"$absent": True}, MISSING, True),
+        ({"$absent": True}, None, False),
+        ({"$present": True}, None, True),
+        ({"$type": "string"}, "x", True),
+        ({"$type": "number"}, True, False),
+        ({"$regex": "^hall_server_error: HTTP 5"}, "hall_server_error: HTTP 503", True),
+        ({"$one_of": [True, "true"]}, "true", True),
+        ({"$not": None}, "x", True),
+        ({"$hall": "decision_id"}, "d-1", True),
+        ({"$hall": "decision_id"}, "d-2", False),
+    ],
+)
+def test_match_semantics(expected: Any, actual: Any, ok: bool) -> None:
+    assert (match(expected, actual, "x", DECISION) == []) is ok
+
+
+def test_hall_matcher_says_when_no_decision_was_issued() -> None:
+    (mismatch,) = match({"$hall": "decision_id"}, None, "x", None)
+    assert "issued no decision" in mismatch.expected
+
+
+@pytest.mark.parametrize("bad", [{"$present": False}, {"$type": "str"}, {"$regex": "("}, {"$a": 1, "$b": 2}])
+def test_bad_matchers_are_named(bad: dict) -> None:
+    assert matcher_problem(bad)
+
+
+def test_a_run_meeting_its_expectations_has_no_mismatch() -> None:
+    expect = Expectations.model_validate(
+        {
+            "outcome": ["exited", "completed"],
+            "protected_ran": False,
+            "steps": {
+                "pyhall_gate": {
+                    "status": "exited",
+                    "exports": {"denied": True, "decision_id": {"$hall": "decision_id"}},
+                },
+                "write": {"status": "not_run"},
+            },
+            "hall_calls": {
+                "count": 1,
+                "with": {"data_label": "RESTRICTED", "worker_id": {"$regex": "^wrk_"}},
+            },
+            "audit": {"count": 1, "matches_decision": True, "fields": {"denied": True}},
+        }
+    )
+    assert check_run(expect, PIPEDREAM_RUN, JOURNAL) == []
+
+
+def test_each_unmet_expectation_is_reported_expected_against_actual() -> None:
+    expect = Expectations.model_validate(
+        {
+            "outcome": ["completed"],
+            "protected_ran": True,
+            "steps": {
+                "pyhall_gate": {"exports": {"denied": False, "reason": "x"}},
+                "audit": {"status": "success"},
+            },
+            "hall_calls": 2,
+        }
+    )
+    mismatches = check_run(expect, PIPEDREAM_RUN, JOURNAL)
+    where = [m.where for m in mismatches]
+    assert where == [
+        "expect.outcome",
+        "expect.protected_ran",
+        "expect.steps.pyhall_gate.exports.denied",
+        "expect.steps.pyhall_gate.exports.reason",
+        "expect.steps.audit",
+        "expect.hall_calls.count",
+    ]
+    text = render_failure(mismatches, title="scenario x", trace="TRACE")
+    assert "expect.steps.pyhall_gate.exports.denied:\n    expected: false\n    actual:   true" in text
+    assert 'expected: "x"\n    actual:   (absent)' in text
+    assert "steps are pyhall_gate, write" in text
+    assert text.endswith("--- run trace ---\nTRACE")
+
+
+def test_audit_record_must_carry_the_decision_the_hall_issued() -> None:
+    run = {**PIPEDREAM_RUN, "sink_requests": [{"body": {"decision_id": "forged", "artifact_hash": "abc"}}]}
+    expect = Expectations.model_validate({"audit": {"matches_decision": True}})
+    (mismatch,) = check_run(expect, run, JOURNAL)
+    assert mismatch.where == "expect.audit[0].decision_id"
+    assert mismatch.actual == '"forged"'
+    assert '"d-1"' in mismatch.expected
+
+
+def test_make_run_modules_routes_and_status() -> None:
+    run = {
+        "platform": "make",
+        "status": "success",
+        "protected_ran": True,
+        "modules": [{"id": 2, "executed": True, "output": {"statusCode": 200}}, {"id": 4, "executed": False}],
+        "routes": [["Allowed"]],
+    }
+    expect = Expectations.model_validate(
+        {
+            "status": "success",
+            "modules": {"2": {"output": {"statusCode": 200}}, "4": {"executed": True}},
+            "routes": [["Denied"]],
+        }
+    )
+    assert [m.where for m in check_run(expect, run, [])] == ["expect.modules.4.executed", "expect.routes"]
