@@ -1,0 +1,172 @@
+"""`hallsim matrix WORKFLOW ...`: run a gate against every Hall behaviour and the Hall unreachable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hallsim.commands._errors import user_errors
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hallsim.harness.matrix import MatrixReport
+
+_VERDICT_STYLE = {
+    "FAIL-OPEN": "bold white on red",
+    "blocked on a good allow": "bold yellow",
+    "error": "bold magenta",
+    "fail-closed": "green",
+    "ran on allow": "green",
+}
+
+
+@click.command("matrix", help="Run a gate against every Hall failure and report where it fails open.")
+@click.argument("workflows", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--protected",
+    "protected",
+    multiple=True,
+    metavar="ID",
+    help="The step name (Pipedream) or module id (Make) the gate guards, instead of the workflow's own mark.",
+)
+@click.option(
+    "--event", "event_file", type=click.Path(path_type=Path, dir_okay=False), help="Trigger event (JSON)."
+)
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Make variables for the run.")
+@click.option(
+    "--behaviour", "behaviours", multiple=True, metavar="SPEC", help="Run only these behaviours (repeatable)."
+)
+@click.option(
+    "--time-scale", type=click.FloatRange(min=1e-4, max=1.0), default=None, help="Modelled-time scale."
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 32), default=4, show_default=True, help="Rows run at once."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@user_errors
+def command(
+    workflows: tuple[Path, ...],
+    protected: tuple[str, ...],
+    event_file: Path | None,
+    variables: tuple[str, ...],
+    behaviours: tuple[str, ...],
+    time_scale: float | None,
+    concurrency: int,
+    as_json: bool,
+    markdown: bool,
+) -> None:
+    """Exit status: 0 when every row fails closed, 1 when a row fails open, 2 when a row could not be run."""
+    from hallsim.harness.matrix import DEFAULT_TIME_SCALE, MatrixJob, matrix_behaviours, run_matrices
+    from hallsim.harness.workflow import load_workflow
+
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    event = _read_event(event_file) if event_file else None
+    names = behaviours or matrix_behaviours()
+    jobs = [
+        MatrixJob(load_workflow(path), protected, event, _parse_vars(variables) or None) for path in workflows
+    ]
+    console = _console()
+    show_progress = console.is_terminal and not (as_json or markdown)
+    total = len(jobs) * (len(names) + 1)
+    if show_progress:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("[bold]matrix"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("", total=total)
+
+            def advance(path: Path, row: Any) -> None:
+                progress.update(task, advance=1, description=f"{path.name}: {row.behaviour}")
+
+            reports = run_matrices(
+                jobs,
+                behaviours=names,
+                time_scale=time_scale or DEFAULT_TIME_SCALE,
+                concurrency=concurrency,
+                on_row=advance,
+            )
+    else:
+        reports = run_matrices(
+            jobs, behaviours=names, time_scale=time_scale or DEFAULT_TIME_SCALE, concurrency=concurrency
+        )
+
+    if as_json:
+        data: Any = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif markdown:
+        click.echo("\n\n".join(r.to_markdown() for r in reports))
+    else:
+        for report in reports:
+            _print_report(console, report)
+    if any(r.fail_open for r in reports):
+        raise SystemExit(1)
+    if any(r.errors for r in reports):
+        raise SystemExit(2)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _print_report(console: Console, report: MatrixReport) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report.workflow}  ({report.platform}; protected: {', '.join(report.protected)})",
+        title_justify="left",
+    )
+    table.add_column("Hall behaviour", no_wrap=True)
+    table.add_column("what the Hall did", overflow="fold")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("protected ran", justify="center")
+    table.add_column("may run", justify="center")
+    table.add_column("verdict", no_wrap=True)
+    for row in report.rows:
+        did = row.hall_did if row.error is None else f"{row.hall_did}\nerror: {row.error}"
+        table.add_row(
+            row.behaviour,
+            did,
+            row.outcome,
+            "yes" if row.protected_ran else "no",
+            "yes" if row.expected_protected else "no",
+            f"[{_VERDICT_STYLE.get(row.verdict, '')}]{row.verdict}[/]",
+        )
+    console.print(table)
+    colour = "bold red" if report.fail_open else "green"
+    console.print(f"[{colour}]{report.summary()}[/]  [dim]time scale {report.time_scale}[/]\n")
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    variables = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE", param_hint="--var")
+        variables[name] = value
+    return variables
+
+
+def _read_event(path: Path) -> Any:
+    from hallsim.harness._errors import InputError
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file (--event)") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: --event: not valid JSON: {err.msg}") from None

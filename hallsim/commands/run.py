@@ -1,0 +1,150 @@
+"""`hallsim run [PATH ...]`: run scenario files without pytest and print a summary table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hallsim.commands._errors import user_errors
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hallsim.harness.runner import ScenarioResult
+
+
+@click.command("run", help="Run scenario files (*.scenario.yaml) and print a summary table.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--events", "events", type=click.IntRange(1, 10_000), help="Run each scenario over N generated events."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for --events (same seed, same events)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the trace of scenarios that passed.")
+@user_errors
+def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: bool, verbose: bool) -> None:
+    """Exit status: 0 when every scenario passed, 1 when one failed, 2 when one could not be loaded or run."""
+    from hallsim.harness._errors import HarnessError
+    from hallsim.harness.runner import run_scenario
+    from hallsim.harness.scenario import find_scenarios, load_scenario
+
+    files = find_scenarios(paths or (Path("scenarios"),))
+    if not files:
+        raise click.ClickException(f"no scenario files (*.scenario.yaml) under {', '.join(map(str, paths))}")
+
+    from hallsim.emulator import HallEmulator
+
+    console = _console()
+    results: list[ScenarioResult] = []
+    broken: list[tuple[Path, str]] = []
+    with HallEmulator() as emulator, console.status("running scenarios...") as status:
+        for path in files:
+            status.update(f"running {path}")
+            try:
+                scenario = load_scenario(path)
+            except HarnessError as err:
+                broken.append((path, str(err)))
+                continue
+            if events:
+                scenario = scenario.with_generated_events(events, seed)
+            results.append(run_scenario(scenario, emulator=emulator))
+
+    if as_json:
+        click.echo(json.dumps(_as_json(results, broken), indent=2, ensure_ascii=False))
+    else:
+        _print_table(console, results, broken, verbose)
+    if broken or any(r.status == "error" for r in results):
+        raise SystemExit(2)
+    if any(not r.passed for r in results):
+        raise SystemExit(1)
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _print_table(
+    console: Console, results: list[ScenarioResult], broken: list[tuple[Path, str]], verbose: bool
+) -> None:
+    from rich.table import Table
+
+    table = Table(title="hallsim scenarios", title_justify="left")
+    for column in ("scenario", "workflow", "hall", "runs", "result", "time"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("runs", "time") else "left")
+    for result in results:
+        scenario = result.scenario
+        hall = scenario.hall.behaviour or (
+            f"script {scenario.hall.script}" if scenario.hall.script else "rules"
+        )
+        style = {"passed": "green", "failed": "bold red", "error": "bold red"}[result.status]
+        label = result.status
+        if result.passed and result.fail_open_runs:
+            label += f" (pins {result.fail_open_runs} fail-open)"
+        table.add_row(
+            str(scenario.path),
+            scenario.workflow.name,
+            hall,
+            str(len(result.runs)),
+            f"[{style}]{label}[/]",
+            f"{result.duration_s:.2f}s",
+        )
+    for path, _message in broken:
+        table.add_row(str(path), "-", "-", "0", "[bold red]error[/]", "-")
+    console.print(table)
+    for path, message in broken:
+        console.print(f"\n[bold red]{path}[/]: could not load\n{message}", markup=True, highlight=False)
+    for result in results:
+        if not result.passed:
+            console.print(f"\n[bold red]FAILED[/] {result.scenario.path}")
+            console.print(result.report(), markup=False)
+        elif verbose:
+            for run in result.runs:
+                console.print(f"\n[green]passed[/] {result.scenario.path}: {run.label}")
+                console.print(run.trace, markup=False)
+    passed = sum(1 for r in results if r.passed)
+    total = len(results) + len(broken)
+    colour = "green" if passed == total else "bold red"
+    console.print(f"\n[{colour}]{passed} of {total} scenarios passed[/]")
+
+
+def _as_json(results: list[ScenarioResult], broken: list[tuple[Path, str]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for result in results:
+        rows.append(
+            {
+                "scenario": str(result.scenario.path),
+                "name": result.scenario.name,
+                "workflow": str(result.scenario.workflow),
+                "status": result.status,
+                "pins_fail_open": result.scenario.pins_fail_open,
+                "fail_open_runs": result.fail_open_runs,
+                "runs": [
+                    {
+                        "event": run.label,
+                        "passed": run.passed,
+                        "fail_open": run.fail_open,
+                        "error": run.error,
+                        "mismatches": [
+                            {"where": m.where, "expected": m.expected, "actual": m.actual}
+                            for m in run.mismatches
+                        ],
+                    }
+                    for run in result.runs
+                ],
+                "problems": [
+                    {"where": m.where, "expected": m.expected, "actual": m.actual} for m in result.problems
+                ],
+                "error": result.error,
+                "duration_s": round(result.duration_s, 3),
+            }
+        )
+    for path, message in broken:
+        rows.append({"scenario": str(path), "status": "error", "error": message})
+    return rows
