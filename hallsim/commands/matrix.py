@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hallsim.commands._errors import user_errors
+from hallsim.commands._inputs import parse_vars, read_event_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,10 +67,10 @@ def command(
 
     if as_json and markdown:
         raise click.UsageError("choose one of --json and --markdown")
-    event = _read_event(event_file) if event_file else None
+    event = read_event_file(event_file) if event_file else None
     names = behaviours or matrix_behaviours()
     jobs = [
-        MatrixJob(load_workflow(path), protected, event, _parse_vars(variables) or None) for path in workflows
+        MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None) for path in workflows
     ]
     console = _console()
     show_progress = console.is_terminal and not (as_json or markdown)
@@ -149,24 +150,3 @@ def _print_report(console: Console, report: MatrixReport) -> None:
     console.print(table)
     colour = "bold red" if report.fail_open else "green"
     console.print(f"[{colour}]{report.summary()}[/]  [dim]time scale {report.time_scale}[/]\n")
-
-
-def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
-    variables = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE", param_hint="--var")
-        variables[name] = value
-    return variables
-
-
-def _read_event(path: Path) -> Any:
-    from hallsim.harness._errors import InputError
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file (--event)") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: --event: not valid JSON: {err.msg}") from None

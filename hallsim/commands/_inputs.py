@@ -1,0 +1,31 @@
+"""Small option parsers the commands share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def read_event_file(path: Path, option: str = "--event") -> Any:
+    """A trigger event from a JSON file; mistakes name the file, the line and the option."""
+    from hallsim.harness._errors import InputError
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file ({option})") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}:{err.lineno}: {option}: not valid JSON: {err.msg}") from None
+
+
+def parse_vars(pairs: tuple[str, ...], option: str = "--var") -> dict[str, str]:
+    variables = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE", param_hint=option)
+        variables[name] = value
+    return variables
