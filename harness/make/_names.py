@@ -1,0 +1,68 @@
+"""Module identifiers the replay knows, and the names a Make user sees for them in the editor."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hallsim.harness.make._blueprint import Module
+
+ROUTER = "builtin:BasicRouter"
+HTTP_V3 = "http:ActionSendData"
+HTTP_V4 = "http:MakeRequest"
+DIRECTIVES = frozenset(
+    {"builtin:Break", "builtin:Commit", "builtin:Ignore", "builtin:Resume", "builtin:Rollback"}
+)
+#: modules that cost no operation (make.md: routers and error handlers cost none)
+FREE = frozenset({ROUTER, "builtin:BasicIfElse", "builtin:BasicMerge"}) | DIRECTIVES
+
+_DISPLAY = {
+    "gateway:CustomWebHook": "Webhooks - Custom webhook",
+    "gateway:WebhookRespond": "Webhooks - Webhook response",
+    HTTP_V3: "HTTP - Make a request",
+    HTTP_V4: "HTTP - Make a request",
+    ROUTER: "Router",
+    "builtin:BasicFeeder": "Iterator",
+    "builtin:BasicAggregator": "Array aggregator",
+    "builtin:BasicIfElse": "If-else",
+    "builtin:BasicMerge": "Merge",
+    "builtin:Break": "Break",
+    "builtin:Commit": "Commit",
+    "builtin:Ignore": "Ignore",
+    "builtin:Resume": "Resume",
+    "builtin:Rollback": "Rollback",
+    "util:SetVariable2": "Tools - Set variable",
+    "util:SetVariables": "Tools - Set multiple variables",
+    "util:GetVariable2": "Tools - Get variable",
+    "util:ComposeTransformer": "Tools - Compose a string",
+    "util:FunctionSleep": "Tools - Sleep",
+    "json:ParseJSON": "JSON - Parse JSON",
+    "google-sheets:addRow": "Google Sheets - Add a row",
+    "slack:CreateMessage": "Slack - Create a message",
+    "datastore:AddRecord": "Data store - Add/replace a record",
+    "datastore:ExistRecord": "Data store - Check the existence of a record",
+}
+
+#: apps whose modules are transactional (ACID): Rollback reverts them, Commit commits them (make.md
+#: directives)
+TRANSACTIONAL_APPS = frozenset({"datastore", "mysql", "postgres", "mssql"})
+
+
+def display_name(module: str) -> str:
+    if module in _DISPLAY:
+        return _DISPLAY[module]
+    app, _, action = module.partition(":")
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", action).strip()
+    return f"{app.replace('-', ' ').title()} - {words[:1].upper() + words[1:]}"
+
+
+def is_trigger(module: Module) -> bool:
+    """Whether the scenario's first module is a trigger fed by the run's bundles (a webhook, a `watch...`
+    module); an action there (the public pattern `scheduled-http-poll` starts with an HTTP module) runs
+    once."""
+    app, _, action = module.module.partition(":")
+    if app == "gateway":
+        return action != "WebhookRespond"
+    lowered = action.lower()
+    return lowered.startswith("watch") or "trigger" in lowered or "webhook" in lowered

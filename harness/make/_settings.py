@@ -1,0 +1,310 @@
+"""Every choice the Make replay makes that a run can change, by name. The UNCONFIRMED ones are the parts of
+Make no public source states (shared/reference/make.md marks them); each run lists the value it used for
+every one."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hallsim.harness._errors import InputError
+
+#: Make's error types (help.make.com "Types of errors")
+ERROR_TYPES = (
+    "AccountValidationError",
+    "BundleValidationError",
+    "ConnectionError",
+    "DataError",
+    "DataSizeLimitExceededError",
+    "DuplicateDataError",
+    "IncompleteDataError",
+    "InconsistencyError",
+    "MaxFileSizeExceededError",
+    "MaxResultsExceededError",
+    "ModuleTimeoutError",
+    "OperationsLimitExceededError",
+    "RateLimitError",
+    "RuntimeError",
+    "ScenarioTimeoutError",
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    kind: str  # float | bool | int | choice | text | ids
+    doc: str
+    unconfirmed: bool = False
+    choices: tuple[str, ...] = ()
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "time_scale",
+            0.01,
+            "float",
+            "wall seconds per modelled second: a 10 s module timeout takes 0.1 s of wall time at 0.01. Break "
+            "retries and sleeps run on a virtual clock and take no wall time at all",
+        ),
+        Setting("now", "", "text", "the run's start time (ISO 8601) for `now`; empty = the wall clock"),
+        Setting(
+            "protected",
+            "",
+            "ids",
+            "module ids of the protected actions; empty = those marked in the blueprint",
+        ),
+        Setting("make.timezone", "UTC", "text", "time zone of formatDate/parseDate when none is given"),
+        Setting(
+            "make.filter.boolean_coercion",
+            "make-type-coercion",
+            "choice",
+            "how boolean filter operators read their operands: make-type-coercion applies "
+            "help.make.com's module "
+            "field coercion (text is false only when 'false' or empty, so a missing value is false); strict "
+            "accepts only true/false and fails the condition otherwise",
+            True,
+            ("make-type-coercion", "strict"),
+        ),
+        Setting(
+            "make.router.fallback_marker",
+            "flag",
+            "choice",
+            "how a blueprint marks a router's fallback route: flag = `fallback: true` on the "
+            "route or on its first "
+            "module's filter; none = no route is a fallback",
+            True,
+            ("flag", "none"),
+        ),
+        Setting(
+            "make.variable_form",
+            "resolve",
+            "choice",
+            "what the seed guide's `{{variable.X}}` does: resolve = reads the variable X "
+            "supplied with the run, as "
+            "the guide intends; empty = Make does not know the form and it resolves to nothing",
+            True,
+            ("resolve", "empty"),
+        ),
+        Setting(
+            "make.http.default_timeout",
+            40.0,
+            "float",
+            "seconds an HTTP module waits when its timeout field is empty (about 40 s per Make staff)",
+            True,
+        ),
+        Setting(
+            "make.http.timeout_error",
+            "ConnectionError",
+            "choice",
+            "error type of an HTTP module whose request times out",
+            True,
+            ERROR_TYPES,
+        ),
+        Setting(
+            "make.http.refused_error",
+            "ConnectionError",
+            "choice",
+            "error type of an HTTP module whose connection is refused",
+            True,
+            ERROR_TYPES,
+        ),
+        Setting(
+            "make.http.reset_error",
+            "ConnectionError",
+            "choice",
+            "error type of an HTTP module whose connection is reset or closed without an answer",
+            True,
+            ERROR_TYPES,
+        ),
+        Setting(
+            "make.http.parse_error",
+            "DataError",
+            "choice",
+            "error type when Parse response is on and a JSON answer does not parse",
+            True,
+            ERROR_TYPES,
+        ),
+        Setting(
+            "make.http.v3_redirect_methods",
+            "get-only",
+            "choice",
+            "which requests the v3 module's `followRedirect` follows: get-only = GET/HEAD only, "
+            "as the request "
+            "library it is believed to use (non-GET needs `followAllRedirects`); all = every method",
+            True,
+            ("get-only", "all"),
+        ),
+        Setting(
+            "make.http.v3_handle_errors",
+            True,
+            "bool",
+            "the v3 module's `parameters.handleErrors` (Evaluate all states as errors) when the "
+            "blueprint leaves it out",
+            True,
+        ),
+        Setting(
+            "make.http.v4_stop_on_http_error",
+            True,
+            "bool",
+            "the v4 module's `stopOnHttpError` when the blueprint leaves it out",
+            True,
+        ),
+        Setting(
+            "make.break.retry",
+            True,
+            "bool",
+            "whether Break retries (Automatically complete execution) when its mapper leaves `retry` out",
+            True,
+        ),
+        Setting(
+            "make.break.after_retry_success",
+            "warning",
+            "choice",
+            "run status when a Break retry later completes the bundle: the run itself ended as warning",
+            True,
+            ("warning", "success"),
+        ),
+    )
+}
+
+_MODULE_KEY = re.compile(r"make\.module\.(\d+)\.(output|error|fail_times)$")
+
+
+@dataclass(frozen=True)
+class ModuleOverride:
+    """What a recorded action does in this run: its output, or the error it raises (for its first N runs)."""
+
+    output: Any = None
+    error: str | None = None
+    message: str = ""
+    fail_times: int | None = None
+
+
+def _parse(setting: Setting, value: Any, where: str) -> Any:
+    expected = {
+        "float": "a number",
+        "int": "a whole number",
+        "bool": "true or false",
+        "choice": "one of " + ", ".join(setting.choices),
+        "text": "text",
+        "ids": "module ids separated by commas",
+    }[setting.kind]
+    try:
+        if setting.kind == "float":
+            number = float(value)
+            if number <= 0 and setting.name == "time_scale":
+                raise ValueError
+            return number
+        if setting.kind == "int":
+            return int(value)
+        if setting.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "yes", "1", "on"):
+                return True
+            if text in ("false", "no", "0", "off"):
+                return False
+            raise ValueError
+        if setting.kind == "choice":
+            if str(value) not in setting.choices:
+                raise ValueError
+            return str(value)
+        if setting.kind == "ids":
+            items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            return ",".join(str(int(str(item).strip())) for item in items if str(item).strip())
+        return str(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: setting `{setting.name}` = {value!r}: expected {expected}") from None
+
+
+def _override(key: str, kind: str, value: Any, current: ModuleOverride, where: str) -> ModuleOverride:
+    if kind == "output":
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise InputError(
+                    f"{where}: setting `{key}`: expected a JSON object for the module's output"
+                ) from None
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: setting `{key}`: expected a JSON object for the module's output")
+        return ModuleOverride(value, current.error, current.message, current.fail_times)
+    if kind == "error":
+        error_type, _, message = str(value).partition(":")
+        error_type = error_type.strip()
+        if error_type not in ERROR_TYPES:
+            raise InputError(
+                f"{where}: setting `{key}` = {value!r}: expected `ErrorType` or `ErrorType: "
+                "message` with a Make "
+                f"error type ({', '.join(ERROR_TYPES)})"
+            )
+        return ModuleOverride(current.output, error_type, message.strip(), current.fail_times)
+    try:
+        times = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: setting `{key}` = {value!r}: expected a whole number") from None
+    return ModuleOverride(current.output, current.error, current.message, times)
+
+
+def resolve_settings(
+    given: Mapping[str, Any] | None, *, path: Path
+) -> tuple[dict[str, Any], dict[int, ModuleOverride]]:
+    """The run's settings (every named one, defaults filled in) and per-module overrides for recorded actions.
+
+    Module overrides: `make.module.<id>.output` (JSON object), `make.module.<id>.error` (`Type[: message]`),
+    `make.module.<id>.fail_times` (fail only the first N times), or `make.modules` = {id:
+    {output|error|...}}."""
+    where = f"{path}: run settings"
+    values = {name: setting.default for name, setting in SETTINGS.items()}
+    overrides: dict[int, ModuleOverride] = {}
+    for key, value in (given or {}).items():
+        if key in SETTINGS:
+            values[key] = _parse(SETTINGS[key], value, where)
+            continue
+        match = _MODULE_KEY.match(key)
+        if match:
+            module_id = int(match.group(1))
+            overrides[module_id] = _override(
+                key, match.group(2), value, overrides.get(module_id, ModuleOverride()), where
+            )
+            continue
+        if key == "make.modules" and isinstance(value, Mapping):
+            for module_key, spec in value.items():
+                if not isinstance(spec, Mapping) or not str(module_key).isdigit():
+                    raise InputError(
+                        f"{where}: `make.modules`: expected {{module id: {{output|error|fail_times}}}}"
+                    )
+                module_id = int(module_key)
+                for kind, item in spec.items():
+                    if kind not in ("output", "error", "fail_times"):
+                        raise InputError(
+                            f"{where}: `make.modules.{module_key}.{kind}`: expected output, error "
+                            "or fail_times"
+                        )
+                    overrides[module_id] = _override(
+                        f"make.module.{module_id}.{kind}",
+                        kind,
+                        item,
+                        overrides.get(module_id, ModuleOverride()),
+                        where,
+                    )
+            continue
+        known = ", ".join(sorted(SETTINGS))
+        raise InputError(
+            f"{where}: unknown setting `{key}`; the Make replay knows {known}, and "
+            "make.module.<id>.output|error|"
+            "fail_times for recorded actions"
+        )
+    return values, overrides
+
+
+def unconfirmed_names() -> tuple[str, ...]:
+    return tuple(name for name, setting in SETTINGS.items() if setting.unconfirmed)

@@ -1,0 +1,200 @@
+"""A loaded blueprint as a hallsim `Workflow`: load once, replay many times against a Hall endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from hallsim.harness._errors import InputError
+from hallsim.harness.make._actions import BUILT_IN
+from hallsim.harness.make._blueprint import LoadedBlueprint, Module, read_blueprint
+from hallsim.harness.make._dates import to_datetime
+from hallsim.harness.make._engine import Engine
+from hallsim.harness.make._names import DIRECTIVES, FREE
+from hallsim.harness.make._run import MakeRun
+from hallsim.harness.make._settings import resolve_settings
+from hallsim.harness.workflow import HallEndpoint
+
+#: the bundle a run uses when no event is given: the fields the seed guide's request maps from the trigger
+#: ({{1.worker_id}}, {{1.data_label}}), with the guide's fixed worker id for a Make integration
+DEFAULT_BUNDLE: dict[str, Any] = {"worker_id": "wrk_make_acme_prod", "data_label": "INTERNAL"}
+
+_SCOPES = ("organization", "team", "input", "scenario", "variable")
+_SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD")
+
+
+def _bundles(event: Any, path: Path) -> list[dict[str, Any]]:
+    if event is None:
+        return [dict(DEFAULT_BUNDLE)]
+    source = "the event"
+    if isinstance(event, (str, Path)):
+        source = str(event)
+        try:
+            event = json.loads(Path(event).read_text(encoding="utf-8"))
+        except OSError as err:
+            raise InputError(f"{source}: cannot read the event file: {err.strerror or err}") from None
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"{source}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
+            ) from None
+    items = event if isinstance(event, list) else [event]
+    if not items:
+        raise InputError(
+            f"{source}: an empty list: a Make event is a bundle (JSON object) or a list of bundles"
+        )
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            where = f"{source}[{index}]" if isinstance(event, list) else source
+            raise InputError(
+                f"{where}: expected a bundle (JSON object) for {path.name}'s trigger, got "
+                f"{type(item).__name__}"
+            )
+    return [dict(item) for item in items]
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in name.upper() for word in _SECRET_WORDS)
+
+
+def _shown(name: str, value: Any) -> Any:
+    if _is_secret(name) and isinstance(value, str) and value:
+        return value[:1] + "***"
+    return value
+
+
+def _variables(
+    given: Mapping[str, str] | None, hall: HallEndpoint
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Variables by scope for `{{var.organization.X}}`, `{{var.team.X}}`, `{{var.input.X}}` and the guide's
+    `{{variable.X}}`. `organization.X=...` (or `team.`, `input.`, `variable.`) sets one scope; a bare `X=...`
+    sets X in every scope. PYHALL_HALL_URL and HALL_SESSION_TOKEN default to the Hall endpoint's URL and
+    token."""
+    scopes: dict[str, dict[str, Any]] = {scope: {} for scope in _SCOPES}
+    shown: dict[str, Any] = {}
+    for key, value in (given or {}).items():
+        name = key[4:] if key.startswith("var.") else key
+        scope, _, rest = name.partition(".")
+        if scope in _SCOPES and rest:
+            scopes[scope][rest] = value
+            shown[key] = {"value": _shown(rest, value), "source": "supplied", "scopes": [scope]}
+        else:
+            for values in scopes.values():
+                values[key] = value
+            shown[key] = {"value": _shown(key, value), "source": "supplied", "scopes": list(_SCOPES)}
+    for name, value in (("PYHALL_HALL_URL", hall.url.rstrip("/")), ("HALL_SESSION_TOKEN", hall.token)):
+        if value is None or any(name in values for values in scopes.values()):
+            continue
+        for values in scopes.values():
+            values[name] = value
+        shown[name] = {
+            "value": _shown(name, value),
+            "source": "defaulted from the Hall endpoint",
+            "scopes": list(_SCOPES),
+        }
+    return scopes, shown
+
+
+class MakeBlueprint:
+    """A Make blueprint export, loaded and checked; `run()` replays it against a Hall endpoint."""
+
+    platform: Literal["make"] = "make"
+
+    def __init__(self, loaded: LoadedBlueprint, protected: tuple[str, ...] | None = None) -> None:
+        self.loaded = loaded
+        self.path = loaded.path
+        self.name = loaded.name
+        marked = tuple(str(m.id) for m in loaded.modules.values() if m.marked_protected)
+        self.protected: tuple[str, ...] = tuple(protected) if protected is not None else marked
+        for module_id in self.protected:
+            self._module(module_id, "protected")
+
+    def _module(self, module_id: str | int, what: str) -> Module:
+        try:
+            return self.loaded.modules[int(module_id)]
+        except (KeyError, ValueError):
+            ids = ", ".join(str(i) for i in sorted(self.loaded.modules))
+            raise InputError(f"{self.path}: {what}: no module {module_id} (module ids: {ids})") from None
+
+    @property
+    def modules(self) -> dict[int, Module]:
+        return self.loaded.modules
+
+    def run(
+        self,
+        hall: HallEndpoint,
+        *,
+        event: Any = None,
+        variables: Mapping[str, str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> MakeRun:
+        """Replay the blueprint once: every bundle of `event` through the flow, then any Break retries."""
+        values, overrides = resolve_settings(settings, path=self.path)
+        for module_id in overrides:
+            module = self._module(module_id, f"make.module.{module_id}")
+            if module.module in BUILT_IN or module.module in FREE or module.module in DIRECTIVES:
+                raise InputError(
+                    f"{self.path}: make.module.{module_id}: module {module_id} is {module.module}, "
+                    "which the replay runs itself; only recorded actions take a set output or error "
+                    "(script the Hall to make an HTTP module fail)"
+                )
+        protected = tuple(p for p in values["protected"].split(",") if p) or self.protected
+        for module_id in protected:
+            self._module(module_id, "protected")
+        values["protected"] = ",".join(protected)
+        bundles = _bundles(event, self.path)
+        scopes, shown = _variables(variables, hall)
+        start = datetime.now(timezone.utc)
+        if values["now"]:
+            parsed = to_datetime(values["now"])
+            if parsed is None:
+                raise InputError(
+                    f"{self.path}: run settings: `now` = {values['now']!r}: expected an ISO 8601 time"
+                )
+            start = parsed
+        emulator = hall.emulator
+        first_seq = 0
+        if emulator is not None:
+            emulator.time_scale = values["time_scale"]
+            first_seq = emulator.next_seq
+        engine = Engine(
+            self.loaded,
+            variables=scopes,
+            settings=values,
+            overrides=overrides,
+            protected=frozenset(int(p) for p in protected),
+            start=start,
+        )
+        began = time.perf_counter()
+        engine.run(bundles)
+        wall = time.perf_counter() - began
+        requests = (
+            [entry.to_dict() for entry in emulator.journal_since(first_seq)] if emulator is not None else []
+        )
+        return MakeRun(
+            blueprint=self,
+            engine=engine,
+            hall=hall,
+            bundles=bundles,
+            variables=shown,
+            settings=values,
+            hall_requests=requests,
+            protected=protected,
+            wall_s=wall,
+        )
+
+
+def load_blueprint(
+    path: Path | str, *, protected: tuple[str, ...] | list[str] | None = None
+) -> MakeBlueprint:
+    """Load and check a Make blueprint export. `protected` overrides the module ids marked protected in the
+    file
+    (module `metadata.hallsim.protected: true`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    loaded = read_blueprint(path)
+    return MakeBlueprint(loaded, tuple(str(p) for p in protected) if protected is not None else None)
