@@ -1,0 +1,425 @@
+"""The emulator as an ASGI app: `POST /api/route` on a lean hot path, the admin API and OpenAPI on Starlette.
+
+Order of checks on `/api/route` (a real client sees the first one that fails):
+  1. method: anything but POST -> 405
+  2. auth: no `Authorization` header, or not `Bearer <token>` -> 401; a token not accepted -> 403
+  3. size: a body over `max_body` bytes -> 413
+  4. JSON: a body that is not JSON -> 400
+  5. fields: wrong or missing fields -> 422 listing every problem
+  6. the behaviour the rules choose (or the default) -> the answer or fault
+Auth comes before the body is read, as in any server that authenticates in front of its handlers, so an
+unauthenticated client learns nothing about the contract. Rules and behaviours apply to authenticated, valid
+requests only; script `http-401`, `http-422` etc. to see how a gate handles those answers to good requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from hallsim.emulator import _transport
+from hallsim.emulator._errors import ScriptError
+from hallsim.emulator.behaviours import Behaviour, parse_behaviour
+from hallsim.emulator.contract import GUIDE_ENVS, ROUTE_PATH, decision, validate_route_request
+from hallsim.emulator.journal import Journal, JournalEntry
+from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
+
+if TYPE_CHECKING:
+    from hallsim.emulator.policy import Policy
+
+ADMIN_PREFIX = "/__hall/"
+DEFAULT_MAX_BODY = 64 * 1024
+_JSON = b"application/json"
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class HallApp:
+    """The emulator's state (tokens, rules, default, journal, time scale) and its ASGI entry point."""
+
+    def __init__(
+        self,
+        *,
+        tokens: Iterable[str] = ("t",),
+        default: Any = "allow",
+        rules: Iterable[Mapping[str, Any] | Rule] = (),
+        time_scale: float = 1.0,
+        journal_size: int = 1000,
+        envs: Iterable[str] = GUIDE_ENVS,
+        max_body: int = DEFAULT_MAX_BODY,
+        policy: Policy | None = None,
+    ) -> None:
+        self.journal = Journal(journal_size)
+        self.max_body = max_body
+        self._lock = threading.Lock()
+        self._held: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+        self.policy = policy
+        self.tokens = _tokens(tokens)
+        self.envs = tuple(envs)
+        self.time_scale = _time_scale(time_scale)
+        self.book = RuleBook(tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules)))
+        self.default = self._checked(parse_behaviour(default), "default")
+        self._initial = (self.tokens, self.envs, self.time_scale, self.book.rules, self.default, self.policy)
+        self._admin: Callable[..., Any] | None = None
+
+    # configuration ------------------------------------------------------------------------------------
+    def _checked(self, behaviour: Behaviour, where: str) -> Behaviour:
+        inner = behaviour
+        while inner.then is not None:
+            inner = inner.then
+        if inner.kind == "policy" and self.policy is None:
+            raise ScriptError(
+                f"{where}: behaviour `policy` needs policy rules first (`hallsim serve --policy FILE`, "
+                "a script's `policy:` section, or HallEmulator(policy=...))"
+            )
+        return behaviour
+
+    def set_default(self, behaviour: Any) -> Behaviour:
+        self.default = self._checked(parse_behaviour(behaviour), "default")
+        return self.default
+
+    def set_rules(self, rules: Iterable[Mapping[str, Any] | Rule]) -> tuple[Rule, ...]:
+        parsed = tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules))
+        for i, rule in enumerate(parsed):
+            for j, b in enumerate(rule.respond):
+                self._checked(b, f"rules[{i}].respond[{j}]")
+        book = RuleBook(parsed)
+        with self._lock:
+            self.book = book
+        return parsed
+
+    def add_rule(self, rule: Mapping[str, Any] | Rule) -> Rule:
+        with self._lock:
+            where = f"rules[{len(self.book.rules)}]"
+        parsed = parse_rule(rule, where)
+        for j, b in enumerate(parsed.respond):
+            self._checked(b, f"{where}.respond[{j}]")
+        with self._lock:
+            self.book.add(parsed)
+        return parsed
+
+    def set_tokens(self, tokens: Iterable[str]) -> None:
+        self.tokens = _tokens(tokens)
+
+    def set_time_scale(self, scale: float) -> None:
+        self.time_scale = _time_scale(scale)
+
+    def reset(self) -> None:
+        """Back to the configuration the app was made with: rules (use counts and seeds restarted), default,
+        tokens, time scale, policy; the journal is emptied (its numbering goes on)."""
+        tokens, envs, scale, rules, default, policy = self._initial
+        with self._lock:
+            self.tokens, self.envs, self.time_scale, self.default, self.policy = (
+                tokens,
+                envs,
+                scale,
+                default,
+                policy,
+            )
+            self.book = RuleBook(rules)
+        self.journal.clear()
+
+    def remember_as_initial(self) -> None:
+        """Make the current configuration the one `reset()` returns to."""
+        self._initial = (self.tokens, self.envs, self.time_scale, self.book.rules, self.default, self.policy)
+
+    def select(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Selection:
+        with self._lock:
+            return self.book.select(body, headers, self.default)
+
+    # held requests (timeout, slow) ----------------------------------------------------------------------
+    def release_held(self) -> None:
+        """Let go of every request a `timeout` or `slow` is holding (the server is stopping). Thread-safe."""
+        for loop, future in list(self._held):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_finish, future)
+
+    async def _hold(self, receive: _transport.Receive, seconds: float | None) -> str:
+        """Wait `seconds` (None: forever); returns "elapsed", "disconnected" or "released" (server stopping)."""
+        loop = asyncio.get_running_loop()
+        released: asyncio.Future[None] = loop.create_future()
+        key = (loop, released)
+        self._held.add(key)
+        gone = asyncio.ensure_future(_transport.wait_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait(
+                {gone, released}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self._held.discard(key)
+            gone.cancel()
+            released.cancel()
+        if gone in done:
+            return "disconnected"
+        return "released" if released in done else "elapsed"
+
+    # ASGI ---------------------------------------------------------------------------------------------
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        path = scope["path"]
+        if path == ROUTE_PATH:
+            await self._route(scope, receive, send)
+        elif path.startswith(ADMIN_PREFIX) or path == "/openapi.json":
+            if self._admin is None:
+                from hallsim.emulator.admin import admin_app
+
+                self._admin = admin_app(self)
+            await self._admin(scope, receive, send)
+        else:
+            entry = self.journal.record(time.time(), scope["method"], path, scope["headers"])
+            await _drain(receive)
+            await _answer(
+                send,
+                entry,
+                404,
+                _error("not_found", f"no such endpoint {path}; gates call POST {ROUTE_PATH}"),
+            )
+
+    async def _route(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = scope["headers"]
+        entry = self.journal.record(time.time(), scope["method"], ROUTE_PATH, headers)
+        if scope["method"] != "POST":
+            await _drain(receive)
+            body = _error("method_not_allowed", f"{ROUTE_PATH} takes POST; got {scope['method']}")
+            await _answer(send, entry, 405, body, extra=[(b"allow", b"POST")])
+            return
+        authorization = length = None
+        for name, value in headers:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+        problem = self._auth_problem(authorization)
+        if problem is not None:
+            status, payload = problem
+            extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+            await _drain(receive)
+            await _answer(send, entry, status, payload, extra=extra)
+            return
+        raw = await self._read_body(receive, length)
+        if raw is None:
+            limit = f"a body of at most {self.max_body} bytes"
+            await _answer(send, entry, 413, _error("payload_too_large", f"expected {limit}"), close=True)
+            return
+        entry.raw_body = raw
+        try:
+            body = json.loads(raw)
+        except ValueError as err:
+            await _answer(send, entry, 400, _error("invalid_json", f"the body is not JSON: {err}"))
+            return
+        entry.parsed_body = body
+        problems = validate_route_request(body, self.envs)
+        if problems:
+            detail = "; ".join(str(p) for p in problems)
+            payload = _error("invalid_request", detail, problems=[p.to_dict() for p in problems])
+            await _answer(send, entry, 422, payload)
+            return
+        book_headers = _header_map(headers) if self.book.needs_headers else {}
+        selection = self.select(body, book_headers)
+        entry.rule, entry.rule_index = selection.label, selection.index
+        entry.behaviour = selection.behaviour.spec
+        await self._perform(selection.behaviour, body, entry, scope, receive, send)
+
+    def _auth_problem(self, authorization: bytes | None) -> tuple[int, bytes] | None:
+        # hall-contract.md "Request": `Authorization: Bearer <HALL_SESSION_TOKEN>`
+        if authorization is None:
+            return 401, _error(
+                "missing_token", "no Authorization header; expected `Authorization: Bearer <token>`"
+            )
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return 401, _error("malformed_authorization", "expected `Authorization: Bearer <token>`")
+        if token not in self.tokens:
+            return 403, _error("unknown_token", "the bearer token is not one this Hall accepts")
+        return None
+
+    async def _read_body(self, receive: Any, length: bytes | None) -> bytes | None:
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return None
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body"):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _perform(
+        self,
+        behaviour: Behaviour,
+        body: Mapping[str, Any],
+        entry: JournalEntry,
+        scope: Any,
+        receive: Any,
+        send: Any,
+    ) -> None:
+        kind = behaviour.kind
+        if kind in ("allow", "deny"):
+            issued = _decision(behaviour, body, denied=kind == "deny")
+            entry.decision = issued
+            await _answer(send, entry, 200, json.dumps(issued).encode())
+        elif kind == "http":
+            status = behaviour.status or 500
+            if behaviour.body is not None:
+                payload, content_type = behaviour.body.encode(), b"text/plain; charset=utf-8"
+            elif behaviour.json_body is not None:
+                payload, content_type = behaviour.json_body.encode(), _JSON
+            else:
+                payload = _error(reason_phrase(status).lower().replace(" ", "_"), f"HTTP {status} (scripted)")
+                content_type = _JSON
+            extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in behaviour.headers]
+            await _answer(send, entry, status, payload, content_type=content_type, extra=extra)
+        elif kind == "slow":
+            outcome = await self._hold(receive, (behaviour.delay or 0.0) * self.time_scale)
+            if outcome == "elapsed":
+                await self._perform(
+                    behaviour.then or parse_behaviour("allow"), body, entry, scope, receive, send
+                )
+            else:
+                entry.fault = "client_gone" if outcome == "disconnected" else "server_stopped"
+        elif kind == "timeout":
+            entry.fault = "timeout"
+            if await self._hold(receive, None) == "released":
+                transport = _transport.transport_of(scope)
+                if transport is not None:
+                    _transport.close_connection(transport)
+        elif kind in ("reset", "close"):
+            entry.fault = kind
+            transport = _transport.transport_of(scope)
+            if transport is not None:
+                (_transport.reset_connection if kind == "reset" else _transport.close_connection)(transport)
+                # wait for uvicorn to notice, so it does not answer 500 for an app that sent nothing
+                await self._hold(receive, 5.0)
+        elif kind == "malformed-json":
+            text = json.dumps(_decision(behaviour, body, denied=False))
+            await _answer(send, entry, 200, text[: len(text) // 2].encode())
+        elif kind == "empty-body":
+            await _answer(send, entry, 200, b"")
+        elif kind == "missing-denied":
+            issued = _decision(behaviour, body, denied=False)
+            del issued["denied"]
+            entry.decision = issued
+            await _answer(send, entry, 200, json.dumps(issued).encode())
+        elif kind == "denied-as-string":
+            denied = behaviour.value == "true"
+            issued = _decision(behaviour, body, denied=denied)
+            issued["denied"] = behaviour.value
+            entry.decision = issued
+            await _answer(send, entry, 200, json.dumps(issued).encode())
+        elif kind == "policy":
+            if self.policy is None:
+                await _answer(
+                    send, entry, 500, _error("policy_not_loaded", "behaviour `policy` without policy rules")
+                )
+                return
+            issued = self.policy.decide(body)
+            entry.decision = issued
+            await _answer(send, entry, 200, json.dumps(issued).encode())
+        else:  # pragma: no cover - parse_behaviour only makes the kinds above
+            raise AssertionError(kind)
+
+
+def _decision(behaviour: Behaviour, body: Mapping[str, Any], *, denied: bool) -> dict[str, Any]:
+    return decision(
+        body,
+        denied=denied,
+        reason=(behaviour.reason or "DENY_POLICY_GATE") if denied else None,
+        decision_id=behaviour.decision_id,
+        hash_=behaviour.artifact_hash,
+        species=behaviour.selected_worker_species_id,
+    )
+
+
+def _error(code: str, detail: str, **more: Any) -> bytes:
+    return json.dumps({"error": code, "detail": detail, **more}).encode()
+
+
+def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        out[key] = f"{out[key]}, {text}" if key in out else text
+    return out
+
+
+async def _answer(
+    send: Any,
+    entry: JournalEntry,
+    status: int,
+    payload: bytes,
+    *,
+    content_type: bytes = _JSON,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    close: bool = False,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
+    if extra:
+        headers.extend(extra)
+    if close:
+        headers.append((b"connection", b"close"))
+    entry.status, entry.response_body = status, payload
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _drain(receive: Any) -> None:
+    message = await receive()
+    while message.get("more_body"):
+        message = await receive()
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _finish(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _tokens(tokens: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tokens, str):
+        tokens = (tokens,)
+    out = tuple(tokens)
+    bad = [t for t in out if not isinstance(t, str) or not t.strip() or any(c.isspace() for c in t)]
+    if not out or bad:
+        raise ScriptError(
+            f"tokens: expected one or more tokens (non-empty text without spaces); got {list(out)!r}"
+        )
+    return out
+
+
+def _time_scale(scale: Any) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1000:
+        raise ScriptError(
+            f"time_scale: expected a number > 0 (modelled seconds x time_scale = wall seconds); got {scale!r}"
+        )
+    return float(scale)

@@ -1,0 +1,158 @@
+"""The request journal: every request the emulator saw (admin calls aside), what it did, bounded in size.
+
+Entries keep references to what the request path already has (raw headers, the parsed body) and do the masking
+and formatting only when read, so journalling costs the hot path almost nothing. The journal is a
+`collections.deque(maxlen=...)`: memory stays flat under load, the oldest entries go first.
+
+Token masking: an `Authorization` value `Bearer <token>` is shown as `Bearer <first char>***` (a one-character
+hint that tells `t` from `x` in a test, never the token); any other Authorization value becomes `***`. The
+headers `Cookie`, `Proxy-Authorization` and `X-Api-Key` are masked as `***` too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-api-key"})
+
+
+def mask_authorization(value: str) -> str:
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return f"{scheme} {token.strip()[0]}***"
+    return "***"
+
+
+def _text_or_json(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if not text:
+        return ""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+_UNSET: Any = object()
+
+
+@dataclass
+class JournalEntry:
+    """One request and what the emulator did with it. Filled in as the request goes; read with to_dict()."""
+
+    seq: int
+    time: float
+    method: str
+    path: str
+    raw_headers: list[tuple[bytes, bytes]]
+    raw_body: bytes | None = None
+    #: the parsed body when it was JSON (kept to avoid parsing twice)
+    parsed_body: Any = _UNSET
+    rule: str | int | None = None
+    rule_index: int | None = None
+    behaviour: str | None = None
+    status: int | None = None
+    response_body: bytes | None = None
+    fault: str | None = None
+    decision: dict[str, Any] | None = None
+    query: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers (names lower-case) with tokens masked; repeated headers joined with ', '."""
+        out: dict[str, str] = {}
+        for raw_name, raw_value in self.raw_headers:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if raw_name.lower() in _SECRET_HEADERS:
+                value = mask_authorization(value) if name == "authorization" else "***"
+            out[name] = f"{out[name]}, {value}" if name in out else value
+        return out
+
+    @property
+    def body(self) -> Any:
+        """The request body: parsed JSON when it was JSON, else the raw text ("" when empty)."""
+        if self.parsed_body is not _UNSET:
+            return self.parsed_body
+        return _text_or_json(self.raw_body) if self.raw_body is not None else ""
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """What was answered: status and body (parsed JSON when it was JSON, else text); None if nothing was."""
+        if self.status is None:
+            return None
+        return {"status": self.status, "body": _text_or_json(self.response_body or b"")}
+
+    def to_dict(self) -> dict[str, Any]:
+        stamp = datetime.fromtimestamp(self.time, tz=timezone.utc).isoformat(timespec="milliseconds")
+        out = {
+            "seq": self.seq,
+            "time": stamp.replace("+00:00", "Z"),
+            "method": self.method,
+            "path": self.path,
+            "headers": self.headers,
+            "body": self.body,
+            "rule": self.rule,
+            "rule_index": self.rule_index,
+            "behaviour": self.behaviour,
+            "response": self.response,
+            "fault": self.fault,
+            "decision": self.decision,
+        }
+        if self.query:
+            out["query"] = self.query
+        out.update(self.extra)
+        return out
+
+
+class Journal:
+    """A bounded, thread-safe record of requests, numbered from 1 in arrival order."""
+
+    def __init__(self, size: int = 1000) -> None:
+        if size < 1:
+            from hallsim.emulator._errors import EmulatorError
+
+            raise EmulatorError(f"journal_size: expected a whole number >= 1; got {size!r}")
+        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._next = 1
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        return self._entries.maxlen or 0
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next request will get: read it before a run, then `since(seq)` gives that run's entries."""
+        return self._next
+
+    def record(
+        self, time: float, method: str, path: str, raw_headers: list[tuple[bytes, bytes]]
+    ) -> JournalEntry:
+        with self._lock:
+            entry = JournalEntry(self._next, time, method, path, raw_headers)
+            self._next += 1
+            self._entries.append(entry)
+        return entry
+
+    def entries(self) -> list[JournalEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def since(self, seq: int) -> list[JournalEntry]:
+        """Entries with seq >= `seq`, oldest first (those that fell out of the bounded journal are gone)."""
+        with self._lock:
+            return [e for e in self._entries if e.seq >= seq]
+
+    def clear(self) -> None:
+        """Forget every entry; numbering goes on, so a `since(seq)` taken earlier stays meaningful."""
+        with self._lock:
+            self._entries.clear()

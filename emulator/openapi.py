@@ -1,0 +1,149 @@
+"""The OpenAPI 3.1 description of `POST /api/route`, served at `/openapi.json`.
+
+Written by hand from the contract (hall-contract.md), not generated: the emulator's hot path uses no models."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hallsim.emulator.contract import CAPABILITY_PATTERN, DATA_LABELS, GUIDE_ENVS
+
+from hallsim import __version__
+
+if TYPE_CHECKING:
+    from hallsim.emulator.app import HallApp
+
+HASH_RECIPE = (
+    "Hex SHA-256 of the request body as received (the parsed JSON object, every field the client sent), "
+    "serialised as pyhall-wcp 0.2.2 does in router.py: `json.dumps(body, sort_keys=True, default=str)` with "
+    "json.dumps' DEFAULT separators (', ' and ': ') and ensure_ascii, encoded as UTF-8."
+)
+
+
+def _error(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": example}
+        },
+    }
+
+
+def openapi_document(hall: HallApp | None = None) -> dict[str, Any]:
+    envs = list(hall.envs) if hall is not None else list(GUIDE_ENVS)
+    request = {
+        "type": "object",
+        "required": ["capability_id", "worker_id", "env"],
+        "properties": {
+            "capability_id": {
+                "type": "string",
+                "pattern": f"^{CAPABILITY_PATTERN.pattern}$",
+                "description": "WCP capability being requested, `cap.<area>.<verb>.v<N>`",
+                "examples": ["cap.data.write.v1"],
+            },
+            "worker_id": {"type": "string", "minLength": 1, "examples": ["wrk_make_acme_prod"]},
+            "env": {"type": "string", "enum": envs},
+            "data_label": {"type": ["string", "null"], "enum": [*DATA_LABELS, None]},
+            "tenant_id": {"type": ["string", "null"], "minLength": 1, "examples": ["org.acme"]},
+        },
+        "additionalProperties": True,
+        "description": "Unknown extra fields are accepted and ignored, but they are part of the artifact hash.",
+    }
+    decision = {
+        "type": "object",
+        "required": ["decision_id", "denied", "selected_worker_species_id", "artifact_hash"],
+        "properties": {
+            "decision_id": {
+                "type": "string",
+                "format": "uuid",
+                "description": "UUID v4, the audit record id",
+            },
+            "denied": {"type": "boolean", "description": "true = blocked, false = allowed"},
+            "selected_worker_species_id": {
+                "type": ["string", "null"],
+                "description": "matched worker species; null when denied",
+            },
+            "artifact_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": HASH_RECIPE},
+            "reason": {"type": "string", "description": "denial reason; present only when denied is true"},
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {
+            "error": {"type": "string"},
+            "detail": {"type": "string"},
+            "problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "field": {"type": "string"},
+                        "expected": {"type": "string"},
+                        "got": {},
+                        "problem": {"type": "string", "enum": ["missing"]},
+                    },
+                },
+            },
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Hall Server (hallsim emulator)",
+            "version": __version__,
+            "description": "The PyHall Hall Server's routing endpoint as the Pipedream and Make integration "
+            "guides document it, emulated by hallsim. Checks run in this order: method, auth (401/403), body "
+            "size (413), JSON (400), fields (422); then the scripted behaviour answers. Scripted behaviours "
+            "(`hallsim behaviours`) may answer anything, including no HTTP answer at all.",
+        },
+        "paths": {
+            "/api/route": {
+                "post": {
+                    "summary": "Ask the Hall for a routing decision",
+                    "operationId": "route",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/RouteRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "A decision",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Decision"}}
+                            },
+                        },
+                        "400": _error("The body is not JSON", {"error": "invalid_json", "detail": "..."}),
+                        "401": _error(
+                            "No `Authorization: Bearer <token>` header",
+                            {"error": "missing_token", "detail": "..."},
+                        ),
+                        "403": _error(
+                            "A token this Hall does not accept", {"error": "unknown_token", "detail": "..."}
+                        ),
+                        "405": _error("Not POST", {"error": "method_not_allowed", "detail": "..."}),
+                        "413": _error(
+                            "The body is too large", {"error": "payload_too_large", "detail": "..."}
+                        ),
+                        "422": _error(
+                            "Wrong or missing fields; `problems` lists every one",
+                            {
+                                "error": "invalid_request",
+                                "detail": 'env: expected one of dev, prod; got "staging"',
+                                "problems": [
+                                    {"field": "env", "expected": "one of dev, prod", "got": "staging"}
+                                ],
+                            },
+                        ),
+                    },
+                }
+            }
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"RouteRequest": request, "Decision": decision, "Error": error},
+        },
+    }

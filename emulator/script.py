@@ -1,0 +1,173 @@
+"""Script files: a YAML file that says which tokens the Hall accepts, its rules and its default behaviour.
+
+    tokens: [t, ci-token]            # accepted bearer tokens (default: the emulator's own, "t")
+    default: allow                   # behaviour for requests no rule matches (default: allow)
+    envs: [dev, prod]                # accepted `env` values (default: the guides' dev, prod)
+    time_scale: 1.0                  # modelled seconds x time_scale = wall seconds (for `slow`)
+    rules:                           # ordered; see hallsim/emulator/rules.py for every key
+      - name: restricted
+        match: {data_label: RESTRICTED}
+        respond: deny:RESTRICTED data needs human approval
+    policy:                          # policy mode (extra `policy`): decisions by pyhall-wcp
+      rules: policy-rules.json       # pyhall rules file, relative to this script
+
+Every mistake is a ScriptError: `<file>:<line>: <path inside the file>: <what was expected>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from hallsim.emulator._errors import ScriptError
+from hallsim.emulator.behaviours import Behaviour, parse_behaviour
+from hallsim.emulator.rules import Rule, parse_rule
+
+if TYPE_CHECKING:
+    from hallsim.emulator.policy import Policy
+
+SCRIPT_KEYS = ("tokens", "default", "envs", "time_scale", "rules", "policy")
+_PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Script:
+    """A loaded script; fields it does not set are None (the emulator keeps what it has)."""
+
+    path: Path
+    tokens: tuple[str, ...] | None = None
+    default: Behaviour | None = None
+    envs: tuple[str, ...] | None = None
+    time_scale: float | None = None
+    rules: tuple[Rule, ...] = ()
+    policy: Policy | None = None
+
+
+class _Located:
+    """A parsed YAML document that can tell the line of a value from its path (`rules[2].respond`)."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        try:
+            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.data: Any = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise ScriptError(f"{path}{line}: not valid YAML: {problem}") from None
+
+    def where(self, dotted: str) -> str:
+        node = self.node
+        if node is None:
+            return str(self.path)
+        for key, index in _PATH_PART.findall(dotted.split(":")[0]):
+            child = None
+            if key and isinstance(node, yaml.MappingNode):
+                child = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+                child = node.value[int(index)]
+            if child is None:
+                break
+            node = child
+        return f"{self.path}:{node.start_mark.line + 1}"
+
+    def fail(self, dotted: str, message: str) -> ScriptError:
+        return ScriptError(f"{self.where(dotted)}: {message}")
+
+
+def load_script(path: str | Path) -> Script:
+    """Read and check a script file; ScriptError names the file, the line, the path inside it and what was
+    expected."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScriptError(f"{path}: no such script file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScriptError(f"{path}: cannot read the script: {err}") from None
+    doc = _Located(path, text)
+    data = doc.data
+    if not isinstance(data, Mapping):
+        raise ScriptError(
+            f"{path}: expected a mapping with any of {', '.join(SCRIPT_KEYS)}; got {_kind(data)}"
+        )
+    unknown = [str(k) for k in data if k not in SCRIPT_KEYS]
+    if unknown:
+        raise doc.fail(unknown[0], f"{unknown[0]}: unknown key; expected one of {', '.join(SCRIPT_KEYS)}")
+    return Script(
+        path=path,
+        tokens=_strings(doc, data, "tokens"),
+        default=_default(doc, data),
+        envs=_strings(doc, data, "envs"),
+        time_scale=_scale(doc, data),
+        rules=_rules(doc, data),
+        policy=_policy(doc, data),
+    )
+
+
+def _kind(value: Any) -> str:
+    return "an empty file" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+def _strings(doc: _Located, data: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(items, Sequence)
+        or not items
+        or not all(isinstance(v, str) and v.strip() for v in items)
+    ):
+        raise doc.fail(key, f"{key}: expected a list of non-empty strings; got {value!r}")
+    return tuple(items)
+
+
+def _default(doc: _Located, data: Mapping[str, Any]) -> Behaviour | None:
+    if data.get("default") is None:
+        return None
+    try:
+        return parse_behaviour(data["default"])
+    except ScriptError as err:
+        raise doc.fail("default", f"default: {err}") from None
+
+
+def _scale(doc: _Located, data: Mapping[str, Any]) -> float | None:
+    value = data.get("time_scale")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise doc.fail("time_scale", f"time_scale: expected a number > 0; got {value!r}")
+    return float(value)
+
+
+def _rules(doc: _Located, data: Mapping[str, Any]) -> tuple[Rule, ...]:
+    raw = data.get("rules")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise doc.fail("rules", f"rules: expected a list of rules; got {_kind(raw)}")
+    rules = []
+    for i, item in enumerate(raw):
+        try:
+            rules.append(parse_rule(item, f"rules[{i}]"))
+        except ScriptError as err:
+            raise ScriptError(f"{doc.where(str(err))}: {err}") from None
+    return tuple(rules)
+
+
+def _policy(doc: _Located, data: Mapping[str, Any]) -> Policy | None:
+    raw = data.get("policy")
+    if raw is None:
+        return None
+    from hallsim.emulator.policy import policy_from_mapping
+
+    try:
+        return policy_from_mapping(raw, base=doc.path.parent, where="policy")
+    except ScriptError as err:
+        raise ScriptError(f"{doc.where(str(err))}: {err}") from None
