@@ -248,6 +248,11 @@ def _build_operators() -> frozenset[str]:
 OPERATORS = _build_operators()
 
 
+def filter_context(flt: Filter) -> str:
+    """How a warning names the filter a mapping sits in."""
+    return f"filter `{flt.name}`" if flt.name else "filter"
+
+
 def evaluate_filter(flt: Filter, env: Env, coercion: str) -> FilterResult:
     """Evaluate every condition (so the trace can show each operand), OR over AND groups."""
     groups: list[tuple[ConditionResult, ...]] = []

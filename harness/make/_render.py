@@ -5,6 +5,7 @@ status."""
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from hallsim.harness import journal
@@ -239,7 +240,10 @@ def render_run(run: MakeRun) -> str:
         lines.append(f"Hall: {journal.describe(run.hall_requests)} ({len(requests)} call(s) to /api/route)")
     unconfirmed = [f"{name}={value}" for name, value, flag in run.setting_lines() if flag]
     lines.append(
-        f"Settings: time_scale={run.settings['time_scale']:g}; UNCONFIRMED choices: " + ", ".join(unconfirmed)
+        f"Settings: time_scale={run.settings['time_scale']:g}; UNCONFIRMED parts of Make (change with --set):"
+    )
+    lines.extend(
+        textwrap.wrap(", ".join(unconfirmed), 110, initial_indent=_INDENT, subsequent_indent=_INDENT)
     )
     time = run.to_time()
     later = ""
