@@ -86,15 +86,13 @@ def _module_lines(run: MakeRun, event: Event, pad: str, shown: set[int]) -> list
     inner = pad + _INDENT + _INDENT
     request = data.get("request")
     if request:
-        line = f"{inner}{request.get('method')} {request.get('url')}"
+        lines.append(f"{inner}{request.get('method')} {request.get('url')}")
         if request.get("timeout_s") is not None:
             evaluate = (
                 "4xx/5xx are errors" if request.get("evaluate_errors") else "4xx/5xx are ordinary outputs"
             )
-            line += (
-                f"   timeout {request['timeout_s']:g} s · {evaluate} · {_redirects(request, run.settings)}"
-            )
-        lines.append(line)
+            redirects = _redirects(request, run.settings)
+            lines.append(f"{inner}  timeout {request['timeout_s']:g} s · {evaluate} · {redirects}")
         if event.module not in shown:  # headers and body once per module; retries repeat the same request
             shown.add(event.module or 0)
             for name, value in (request.get("headers") or {}).items():
@@ -236,6 +234,12 @@ def render_run(run: MakeRun) -> str:
         f"Status: {run.status}   ·   protected action {ran}   ·   {run.operations} operations",
     ]
     requests = journal.route_requests(run.hall_requests)
+    if (
+        run.protected_ran
+        and run.hall.emulator is not None
+        and not journal.well_formed_allow(run.hall_requests)
+    ):
+        lines.append("FAIL-OPEN: the protected action ran without a well-formed allow from the Hall")
     if run.hall.emulator is not None:
         lines.append(f"Hall: {journal.describe(run.hall_requests)} ({len(requests)} call(s) to /api/route)")
     unconfirmed = [f"{name}={value}" for name, value, flag in run.setting_lines() if flag]
