@@ -1,0 +1,238 @@
+// The `$` object a step receives, and the record of one step's execution (pipedream.md "The $ object").
+import { randomUUID } from "node:crypto";
+
+const MAX_LOG_LINES = 200;
+const MAX_TEXT = 8000;
+
+class ExportError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ExportError";
+  }
+}
+
+function clip(text) {
+  return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}... (${text.length - MAX_TEXT} more characters)` : text;
+}
+
+/** A JSON-safe copy of a value for the trace (what would not serialise is shown as a string). */
+export function jsonable(value) {
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? null : JSON.parse(json);
+  } catch {
+    return String(value);
+  }
+}
+
+export function serialiseError(err, depth = 0) {
+  if (err instanceof Error || (err && typeof err === "object" && "message" in err && "stack" in err)) {
+    const out = {
+      name: String(err.name ?? "Error"),
+      message: clip(String(err.message ?? "")),
+      stack: typeof err.stack === "string" ? clip(err.stack) : null,
+    };
+    if (err.code !== undefined) out.code = String(err.code);
+    if (err.cause !== undefined && depth < 3) out.cause = serialiseError(err.cause, depth + 1);
+    return out;
+  }
+  // pipedream.md "Errors and time": whatever is thrown stops the workflow, an Error or anything else
+  const type = err === null ? "null" : Array.isArray(err) ? "array" : typeof err;
+  let message;
+  try {
+    message = typeof err === "string" ? err : JSON.stringify(err) ?? String(err);
+  } catch {
+    message = String(err);
+  }
+  return { name: `non-Error thrown (${type})`, message: clip(message), stack: null, non_error: true };
+}
+
+export class StepState {
+  constructor(index, spec, emit, attempt = 1, rerunContext = undefined) {
+    this.index = index;
+    this.spec = spec;
+    this.emit = emit;
+    this.attempt = attempt;
+    this.rerunContext = rerunContext;
+    this.exports = new Map(); // name -> JSON text
+    this.exportProblem = null;
+    this.exited = false;
+    this.exitReason = undefined;
+    this.virtualMs = 0;
+    this.rerun = null;
+    this.closed = false;
+    this.lines = 0;
+    this.failed = new Promise((_, reject) => {
+      this.fail = reject;
+    });
+    this.failed.catch(() => {});
+  }
+
+  log(level, text) {
+    if (this.closed) return;
+    this.lines += 1;
+    if (this.lines > MAX_LOG_LINES) {
+      if (this.lines === MAX_LOG_LINES + 1) this.emit({ t: "log", step: this.index, level: "warn", text: "(further log lines dropped)" });
+      return;
+    }
+    this.emit({ t: "log", step: this.index, level, text: clip(text) });
+  }
+
+  warn(text) {
+    this.emit({ t: "warning", step: this.index, text });
+  }
+
+  exportValue(name, value, settings) {
+    name = String(name);
+    if (this.closed) {
+      this.warn(`$.export('${name}') called after the step finished: ignored`);
+      return;
+    }
+    if (this.exports.has(name)) {
+      // UNCONFIRMED (pipedream.md "The $ object"): the harness keeps the last value
+      this.warn(`$.export('${name}') called more than once: the last value is kept (UNCONFIRMED)`);
+    }
+    let json;
+    try {
+      json = JSON.stringify(value);
+    } catch (err) {
+      const problem = `$.export('${name}', ...): the value cannot be serialised to JSON (${err.message})`;
+      if (settings.unserialisable_export === "error") {
+        this.exportProblem ??= new ExportError(`${problem}; exports must be JSON-serialisable`);
+        this.warn(`${problem}: the step fails (setting unserialisable_export=error, UNCONFIRMED)`);
+      } else {
+        this.warn(`${problem}: dropped (setting unserialisable_export=drop, UNCONFIRMED)`);
+      }
+      this.exports.delete(name);
+      this.emit({ t: "export", step: this.index, name, absent: true });
+      return;
+    }
+    if (json === undefined) {
+      const what = typeof value === "undefined" ? "undefined" : `a ${typeof value}`;
+      if (settings.export_undefined === "null") {
+        json = "null";
+        this.warn(`$.export('${name}', ${what}): recorded as null (setting export_undefined=null, UNCONFIRMED)`);
+      } else {
+        // UNCONFIRMED (pipedream.md "The $ object"): undefined is recorded as absent, the key is missing downstream
+        this.warn(`$.export('${name}', ${what}): recorded as absent, steps.${this.spec.name}.${name} is undefined downstream (UNCONFIRMED)`);
+        this.exports.delete(name);
+        this.emit({ t: "export", step: this.index, name, absent: true });
+        return;
+      }
+    }
+    this.exports.set(name, json);
+    this.emit({ t: "export", step: this.index, name, json });
+  }
+
+  finish(status, { error = null, wallMs = null, returnJson, virtualMs = 0 } = {}) {
+    this.closed = true;
+    this.emit({
+      t: "step_end",
+      step: this.index,
+      attempt: this.attempt,
+      status,
+      error,
+      exited: this.exited,
+      exit_reason: this.exited ? jsonable(this.exitReason) : null,
+      return_json: returnJson,
+      wall_ms: wallMs,
+      virtual_ms: virtualMs,
+    });
+  }
+
+  /** The step's run() settled (or threw): decide its status and what later steps see of it. */
+  settle(result, error, wallMs, settings) {
+    let returnJson;
+    if (error === undefined) {
+      try {
+        returnJson = JSON.stringify(result);
+      } catch (err) {
+        const problem = `the step's return value cannot be serialised to JSON (${err.message})`;
+        if (settings.unserialisable_export === "error") this.exportProblem ??= new ExportError(problem);
+        else this.warn(`${problem}: dropped (setting unserialisable_export=drop, UNCONFIRMED)`);
+      }
+    }
+    let status = this.exited ? "exited" : "success";
+    let failure = null;
+    if (error !== undefined) failure = error;
+    else if (this.exportProblem) failure = this.exportProblem;
+    if (failure !== null) status = "error";
+    this.finish(status, {
+      error: failure === null ? null : serialiseError(failure),
+      wallMs,
+      returnJson,
+      virtualMs: this.virtualMs,
+    });
+    // pipedream.md "The steps object": exports are steps.<name>.<key>, the return value $return_value
+    const downstream = {};
+    for (const [name, json] of this.exports) downstream[name] = JSON.parse(json);
+    if (returnJson !== undefined) downstream.$return_value = JSON.parse(returnJson);
+    return { status, downstream };
+  }
+}
+
+function resumeUrls(kind) {
+  const id = randomUUID();
+  return {
+    resume_url: `https://hallsim.invalid/${kind}/${id}/resume`,
+    cancel_url: `https://hallsim.invalid/${kind}/${id}/cancel`,
+  };
+}
+
+export function makeDollar(state, run) {
+  const settings = run.settings;
+  const flow = (action, details = {}) => state.emit({ t: "flow", step: state.index, action, ...details });
+  const sender = (channel) => (config) => {
+    const request = jsonable(config) ?? {};
+    if (channel === "http") request.method = String(config?.method ?? "GET").toUpperCase();
+    flow(`send.${channel}`, { request });
+  };
+  return {
+    export: (name, value) => state.exportValue(name, value, settings),
+    flow: {
+      // pipedream.md "The $ object": $.flow.exit does NOT throw; the step keeps running, the workflow ends after it
+      exit(reason) {
+        if (state.exited) state.warn("$.flow.exit called more than once: the last reason is kept");
+        state.exited = true;
+        state.exitReason = reason;
+        flow("exit", { reason: jsonable(reason) });
+      },
+      // delays act at the end of the step; the execution is paused, not running, so they cost no wall time
+      delay(ms) {
+        const delay = Number(ms) || 0;
+        state.virtualMs += delay;
+        flow("delay", { ms: delay });
+        return resumeUrls("delay");
+      },
+      suspend(ms) {
+        flow("suspend", { ms: ms ?? null, note: "resumed at once: nobody can call the resume URL offline" });
+        return resumeUrls("suspend");
+      },
+      rerun(delay, context, maxRetries = 10) {
+        const ms = Number(delay) || 0;
+        state.rerun = { delay: ms, context: jsonable(context), maxRetries: Number(maxRetries) };
+        state.virtualMs += ms;
+        flow("rerun", { ms, max_retries: Number(maxRetries), attempt: state.attempt });
+        return resumeUrls("rerun");
+      },
+    },
+    respond(response) {
+      flow("respond", { response: jsonable(response) });
+      return Promise.resolve();
+    },
+    send: {
+      http: sender("http"),
+      email: sender("email"),
+      emit: sender("emit"),
+      s3: sender("s3"),
+      sse: sender("sse"),
+    },
+    context: {
+      id: run.trigger.context?.id ?? null,
+      ts: run.trigger.context?.ts ?? null,
+      deadline: run.started_at + settings.timeout_ms,
+      JIT: false,
+      run: { runs: state.attempt, context: state.rerunContext },
+    },
+  };
+}

@@ -1,0 +1,325 @@
+// The Node host: one long-lived process that hallsim drives over JSON lines (stdin: requests, stdout:
+// answers). Each run executes in a worker thread (worker.mjs); a clean worker is reused, a dirty or hostile
+// one is terminated, and a spare is kept warm so a fresh worker is ready when one is needed. The host never
+// runs step code itself, so a busy loop or process.exit in a step cannot stop it from answering.
+import { Worker } from "node:worker_threads";
+import { createInterface } from "node:readline";
+
+const WORKER_URL = new URL("./worker.mjs", import.meta.url);
+const SPARES = 1; // warm workers kept ready beyond those in use
+const MAX_IDLE = 4;
+const GRACE_MS = 250; // after the execution timeout, how long a worker may stay silent before it is ended
+
+const idle = [];
+const waiting = []; // [resolve, reject] of runs waiting for a worker
+const all = new Set();
+let warming = 0;
+
+function write(message) {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+class WorkerHandle {
+  constructor() {
+    this.worker = new Worker(WORKER_URL, {
+      env: {}, // pipedream.md "Environment variables": steps see what the workflow gives, never the host's
+      stdout: true,
+      stderr: true,
+      resourceLimits: { maxOldGenerationSizeMb: 512 },
+    });
+    this.runs = 0;
+    this.listener = null; // the active run's event handler
+    this.alive = true;
+    all.add(this);
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once("message", (message) => (message.t === "ready" ? resolve(this) : reject(new Error("unexpected first message"))));
+      this.worker.once("error", reject);
+      this.worker.once("exit", (code) => reject(new Error(`worker exited with code ${code} while starting`)));
+    });
+    this.ready.catch(() => {});
+    this.worker.on("message", (event) => this.listener?.event(event));
+    this.worker.on("error", (err) => this.listener?.died({ error: err }));
+    this.worker.on("exit", (code) => {
+      this.alive = false;
+      all.delete(this);
+      const i = idle.indexOf(this);
+      if (i >= 0) idle.splice(i, 1);
+      this.listener?.died({ exit: code });
+    });
+    for (const stream of ["stdout", "stderr"]) {
+      this.worker[stream].on("data", (chunk) => this.listener?.output(stream, String(chunk)));
+    }
+  }
+
+  retire() {
+    this.alive = false;
+    all.delete(this);
+    this.listener = null;
+    this.worker.terminate().catch(() => {});
+  }
+}
+
+function spawn() {
+  warming += 1;
+  const handle = new WorkerHandle();
+  handle.ready.then(
+    () => {
+      warming -= 1;
+      release(handle);
+    },
+    (err) => {
+      warming -= 1;
+      handle.retire();
+      waiting.shift()?.[1](err);
+    },
+  );
+}
+
+function release(handle) {
+  if (!handle.alive) return;
+  const waiter = waiting.shift();
+  if (waiter) waiter[0](handle);
+  else if (idle.length < MAX_IDLE) idle.push(handle);
+  else handle.retire();
+}
+
+function topUp() {
+  while (idle.length + warming - waiting.length < SPARES) spawn();
+}
+
+function acquire() {
+  const handle = idle.pop();
+  topUp();
+  if (handle) return Promise.resolve(handle);
+  return new Promise((resolve, reject) => {
+    waiting.push([resolve, reject]);
+    topUp();
+  });
+}
+
+// --- what a run did, assembled from the worker's events -------------------------------------------------
+
+class RunRecord {
+  constructor(run) {
+    this.scale = run.settings.time_scale;
+    this.timeoutMs = run.settings.timeout_ms;
+    this.steps = run.steps.map((spec) => ({
+      name: spec.name,
+      kind: spec.kind,
+      status: "not_run",
+      exports: {},
+      return_value: null,
+      has_return_value: false,
+      error: null,
+      exit_reason: null,
+      exited: false,
+      attempts: 0,
+      logs: [],
+      http: [],
+      flow: [],
+      warnings: [],
+      wall_ms: null,
+      modelled_ms: null,
+    }));
+    this.http = [];
+    this.warnings = [];
+    this.output = "";
+    this.outcome = null;
+    this.running = null;
+    this.wall_ms = null;
+    this.modelled_ms = null;
+    this.startedAt = null;
+  }
+
+  apply(event) {
+    const step = event.step === null || event.step === undefined ? null : this.steps[event.step];
+    switch (event.t) {
+      case "run_start":
+        this.startedAt = performance.now();
+        break;
+      case "load":
+        this.running = event.step;
+        break;
+      case "step_start":
+        this.running = event.step;
+        step.status = "running";
+        step.attempts = event.attempt ?? 1;
+        if (step.attempts > 1) step.exports = {};
+        break;
+      case "export":
+        if (event.absent) delete step.exports[event.name];
+        else step.exports[event.name] = JSON.parse(event.json);
+        break;
+      case "log":
+        step.logs.push({ level: event.level, text: event.text });
+        break;
+      case "warning":
+        (step ? step.warnings : this.warnings).push(event.text);
+        break;
+      case "http": {
+        const list = step ? step.http : this.http;
+        const i = list.findIndex((entry) => entry.n === event.entry.n);
+        if (i >= 0) list[i] = event.entry;
+        else list.push(event.entry);
+        break;
+      }
+      case "flow": {
+        const { t, step: _, ...details } = event;
+        step.flow.push(details);
+        break;
+      }
+      case "step_end":
+        this.running = null;
+        step.status = event.status;
+        step.error = event.error;
+        step.exited = event.exited;
+        step.exit_reason = event.exit_reason;
+        step.has_return_value = event.return_json !== undefined;
+        step.return_value = step.has_return_value ? JSON.parse(event.return_json) : null;
+        step.wall_ms = event.wall_ms;
+        step.modelled_ms = event.wall_ms === null ? null : event.wall_ms / this.scale + (event.virtual_ms ?? 0);
+        break;
+      case "run_end":
+        this.outcome = event.outcome;
+        this.wall_ms = event.wall_ms;
+        this.modelled_ms = event.modelled_ms;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The worker stopped answering or died: the step it was running ends with `status`. */
+  abort(status, error) {
+    const elapsed = this.startedAt === null ? 0 : performance.now() - this.startedAt;
+    if (this.running !== null) {
+      const step = this.steps[this.running];
+      step.status = status;
+      step.error = error;
+      const earlier = this.steps.reduce((sum, s) => sum + (s.wall_ms ?? 0), 0);
+      step.wall_ms = Math.max(0, elapsed - earlier);
+      step.modelled_ms = step.wall_ms / this.scale;
+    }
+    this.outcome = status === "timeout" ? "timed_out" : "errored";
+    this.wall_ms = elapsed;
+    this.modelled_ms = elapsed / this.scale;
+  }
+
+  result(worker) {
+    return {
+      outcome: this.outcome,
+      steps: this.steps,
+      http: this.http,
+      warnings: this.warnings,
+      output: this.output,
+      wall_ms: this.wall_ms,
+      modelled_ms: this.modelled_ms,
+      worker,
+    };
+  }
+}
+
+async function run(id, spec) {
+  const handle = await acquire();
+  handle.runs += 1;
+  const record = new RunRecord(spec);
+  const workerInfo = { runs: handle.runs, retired: null };
+  let answered = false;
+  let guard = null;
+  const answer = () => {
+    if (answered) return;
+    answered = true;
+    if (guard) clearTimeout(guard);
+    write({ id, result: record.result(workerInfo) });
+  };
+  const retire = (reason) => {
+    workerInfo.retired = reason;
+    handle.retire();
+    topUp();
+  };
+  const timeoutWallMs = spec.settings.timeout_ms * spec.settings.time_scale;
+  handle.listener = {
+    event(event) {
+      record.apply(event);
+      if (event.t === "run_start") {
+        guard = setTimeout(() => {
+          // the worker's own timeout did not fire: the step is blocking the event loop
+          record.abort("timeout", {
+            name: "TimeoutError",
+            message:
+              `Timeout: the execution exceeded the workflow timeout of ${spec.settings.timeout_ms / 1000} s ` +
+              "(modelled) while the step kept the event loop busy; hallsim terminated it",
+            stack: null,
+          });
+          retire("the step blocked the event loop past the timeout");
+          answer();
+        }, timeoutWallMs + GRACE_MS);
+      } else if (event.t === "run_end") {
+        answer();
+      } else if (event.t === "crash") {
+        record.abort("error", { name: "HarnessError", message: event.message, stack: null });
+        retire("the runtime crashed");
+        answer();
+      } else if (event.t === "settled") {
+        if (!answered) answer();
+        if (event.clean) {
+          handle.listener = null;
+          release(handle);
+        } else {
+          retire(event.reasons.join("; "));
+        }
+      }
+    },
+    died(how) {
+      if (answered) return;
+      if (how.error) {
+        const err = how.error;
+        record.abort("error", { name: err.name ?? "Error", message: err.message ?? String(err), stack: err.stack ?? null, code: err.code });
+        retire("the worker failed");
+      } else {
+        // a step called process.exit (in a worker thread it ends the thread, not the process)
+        record.abort("error", {
+          name: "ProcessExit",
+          message: `the step called process.exit(${how.exit}); on Pipedream that ends the execution as an error`,
+          stack: null,
+        });
+        workerInfo.retired = `process.exit(${how.exit})`;
+        topUp();
+      }
+      answer();
+    },
+    output(stream, text) {
+      if (record.output.length < 64000) record.output += text;
+    },
+  };
+  handle.worker.postMessage({ t: "run", run: spec });
+}
+
+// --- requests from hallsim ------------------------------------------------------------------------------
+
+process.on("uncaughtException", (err) => process.stderr.write(`hallsim node host: ${err?.stack ?? err}\n`));
+
+topUp();
+const lines = createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  if (!line.trim()) return;
+  let request;
+  try {
+    request = JSON.parse(line);
+  } catch (err) {
+    write({ id: null, error: `not JSON: ${err.message}` });
+    return;
+  }
+  const { id, op } = request;
+  if (op === "ping") {
+    write({ id, result: { version: process.version, pid: process.pid } });
+  } else if (op === "run") {
+    run(id, request.run).catch((err) => write({ id, error: String(err?.stack ?? err) }));
+  } else {
+    write({ id, error: `unknown op ${JSON.stringify(op)}` });
+  }
+});
+lines.on("close", async () => {
+  await Promise.allSettled([...all].map((handle) => handle.worker.terminate()));
+  process.exit(0);
+});

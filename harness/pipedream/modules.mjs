@@ -1,0 +1,125 @@
+// Step modules, loaded the way Pipedream loads a code step: an ES module, evaluated fresh for every run.
+// vm.SourceTextModule lets us link `@pipedream/platform` to the local stand-in (pipedream.md "Code steps and
+// components": "the harness should resolve that import to a local stand-in") without touching the user's
+// file, and gives stack traces that point at the user's own file and line.
+import vm from "node:vm";
+import { readFile } from "node:fs/promises";
+import { createRequire, isBuiltin } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import * as platform from "./platform.mjs";
+import { scaledTimersPromises } from "./clock.mjs";
+
+// what a step gets instead of the real module
+const SUBSTITUTES = {
+  "@pipedream/platform": platform,
+  "node:timers/promises": scaledTimersPromises,
+  "timers/promises": scaledTimersPromises,
+};
+
+export class ModuleLoadError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ModuleLoadError";
+  }
+}
+
+/** A loader for one run: every module it compiles is new, so no module state outlives the run. */
+export function createLoader() {
+  const cache = new Map(); // url or specifier -> vm.Module (this run only)
+
+  function synthetic(namespace, identifier) {
+    const names = Object.keys(namespace);
+    if (!names.includes("default")) names.push("default");
+    return new vm.SyntheticModule(
+      names,
+      function init() {
+        for (const name of names) {
+          this.setExport(name, name === "default" && !("default" in namespace) ? namespace : namespace[name]);
+        }
+      },
+      { identifier },
+    );
+  }
+
+  async function resolve(specifier, referrerUrl) {
+    if (Object.hasOwn(SUBSTITUTES, specifier)) {
+      const id = `hallsim:${specifier}`;
+      if (!cache.has(id)) cache.set(id, synthetic(SUBSTITUTES[specifier], id));
+      return cache.get(id);
+    }
+    if (isBuiltin(specifier)) {
+      const id = specifier.startsWith("node:") ? specifier : `node:${specifier}`;
+      if (!cache.has(id)) cache.set(id, synthetic(await import(id), id));
+      return cache.get(id);
+    }
+    if (specifier.startsWith("./") || specifier.startsWith("../") || specifier.startsWith("/") || specifier.startsWith("file:")) {
+      const url = new URL(specifier, referrerUrl).href;
+      if (!cache.has(url)) cache.set(url, await compileFile(url));
+      return cache.get(url);
+    }
+    // an npm package: Pipedream installs it on the fly; offline it must already be installed near the workflow
+    let resolved;
+    try {
+      resolved = createRequire(referrerUrl).resolve(specifier);
+    } catch {
+      throw new ModuleLoadError(
+        `Cannot find package '${specifier}' imported from ${displayPath(referrerUrl)}: Pipedream installs npm ` +
+          `packages itself; offline, install it next to the workflow (npm install ${specifier})`,
+      );
+    }
+    const url = pathToFileURL(resolved).href;
+    if (!cache.has(url)) cache.set(url, synthetic(await import(url), url));
+    return cache.get(url);
+  }
+
+  const importModuleDynamically = async (specifier, referrer) => {
+    const module = await resolve(specifier, referrer.identifier);
+    if (module.status === "unlinked") await module.link(linker);
+    if (module.status === "linked") await module.evaluate();
+    return module;
+  };
+
+  function linker(specifier, referrer) {
+    return resolve(specifier, referrer.identifier);
+  }
+
+  function compile(source, url, lineOffset = 0) {
+    return new vm.SourceTextModule(source, {
+      identifier: url,
+      lineOffset,
+      initializeImportMeta(meta) {
+        meta.url = url;
+      },
+      importModuleDynamically,
+    });
+  }
+
+  async function compileFile(url) {
+    let source;
+    try {
+      source = await readFile(fileURLToPath(url), "utf8");
+    } catch (err) {
+      throw new ModuleLoadError(`cannot read ${displayPath(url)}: ${err.message}`);
+    }
+    return compile(source, url);
+  }
+
+  /** Compile, link and evaluate one step's module; returns its namespace. */
+  async function load(step) {
+    const url = step.file ? pathToFileURL(step.file).href : pathToFileURL(step.workflow).href;
+    const module = compile(step.source, url, step.file ? 0 : step.line_offset ?? 0);
+    await module.link(linker);
+    await module.evaluate();
+    return module.namespace;
+  }
+
+  return { load };
+}
+
+function displayPath(url) {
+  try {
+    return fileURLToPath(url);
+  } catch {
+    return String(url);
+  }
+}

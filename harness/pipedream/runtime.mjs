@@ -1,0 +1,286 @@
+// One workflow execution, with Pipedream's semantics (rules cited from ../shared/reference/pipedream.md).
+// Everything the run does is reported as it happens through `emit`, so the host keeps what was recorded
+// even when it has to terminate this worker (a busy loop, process.exit).
+import { format, inspect } from "node:util";
+import { cancelPendingTimers, configureClock, real } from "./clock.mjs";
+import { configureEgress, inflightRequests } from "./egress.mjs";
+import { createLoader } from "./modules.mjs";
+import { runRegistryFilter, runRuleBuilderFilter } from "./filters.mjs";
+import { makeDollar, serialiseError, StepState } from "./dollar.mjs";
+
+const TIMEOUT = Symbol("timeout");
+let current = null; // the StepState receiving console output and uncaught errors
+let strayErrors = 0; // errors thrown by work a step left behind, after it finished
+
+export function installStepCapture() {
+  for (const level of ["log", "info", "warn", "error", "debug", "trace"]) {
+    console[level] = (...args) => current?.log(level, format(...args));
+  }
+  console.dir = (value, options) => current?.log("log", inspect(value, options));
+  // pipedream.md "Errors and time": an error in a step stops it; an error thrown from a callback the step
+  // left behind fails that step the same way
+  const failCurrent = (err) => {
+    if (current) current.fail(err);
+    else strayErrors += 1;
+  };
+  process.on("uncaughtException", failCurrent);
+  process.on("unhandledRejection", failCurrent);
+}
+
+/** How many errors came from work left running after its step finished (since the last call). */
+export function takeStrayErrors() {
+  const count = strayErrors;
+  strayErrors = 0;
+  return count;
+}
+
+function setEnv(values) {
+  for (const name of Object.keys(process.env)) delete process.env[name];
+  Object.assign(process.env, values);
+}
+
+// --- prop values: `{{ expression }}` over `steps` and `process.env` -------------------------------------
+
+class PropExpressionError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "PropExpressionError";
+  }
+}
+
+function evalExpression(expression, scope, where) {
+  let fn;
+  try {
+    fn = new Function("steps", "process", `"use strict"; return (${expression});`);
+  } catch (err) {
+    throw new PropExpressionError(`${where}: {{${expression}}} is not a valid expression: ${err.message}`);
+  }
+  try {
+    return fn(scope.steps, { env: { ...scope.env } });
+  } catch (err) {
+    throw new PropExpressionError(`${where}: {{${expression}}} failed: ${err?.name}: ${err?.message}`);
+  }
+}
+
+export function evaluate(value, scope, where) {
+  if (typeof value === "string") {
+    if (!value.includes("{{")) return value;
+    // a value that is one expression keeps the expression's type (a boolean stays a boolean)
+    const whole = /^\s*\{\{([\s\S]+?)\}\}\s*$/.exec(value);
+    if (whole && !whole[1].includes("}}") && !whole[1].includes("{{")) return evalExpression(whole[1], scope, where);
+    return value.replace(/\{\{([\s\S]+?)\}\}/g, (_, expression) => {
+      const result = evalExpression(expression, scope, where);
+      if (result === undefined) return "";
+      return typeof result === "object" && result !== null ? JSON.stringify(result) : String(result);
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => evaluate(item, scope, `${where}[${i}]`));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(v, scope, `${where}.${k}`)]));
+  }
+  return value;
+}
+
+// --- components ---------------------------------------------------------------------------------------
+
+class ComponentError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ComponentError";
+  }
+}
+
+function optionValues(options) {
+  return options.map((option) => (option && typeof option === "object" && "value" in option ? option.value : option));
+}
+
+/** `this` inside run(): prop values and methods (pipedream.md: "Prop values and methods are on `this`"). */
+function componentThis(component, spec, scope, settings, warn) {
+  const declared = component.props ?? {};
+  const given = spec.props ?? {};
+  const self = {};
+  for (const [name, raw] of Object.entries(declared)) {
+    const definition = typeof raw === "string" ? { type: raw } : raw ?? {};
+    let value;
+    if (Object.hasOwn(given, name)) {
+      value = evaluate(given[name], scope, `prop ${name}`);
+    } else if (definition.type === "app") {
+      value = { $auth: {} };
+    } else if (settings.apply_prop_defaults && "default" in definition) {
+      // UNCONFIRMED whether the runtime (not only the UI) applies `default`: setting apply_prop_defaults
+      value = definition.default;
+    } else if (!definition.optional) {
+      warn(`prop \`${name}\` is required but was given no value (the Pipedream UI would not deploy this)`);
+    }
+    if (settings.check_prop_options && Array.isArray(definition.options) && value !== undefined) {
+      const allowed = optionValues(definition.options);
+      if (!allowed.includes(value)) {
+        throw new ComponentError(`prop \`${name}\`: ${JSON.stringify(value)} is not one of ${JSON.stringify(allowed)}`);
+      }
+    }
+    self[name] = value;
+  }
+  for (const name of Object.keys(given)) {
+    if (!Object.hasOwn(declared, name)) {
+      warn(`prop \`${name}\` is given in the workflow but the component does not declare it`);
+      self[name] = evaluate(given[name], scope, `prop ${name}`);
+    }
+  }
+  for (const [name, method] of Object.entries(component.methods ?? {})) self[name] = method;
+  return self;
+}
+
+function checkComponent(component, spec) {
+  if (!component || typeof component !== "object" || typeof component.run !== "function") {
+    const what = component === undefined ? "no default export" : `a default export of type ${typeof component}`;
+    throw new ComponentError(
+      `step ${spec.name}: ${what}; expected \`export default defineComponent({ async run({ steps, $ }) {...} })\`` +
+        " or a published action `export default { type: \"action\", props, async run({ $ }) {...} }`",
+    );
+  }
+}
+
+// --- the run ------------------------------------------------------------------------------------------
+
+function stepEnv(spec, run) {
+  // pipedream.md "Environment variables": published actions do not see workspace or project variables
+  if (spec.kind === "action" && run.settings.action_env === "none") return {};
+  return run.env;
+}
+
+async function executeStep(state, component, spec, run, steps) {
+  const settings = run.settings;
+  const scope = { steps, env: run.env };
+  const $ = makeDollar(state, run);
+  if (spec.kind === "filter") {
+    const config = evaluate(spec.filter, scope, "filter");
+    if (config.kind === "registry") return runRegistryFilter(config, $);
+    return runRuleBuilderFilter(config, $);
+  }
+  const self = componentThis(component, spec, scope, settings, (text) => state.warn(text));
+  setEnv(stepEnv(spec, run));
+  return component.run.call(self, { steps, $ });
+}
+
+function race(promise, ...others) {
+  return Promise.race([promise, ...others]);
+}
+
+export async function runWorkflow(run, emit) {
+  const settings = run.settings;
+  configureClock(settings);
+  configureEgress(run.egress, (entry) => emit({ t: "http", step: current?.index ?? null, entry }));
+  const started = performance.now();
+  run.started_at = Date.now();
+  emit({ t: "run_start", at: run.started_at });
+  const timeoutWallMs = settings.timeout_ms * settings.time_scale;
+  let timer;
+  const timedOut = new Promise((resolve) => {
+    timer = real.setTimeout(() => resolve(TIMEOUT), timeoutWallMs);
+  });
+  const steps = { trigger: run.trigger };
+  let outcome = "completed";
+  let virtualMs = 0;
+  const components = [];
+  try {
+    // every step's module is imported before the first step runs, as a deployed workflow would be
+    const loader = createLoader();
+    for (let i = 0; i < run.steps.length; i++) {
+      const spec = run.steps[i];
+      if (spec.kind === "filter") continue;
+      const state = new StepState(i, spec, emit);
+      current = state;
+      emit({ t: "load", step: i });
+      setEnv(stepEnv(spec, run));
+      try {
+        const namespace = await race(loader.load(spec), state.failed, timedOut);
+        if (namespace === TIMEOUT) throw TIMEOUT;
+        components[i] = namespace.default;
+        checkComponent(components[i], spec);
+      } catch (err) {
+        emit({ t: "step_start", step: i });
+        if (err === TIMEOUT) {
+          state.finish("timeout", { error: timeoutError(settings) });
+          outcome = "timed_out";
+        } else {
+          state.finish("error", { error: serialiseError(err) });
+          outcome = "errored";
+        }
+        return;
+      }
+    }
+    for (let i = 0; i < run.steps.length; i++) {
+      const spec = run.steps[i];
+      let attempt = 1;
+      let rerun;
+      let state;
+      do {
+        state = new StepState(i, spec, emit, attempt, rerun?.context);
+        current = state;
+        emit({ t: "step_start", step: i, attempt });
+        const stepStarted = performance.now();
+        let result;
+        let error;
+        try {
+          result = await race(executeStep(state, components[i], spec, run, steps), state.failed, timedOut);
+        } catch (err) {
+          error = err;
+        }
+        const wallMs = performance.now() - stepStarted;
+        if (result === TIMEOUT) {
+          // pipedream.md "Errors and time": a timeout raises a Timeout error on the running step
+          state.finish("timeout", { error: timeoutError(settings), wallMs });
+          outcome = "timed_out";
+          return;
+        }
+        const end = state.settle(result, error, wallMs, settings);
+        virtualMs += state.virtualMs;
+        if (end.status === "error") {
+          outcome = "errored";
+          return;
+        }
+        rerun = state.rerun;
+        if (rerun && attempt <= rerun.maxRetries && end.status !== "exited") {
+          attempt += 1;
+          continue;
+        }
+        if (end.status === "exited") {
+          // pipedream.md "The $ object": the workflow ends after the step that called $.flow.exit
+          outcome = "exited";
+          return;
+        }
+        steps[spec.name] = end.downstream;
+        break;
+      } while (true);
+    }
+  } finally {
+    current = null;
+    real.clearTimeout(timer);
+    // pipedream.md "Errors and time": work left running after run resolves only gives a warning
+    const timers = cancelPendingTimers();
+    const inflight = inflightRequests();
+    if (timers || inflight) {
+      const parts = [timers && `${timers} timer(s)`, inflight && `${inflight} HTTP request(s)`].filter(Boolean);
+      emit({ t: "warning", step: null, text: `work left running when the execution ended: ${parts.join(", ")}; stopped` });
+    }
+    const wallMs = performance.now() - started;
+    emit({
+      t: "run_end",
+      outcome,
+      wall_ms: wallMs,
+      modelled_ms: wallMs / settings.time_scale + virtualMs,
+    });
+  }
+}
+
+function timeoutError(settings) {
+  const seconds = settings.timeout_ms / 1000;
+  const wall = (settings.timeout_ms * settings.time_scale) / 1000;
+  return {
+    name: "TimeoutError",
+    message:
+      `Timeout: the execution exceeded the workflow timeout of ${seconds} s ` +
+      `(modelled; ${wall.toFixed(3)} s of wall time at time_scale ${settings.time_scale})`,
+    stack: null,
+  };
+}

@@ -1,0 +1,80 @@
+// A worker thread that runs workflows for the host, one at a time. It is reused for the next run only
+// while it stays clean (see state.mjs); the host retires it otherwise.
+import { parentPort } from "node:worker_threads";
+import http from "node:http";
+import { installScaledTimers } from "./clock.mjs";
+import { dropConnections, installEgressGuards, stopRecording } from "./egress.mjs";
+import { installStepCapture, runWorkflow, takeStrayErrors } from "./runtime.mjs";
+import { realmChanges, snapshotRealm } from "./state.mjs";
+
+// pipedream.md "Code steps and components": defineComponent is a global the platform injects; the identity
+globalThis.defineComponent = (component) => component;
+
+// Load the lazy parts of Node that every gate uses (fetch, JSON bodies) before the first run, so a run does
+// not pay for them: one request to a throwaway server on loopback.
+async function warmUp() {
+  const server = http.createServer((req, res) => {
+    res.setHeader("Content-Type", "application/json");
+    res.end('{"ok":true}');
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const response = await fetch(`http://127.0.0.1:${server.address().port}/`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ warm: true }),
+    });
+    await response.json();
+  } finally {
+    dropConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+// Node defines some globals lazily (Request, Response, ...): the first access replaces the getter. Take
+// them all once now, so the clean check below does not mistake that for a change made by a step.
+function materialiseLazyGlobals() {
+  for (const key of Reflect.ownKeys(globalThis)) {
+    if (Object.getOwnPropertyDescriptor(globalThis, key)?.get) {
+      try {
+        void globalThis[key];
+      } catch {
+        // a getter that throws (an experimental API without its flag) stays as it is
+      }
+    }
+  }
+}
+
+let baseline;
+
+async function start() {
+  await warmUp();
+  materialiseLazyGlobals();
+  installScaledTimers();
+  installEgressGuards();
+  installStepCapture();
+  baseline = snapshotRealm();
+  parentPort.postMessage({ t: "ready" });
+}
+
+parentPort.on("message", async (message) => {
+  if (message.t !== "run") return;
+  const emit = (event) => parentPort.postMessage(event);
+  try {
+    await runWorkflow(message.run, emit);
+  } catch (err) {
+    emit({ t: "crash", message: String(err?.stack ?? err) });
+  }
+  // After the answer is out: may this worker take another run?
+  stopRecording();
+  const reasons = [];
+  const inflight = dropConnections();
+  if (inflight) reasons.push(`${inflight} HTTP request(s) still in flight`);
+  const stray = takeStrayErrors();
+  if (stray) reasons.push(`${stray} error(s) thrown after their step finished`);
+  reasons.push(...realmChanges(baseline));
+  emit({ t: "settled", clean: reasons.length === 0, reasons });
+});
+
+// not awaited at the top level: a pending top-level await leaves a process 'exit' listener until it settles
+start();
