@@ -1,4 +1,4 @@
-"""The Hall Server emulator: `POST /api/route` with scriptable behaviours, rules, a journal and an admin API."""
+"""The Hall Server emulator: `POST /api/route` with scriptable behaviours, rules, a journal, an admin API."""
 
 from __future__ import annotations
 

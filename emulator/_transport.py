@@ -2,15 +2,17 @@
 
 ASGI gives an app no way to reset or close a connection, so the emulator serves with its own uvicorn protocol
 class (passed as `uvicorn.Config(http=HallProtocol)`, a documented extension point). The class is uvicorn's
-own HTTP protocol (httptools when installed, else h11) plus one thing: for each connection it puts the asyncio
-transport into the ASGI scope, under `scope["extensions"]["hallsim.transport"]`. The route handler uses it only
-for `reset` and `close`; every other behaviour is plain ASGI. Served by anything else (an ASGI test client, another
-server), `reset` and `close` end the request without an answer and the server decides what the client sees.
+own HTTP protocol (httptools when installed, else h11) plus one thing: for each connection it puts the
+asyncio transport into the ASGI scope, under `scope["extensions"]["hallsim.transport"]`. The route handler
+uses it only for `reset` and `close`; every other behaviour is plain ASGI. Served by anything else (an ASGI
+test client, another server), `reset` and `close` end the request without an answer and that server
+decides what the client sees.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -31,10 +33,9 @@ def reset_connection(transport: asyncio.Transport) -> None:
     """Send a TCP RST: SO_LINGER on with a zero timeout makes close() drop the connection with a reset."""
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        try:
+        # the peer may already have gone
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:  # pragma: no cover - the peer already went away
-            pass
     transport.abort()
 
 

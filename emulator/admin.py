@@ -1,11 +1,11 @@
 """The admin API under `/__hall/` (Starlette), and the OpenAPI description at `/openapi.json`.
 
-    GET  /__hall/health                 status, accepted token count, default, rule count, time scale, settings
+    GET  /__hall/health                 status, token count, default, rule count, time scale, settings
     GET  /__hall/rules                  {"rules": [...mapping form...], "uses": [...]}
     PUT  /__hall/rules                  replace: a list of rules, or {"rules": [...]}
     POST /__hall/rules                  add one rule (a mapping) or several (a list); answers their indexes
     GET  /__hall/default                {"behaviour": spec}
-    PUT  /__hall/default                a spec string (JSON string) or the mapping form {"behaviour": ..., ...}
+    PUT  /__hall/default                a spec (JSON string) or the mapping form {"behaviour": ...}
     POST /__hall/reset                  back to the start-up configuration; the journal is emptied
     GET  /__hall/journal?since=SEQ      {"entries": [...], "next_seq": N}; DELETE empties it
     GET  /__hall/time-scale             {"time_scale": x}; PUT {"time_scale": x}
@@ -55,7 +55,7 @@ def admin_app(hall: HallApp) -> Starlette:
             "next_seq": hall.journal.next_seq,
             "max_body": hall.max_body,
             "envs": list(hall.envs),
-            "policy": hall.policy is not None,
+            "policy": hall.policy.settings() if hall.policy is not None else None,
         }
 
     async def health(request: Request) -> JSONResponse:

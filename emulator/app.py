@@ -71,6 +71,8 @@ class HallApp:
         self.default = self._checked(parse_behaviour(default), "default")
         self._initial = (self.tokens, self.envs, self.time_scale, self.book.rules, self.default, self.policy)
         self._admin: Callable[..., Any] | None = None
+        #: called with each /api/route journal entry once it is answered (`hallsim serve --log`)
+        self.on_request: Callable[[JournalEntry], None] | None = None
 
     # configuration ------------------------------------------------------------------------------------
     def _checked(self, behaviour: Behaviour, where: str) -> Behaviour:
@@ -145,7 +147,7 @@ class HallApp:
                 loop.call_soon_threadsafe(_finish, future)
 
     async def _hold(self, receive: _transport.Receive, seconds: float | None) -> str:
-        """Wait `seconds` (None: forever); returns "elapsed", "disconnected" or "released" (server stopping)."""
+        """Wait `seconds` (None: forever): "elapsed", "disconnected" or "released" (server stopping)."""
         loop = asyncio.get_running_loop()
         released: asyncio.Future[None] = loop.create_future()
         key = (loop, released)
@@ -189,8 +191,13 @@ class HallApp:
             )
 
     async def _route(self, scope: Any, receive: Any, send: Any) -> None:
+        entry = self.journal.record(time.time(), scope["method"], ROUTE_PATH, scope["headers"])
+        await self._handle(entry, scope, receive, send)
+        if self.on_request is not None:
+            self.on_request(entry)
+
+    async def _handle(self, entry: JournalEntry, scope: Any, receive: Any, send: Any) -> None:
         headers = scope["headers"]
-        entry = self.journal.record(time.time(), scope["method"], ROUTE_PATH, headers)
         if scope["method"] != "POST":
             await _drain(receive)
             body = _error("method_not_allowed", f"{ROUTE_PATH} takes POST; got {scope['method']}")
@@ -206,8 +213,8 @@ class HallApp:
         if problem is not None:
             status, payload = problem
             extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            await _drain(receive)
-            await _answer(send, entry, status, payload, extra=extra)
+            entry.raw_body = await self._read_body(receive, length)  # journalled, so a developer sees it
+            await _answer(send, entry, status, payload, extra=extra, close=entry.raw_body is None)
             return
         raw = await self._read_body(receive, length)
         if raw is None:

@@ -2,7 +2,7 @@
 
 One syntax everywhere (CLI `--behaviour`, script files, Python, the admin API):
 
-- a spec string `NAME` or `NAME:ARG`, where ARG is everything after the first colon (free text, colons allowed):
+- a spec string `NAME` or `NAME:ARG`; ARG is everything after the first colon (free text, colons allowed):
   `allow`, `deny`, `deny:RESTRICTED data needs approval`, `http-503`, `http-502:<html>Bad Gateway</html>`,
   `slow:12` (12 modelled seconds, then allow), `slow:12:deny:late and denied`, `denied-as-string:false`;
 - or a mapping (YAML/JSON/Python dict) `{behaviour: NAME[:ARG], <param>: <value>, ...}` for every parameter,
@@ -145,7 +145,7 @@ class Behaviour:
 
     @property
     def spec(self) -> str:
-        """The canonical spec string (the short form when it can say everything, else the JSON mapping form)."""
+        """The canonical spec string: the short form when it says everything, else the JSON mapping form."""
         short = self._short()
         if short is not None:
             return short
@@ -162,7 +162,8 @@ class Behaviour:
         if self.kind == "http":
             return self.name if self.body is None else f"{self.name}:{self.body}"
         if self.kind == "slow":
-            assert self.then is not None and self.delay is not None
+            assert self.then is not None
+            assert self.delay is not None
             head = f"slow:{self.delay:g}"
             if self.then.kind == "allow" and self.then == ALLOW:
                 return head
@@ -210,7 +211,7 @@ def parse_behaviour(spec: str | Mapping[str, Any] | Behaviour) -> Behaviour:
             except ValueError as err:
                 raise ScriptError(
                     f"behaviour {spec!r}: looks like the JSON mapping form but is not JSON: {err}"
-                )
+                ) from None
             return parse_behaviour(mapping)
         return _parse_string(text, spec)
     if isinstance(spec, Mapping):
@@ -253,7 +254,8 @@ def _parse_mapping(spec: Mapping[str, Any]) -> Behaviour:
     head = spec.get("behaviour")
     if not isinstance(head, str) or not head.strip():
         raise ScriptError(
-            f"behaviour: the mapping form needs `behaviour: NAME` (a string); got keys {sorted(map(str, spec))}"
+            "behaviour: the mapping form needs `behaviour: NAME` (a string); "
+            f"got keys {sorted(map(str, spec))}"
         )
     base = _parse_string(head.strip(), head)
     allowed = _PARAMS.get(base.kind, ())

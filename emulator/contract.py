@@ -1,7 +1,7 @@
 """The `POST /api/route` contract: the fields a gate sends, their values, and the decision it gets back.
 
-Source: ../shared/reference/hall-contract.md "Request" and "Response (200, JSON)", and the two integration guides
-(Pipedream 000_..., Make 003_...). Validation runs on a plain dict (no pydantic) because it is on the hot path."""
+Source: ../shared/reference/hall-contract.md "Request" and "Response (200, JSON)", and the two integration
+guides (Pipedream 000_..., Make 003_...). Validation works on a plain dict (no pydantic): the hot path."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ ROUTE_PATH = "/api/route"
 REQUEST_FIELDS = ("capability_id", "worker_id", "env", "data_label", "tenant_id")
 REQUIRED_FIELDS = ("capability_id", "worker_id", "env")
 
-#: the guides document `env` as "dev or prod". pyhall's RouteInput also knows stage and edge; whether a real Hall
-#: Server accepts them is not documented, so the accepted set is a setting (HallEmulator(envs=...), script `envs:`)
+#: the guides document `env` as "dev or prod". pyhall's RouteInput also knows stage and edge; whether a real
+#: Hall Server accepts them is not documented, so the accepted set is a setting (HallEmulator(envs=...),
+#: script `envs:`), shown by /__hall/health
 GUIDE_ENVS = ("dev", "prod")
 PYHALL_ENVS = ("dev", "stage", "prod", "edge")
 
-#: both guides list CONFIDENTIAL (pyhall's RouteInput lacks it; see policy.py for what policy mode does with it)
+#: both guides list CONFIDENTIAL (pyhall's RouteInput lacks it; policy.py says what policy mode does with it)
 DATA_LABELS = ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED")
 
 #: hall-contract.md: capability ids look like `cap.<area>.<verb>.v<N>`, e.g. cap.data.write.v1
@@ -74,8 +75,8 @@ def _type_name(value: Any) -> str:
 def validate_route_request(body: Any, envs: tuple[str, ...] = GUIDE_ENVS) -> list[FieldProblem]:
     """Every problem with a parsed request body; an empty list means the body follows the contract.
 
-    Unknown extra fields are accepted and ignored (as a pydantic model with default settings would), but they are
-    part of the artifact hash. Optional fields may be absent or null; an empty string is not a valid value."""
+    Unknown extra fields are accepted and ignored (as a pydantic model with default settings would), but they
+    are part of the artifact hash. Optional fields may be absent or null; an empty string is not a value."""
     if not isinstance(body, dict):
         return [
             FieldProblem("(body)", "a JSON object with capability_id, worker_id and env", _type_name(body))
@@ -113,9 +114,9 @@ def artifact_hash(body: Mapping[str, Any]) -> str:
     """Hex SHA-256 of the request body as received, serialised the way pyhall-wcp 0.2.2 does it.
 
     pyhall/router.py (Step 9, "Provenance hash"): `sha256(json.dumps(inp.model_dump(), sort_keys=True,
-    default=str))`, i.e. `json.dumps` with its DEFAULT separators (", " and ": ") and ensure_ascii, keys sorted,
-    encoded as UTF-8, hex digest. The emulator applies it to the parsed JSON body the gate sent (every field it
-    sent, no defaults added), so anyone can recompute it from the request:
+    default=str))`, i.e. `json.dumps` with its DEFAULT separators (", " and ": ") and ensure_ascii, keys
+    sorted, encoded as UTF-8, hex digest. The emulator applies it to the parsed JSON body the gate sent (every
+    field it sent, no defaults added), so anyone can recompute it from the request:
 
         hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     """

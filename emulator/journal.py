@@ -86,7 +86,7 @@ class JournalEntry:
 
     @property
     def response(self) -> dict[str, Any] | None:
-        """What was answered: status and body (parsed JSON when it was JSON, else text); None if nothing was."""
+        """What was answered: status and body (parsed JSON if it was JSON, else text); None if nothing was."""
         if self.status is None:
             return None
         return {"status": self.status, "body": _text_or_json(self.response_body or b"")}
@@ -131,7 +131,7 @@ class Journal:
 
     @property
     def next_seq(self) -> int:
-        """The seq the next request will get: read it before a run, then `since(seq)` gives that run's entries."""
+        """The seq the next request will get: read it before a run; `since(seq)` gives the run's entries."""
         return self._next
 
     def record(

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of `POST /api/route`, served at `/openapi.json`.
 
-Written by hand from the contract (hall-contract.md), not generated: the emulator's hot path uses no models."""
+Written by hand from the contract (hall-contract.md), not generated: the hot path uses no models."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def openapi_document(hall: HallApp | None = None) -> dict[str, Any]:
             "tenant_id": {"type": ["string", "null"], "minLength": 1, "examples": ["org.acme"]},
         },
         "additionalProperties": True,
-        "description": "Unknown extra fields are accepted and ignored, but they are part of the artifact hash.",
+        "description": "Unknown extra fields are accepted and ignored, but are part of the artifact hash.",
     }
     decision = {
         "type": "object",

@@ -31,7 +31,7 @@ _STOP_TIMEOUT = 10.0
 
 
 def make_server(app: HallApp, *, log_level: str = "warning", access_log: bool = False) -> Any:
-    """A uvicorn server for the app, with the transport-aware protocol and a shutdown that frees held requests."""
+    """A uvicorn server for the app: the transport-aware protocol, and a shutdown that frees held requests."""
     import uvicorn
     from hallsim.emulator._transport import protocol_class
 
@@ -152,7 +152,7 @@ class HallEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving: held requests are let go, connections closed, the thread joined. Safe to call twice."""
+        """Stop serving: held requests let go, connections closed, the thread joined. Safe to call twice."""
         with self._lock:
             server, thread = self._server, self._thread
             self._server = self._thread = None
@@ -229,7 +229,7 @@ class HallEmulator:
         self.app.set_rules(())
 
     def when(self, headers: Mapping[str, Any] | None = None, **match: Any) -> RuleBuilder:
-        """Start a rule fluently: `hall.when(data_label="RESTRICTED").times(2).respond("deny", reason="...")`."""
+        """Start a rule: `hall.when(data_label="RESTRICTED").times(2).respond("deny", reason="...")`."""
         return RuleBuilder(self, dict(match, **({"headers": dict(headers)} if headers else {})))
 
     def load_script(self, path: str | Path) -> Script:

@@ -1,0 +1,121 @@
+"""`hallsim serve`: run the Hall Server emulator on real uvicorn until Ctrl-C.
+
+Kept import-light (no rich, no Starlette until the admin API is first used) so the first answer comes fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hallsim.commands._errors import user_errors
+
+
+@click.command("serve", help="Run the Hall Server emulator (POST /api/route) until Ctrl-C.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0: a free port."
+)
+@click.option(
+    "--script", type=click.Path(path_type=Path, dir_okay=False), help="YAML script: tokens, rules, default."
+)
+@click.option(
+    "--token", "tokens", multiple=True, metavar="T", help="Accepted bearer token (repeatable; default: t)."
+)
+@click.option(
+    "--behaviour",
+    metavar="SPEC",
+    help="Default behaviour for requests no rule matches (see `hallsim behaviours`), e.g. deny:reason.",
+)
+@click.option(
+    "--policy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="pyhall rules file: decide with pyhall-wcp (policy mode); the default behaviour becomes `policy`.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=1e-6, min_open=False),
+    default=None,
+    help="Modelled seconds x scale = wall seconds (for `slow`); default 1.",
+)
+@click.option("--journal-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--log", "log_requests", is_flag=True, help="Print one line per request to /api/route.")
+@user_errors
+def command(
+    host: str,
+    port: int,
+    script: Path | None,
+    tokens: tuple[str, ...],
+    behaviour: str | None,
+    policy: Path | None,
+    time_scale: float | None,
+    journal_size: int,
+    log_requests: bool,
+) -> None:
+    from hallsim.emulator.app import HallApp
+    from hallsim.emulator.script import load_script
+    from hallsim.emulator.server import bind_socket, make_server, url_for
+
+    app = HallApp(journal_size=journal_size)
+    if policy is not None:
+        from hallsim.emulator.policy import load_policy
+
+        app.policy = load_policy(policy)
+        app.set_default("policy")
+    if script is not None:
+        loaded = load_script(script)
+        if loaded.policy is not None:
+            app.policy = loaded.policy
+        for setter, value in ((app.set_tokens, loaded.tokens), (app.set_time_scale, loaded.time_scale)):
+            if value is not None:
+                setter(value)
+        if loaded.envs is not None:
+            app.envs = loaded.envs
+        if loaded.default is not None:
+            app.set_default(loaded.default)
+        app.set_rules(loaded.rules)
+    # the command line wins over the script
+    if tokens:
+        app.set_tokens(tokens)
+    if behaviour is not None:
+        app.set_default(behaviour)
+    if time_scale is not None:
+        app.set_time_scale(time_scale)
+    app.remember_as_initial()
+    if log_requests:
+        app.on_request = _print_request
+
+    sock = bind_socket(host, port)
+    url = url_for(host, sock.getsockname()[1])
+    # the socket listens already: connections made from now on wait in its backlog until uvicorn serves them
+    click.echo(f"Hall emulator listening on {url}  (POST {url}/api/route)")
+    click.echo(f"  accepted tokens: {', '.join(app.tokens)}   send: Authorization: Bearer {app.tokens[0]}")
+    rules = len(app.book.rules)
+    click.echo(
+        f"  default: {app.default.spec}   rules: {rules}   time scale: {app.time_scale:g}   "
+        f"envs: {', '.join(app.envs)}" + ("   policy: " + app.policy.source if app.policy else "")
+    )
+    click.echo(f"  admin: {url}/__hall/health, {url}/__hall/journal   (Ctrl-C to stop)", nl=True)
+    server = make_server(app)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    click.echo("Hall emulator stopped.")
+
+
+def _print_request(entry: object) -> None:
+    from hallsim.emulator.journal import JournalEntry
+
+    assert isinstance(entry, JournalEntry)
+    if entry.fault:
+        outcome = f"fault {entry.fault}"
+    elif entry.status is not None:
+        outcome = f"{entry.status}"
+        if entry.decision is not None:
+            outcome += f" denied={entry.decision.get('denied')!r}"
+    else:
+        outcome = "no answer"
+    rule = f" rule {entry.rule}" if entry.rule is not None else ""
+    behaviour = f" [{entry.behaviour}{rule}]" if entry.behaviour else ""
+    click.echo(f"#{entry.seq} {entry.method} {entry.path} -> {outcome}{behaviour}")
