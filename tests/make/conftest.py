@@ -23,8 +23,17 @@ def webhook(module_id: int = 1) -> dict[str, Any]:
     return {"id": module_id, "module": "gateway:CustomWebHook", "version": 1, "parameters": {}, "mapper": {}}
 
 
-def action(module_id: int, module: str = "slack:CreateMessage", mapper: Any = None, **extra: Any) -> dict[str, Any]:
-    return {"id": module_id, "module": module, "version": 1, "parameters": {}, "mapper": mapper or {}, **extra}
+def action(
+    module_id: int, module: str = "slack:CreateMessage", mapper: Any = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": module_id,
+        "module": module,
+        "version": 1,
+        "parameters": {},
+        "mapper": mapper or {},
+        **extra,
+    }
 
 
 def condition(a: Any, o: str, b: Any = None) -> dict[str, Any]:
@@ -39,8 +48,13 @@ def flt(name: str, *groups: list[dict[str, Any]], **extra: Any) -> dict[str, Any
 
 
 def router(module_id: int, *routes: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": module_id, "module": "builtin:BasicRouter", "version": 1, "mapper": None,
-            "routes": [{"flow": list(route)} for route in routes]}
+    return {
+        "id": module_id,
+        "module": "builtin:BasicRouter",
+        "version": 1,
+        "mapper": None,
+        "routes": [{"flow": list(route)} for route in routes],
+    }
 
 
 def directive(module_id: int, name: str, mapper: Any = None) -> dict[str, Any]:
@@ -59,7 +73,10 @@ def write_blueprint(tmp_path: Path) -> Callable[..., Path]:
         document = {
             "name": name,
             "flow": flow,
-            "metadata": {"version": 1, "scenario": {"roundtrips": 1, "maxErrors": 3, "autoCommit": True, "dlq": dlq}},
+            "metadata": {
+                "version": 1,
+                "scenario": {"roundtrips": 1, "maxErrors": 3, "autoCommit": True, "dlq": dlq},
+            },
         }
         path.write_text(json.dumps(document, indent=2), encoding="utf-8")
         return path
