@@ -1,6 +1,6 @@
-"""Loading blueprint exports (shared/reference/make.md "Blueprint JSON"): ids unique across the whole blueprint,
-mappings resolved by module id, routers with routes, error routes ending in a directive. Structural problems are
-errors that name the file and the module id."""
+"""Loading blueprint exports (shared/reference/make.md "Blueprint JSON"): ids unique across the whole
+blueprint, mappings resolved by module id, routers with routes, error routes ending in a directive.
+Structural problems are errors that name the file and the module id."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hallsim.harness import InputError, load_workflow
 from hallsim.harness.make import load_blueprint
 
@@ -30,7 +29,8 @@ def test_duplicate_ids_across_routes_are_named(write_blueprint: Callable[..., Pa
     flow = [webhook(), router(2, [action(3)], [action(3, "google-sheets:addRow")])]
     message = _error(write_blueprint, flow)
     assert "module 3: duplicate id" in message
-    assert "flow[1].routes[0].flow[0]" in message and "flow[1].routes[1].flow[0]" in message
+    assert "flow[1].routes[0].flow[0]" in message
+    assert "flow[1].routes[1].flow[0]" in message
 
 
 def test_duplicate_id_in_an_error_route(write_blueprint: Callable[..., Path]) -> None:
@@ -158,7 +158,7 @@ def test_empty_flow(tmp_path: Path) -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(InputError, match="nope.json: no such file"):
+    with pytest.raises(InputError, match=r"nope\.json: no such file"):
         load_blueprint("nope.json")
 
 
@@ -187,7 +187,8 @@ def test_guide_fixtures_are_the_documented_gate(name: str) -> None:
     assert mapper["url"] == "{{variable.PYHALL_HALL_URL}}/api/route"
     assert mapper["method"] == "post"
     assert mapper["headers"] == [{"name": "Authorization", "value": "Bearer {{variable.HALL_SESSION_TOKEN}}"}]
-    assert mapper["bodyType"] == "raw" and mapper["contentType"] == "application/json"
+    assert mapper["bodyType"] == "raw"
+    assert mapper["contentType"] == "application/json"
     assert json.loads(mapper["data"].replace("{{1.worker_id}}", "w").replace("{{1.data_label}}", "L")) == {
         "capability_id": "cap.data.write.v1",
         "worker_id": "w",
@@ -202,7 +203,8 @@ def test_guide_fixtures_are_the_documented_gate(name: str) -> None:
     router_module = blueprint.modules[3]
     allowed, denied = router_module.routes
     assert (allowed.label, denied.label) == ("Allowed", "Denied")
-    assert allowed.flow[0].filter is not None and denied.flow[0].filter is not None
+    assert allowed.flow[0].filter is not None
+    assert denied.flow[0].filter is not None
     assert [c.a_source for g in allowed.flow[0].filter.groups for c in g] == ["{{2.denied}}"]
     assert [c.b_source for g in denied.flow[0].filter.groups for c in g] == ["true"]
     assert [m.module for m in allowed.flow] == ["datastore:AddRecord", "google-sheets:addRow"]

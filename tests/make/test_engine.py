@@ -1,7 +1,7 @@
-"""Running bundles through a blueprint: shared/reference/make.md "Router" (fan-out to every passing route in order,
-fallback last and only when no route took the bundle, no route = silent stop) and "Error handlers" (each directive,
-run status, error routes with modules before the directive, no handler). Modules other than HTTP and the tools are
-recorded actions whose output or failure the run sets."""
+"""Running bundles through a blueprint: shared/reference/make.md "Router" (fan-out to every passing route in
+order, fallback last and only when no route took the bundle, no route = silent stop) and "Error handlers"
+(each directive, run status, error routes with modules before the directive, no handler). Modules other
+than HTTP and the tools are recorded actions whose output or failure the run sets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from hallsim.harness import InputError
 from hallsim.harness.make import MakeRun
 
@@ -55,7 +54,8 @@ def test_fallback_runs_only_when_no_other_route_took_the_bundle(replay: Replay) 
     taken = replay(_label_router(True), event={"label": "PUBLIC"})
     assert executed(taken) == [1, 3]
     decision = taken.routes_taken()[0]["decisions"][-1]
-    assert decision["fallback"] and not decision["taken"]
+    assert decision["fallback"]
+    assert not decision["taken"]
     assert "skipped because another route took the bundle" in decision["why"]
     otherwise = replay(_label_router(True), event={"label": "INTERNAL"})
     assert executed(otherwise) == [1, 6]
@@ -109,7 +109,8 @@ def test_filter_on_a_module_stops_the_bundle_there(replay: Replay) -> None:
     assert executed(replay(flow, event={"score": "51"})) == [1, 2, 3]
 
 
-# ----- error handlers -------------------------------------------------------------------------------------------
+# ----- error handlers
+# -------------------------------------------------------------------------------------------
 
 
 def _failing(handler: list[dict[str, Any]] | None, *, after: int = 3) -> list[dict[str, Any]]:
@@ -160,7 +161,8 @@ def test_rollback_stops_the_run_with_error_and_reverts_transactional_modules(rep
 def test_break_stores_an_incomplete_execution_and_retries_on_a_virtual_clock(replay: Replay) -> None:
     flow = _failing([directive(9, "Break", {"retry": True, "count": "2", "interval": "15"})])
     run = replay(flow, event=TWO, settings={**FAIL, "make.module.2.fail_times": 3}, dlq=True)
-    # bundles a and b fail (calls 1, 2); after the run: a's retry 1 fails (3), retry 2 succeeds (4) and the rest
+    # bundles a and b fail (calls 1, 2); after the run: a's retry 1 fails (3), retry 2 succeeds (4) and the
+    # rest
     # of its flow runs (module 3); b's retry 1 succeeds (5)
     assert executed(run) == [1, 2, 1, 2, 2, 2, 3, 2, 3]
     incompletes = run.incomplete_executions
@@ -258,7 +260,8 @@ def test_fatal_error_is_not_handled_by_the_error_route(replay: Replay) -> None:
     assert "not handle" in fatal.data["why"]
 
 
-# ----- recorded actions, tools, protected --------------------------------------------------------------------------
+# ----- recorded actions, tools, protected
+# --------------------------------------------------------------------------
 
 
 def test_recorded_action_output_is_set_by_the_run(replay: Replay) -> None:
@@ -311,7 +314,7 @@ def test_protected_override_by_setting(replay: Replay) -> None:
     ],
 )
 def test_bad_settings_are_named(replay: Replay, settings: dict[str, Any], message: str) -> None:
-    with pytest.raises(InputError, match="run settings|make.module") as caught:
+    with pytest.raises(InputError, match=r"run settings|make\.module") as caught:
         replay([webhook(), action(2)], settings=settings)
     assert message in str(caught.value)
 

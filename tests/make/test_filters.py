@@ -1,6 +1,6 @@
-"""Filters: shared/reference/make.md "Filters" -- every documented operator, the outer list OR and the inner lists
-AND, `b` as a JSON boolean, number or string, and the boolean coercion (help.make.com "type coercion"; for filters
-UNCONFIRMED, so a named setting: make.filter.boolean_coercion)."""
+"""Filters: shared/reference/make.md "Filters" -- every documented operator, the outer list OR and the inner
+lists AND, `b` as a JSON boolean, number or string, and the boolean coercion (help.make.com "type
+coercion"; for filters UNCONFIRMED, so a named setting: make.filter.boolean_coercion)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-
 from hallsim.harness.make._filters import (
     OPERATORS,
     Condition,
@@ -133,7 +132,8 @@ def test_every_operator_in_the_table_is_known() -> None:
     assert tested == set(OPERATORS)
 
 
-# help.make.com "type coercion" (via make.md): text is false only when "false" or empty; any number is true, even
+# help.make.com "type coercion" (via make.md): text is false only when "false" or empty; any number is
+# true, even
 # 0; other values are true unless null. Under `strict`, only true/false (or their text) are booleans.
 @pytest.mark.parametrize(
     ("value", "make_type_coercion", "strict"),
@@ -160,7 +160,8 @@ def test_boolean_coercion(value: Any, make_type_coercion: bool, strict: bool | N
 @pytest.mark.parametrize(
     ("a", "b", "coercion", "passes"),
     [
-        # make.md: if filters follow the coercion, boolean:equal with b=false passes for false, "false" AND missing
+        # make.md: if filters follow the coercion, boolean:equal with b=false passes for false, "false" AND
+        # missing
         (False, "false", TYPE, True),
         ("false", "false", TYPE, True),
         (None, "false", TYPE, True),

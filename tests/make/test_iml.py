@@ -1,6 +1,6 @@
 """Mappings (IML): shared/reference/make.md "Blueprint JSON" -- `{{id.path}}` by module id, nested paths,
-backticks for odd keys, 1-indexed arrays, text with embedded mappings, `;`-separated function arguments, a missing
-value behaves as empty. Functions: Make help centre "Functions" (general, text, math, date, array)."""
+backticks for odd keys, 1-indexed arrays, text with embedded mappings, `;`-separated function arguments, a
+missing value behaves as empty. Functions: Make help centre "Functions" (general, text, math, date, array)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-
 from hallsim.harness.make._iml import Env, MappingWarning
 from hallsim.harness.make._template import TemplateError, compile_value
 
