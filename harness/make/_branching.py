@@ -32,7 +32,7 @@ def feeder(
     array = mapper.get("array") if isinstance(mapper, dict) else None
     items = array if isinstance(array, list) else ([] if is_empty(array) else [array])
     engine.operations += 1
-    engine._record(module, bundle, output={"items": len(items)})
+    engine.record(module, bundle, output={"items": len(items)})
     engine.event(
         "module",
         bundle,
@@ -73,7 +73,7 @@ def feeder(
         array_out.append(value if value is not None else {})
     output = {"array": array_out, "__IMTAGGLENGTH__": len(array_out)}
     engine.operations += 1
-    engine._record(aggregator, bundle, output=output)
+    engine.record(aggregator, bundle, output=output)
     engine.event(
         "module",
         bundle,
@@ -128,6 +128,7 @@ def if_else(
         decisions=decisions,
         chosen=chosen.index if chosen else None,
     )
+    engine.record(module, bundle, output={"branch": chosen.index if chosen else None})
     if chosen is None:
         return
     merge = (
@@ -147,6 +148,7 @@ def if_else(
             name: maps[position].eval(env) if position < len(maps) else None
             for name, maps in merge.merge_outputs
         }
+        engine.record(merge, bundle, output=merged)
         engine.event(
             "module",
             bundle,

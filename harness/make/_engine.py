@@ -107,7 +107,7 @@ class Engine:
                 outputs: Outputs = {}
                 if trigger is not None and bundle is not None:
                     outputs[trigger.id] = bundle
-                    self._record(trigger, number, output=bundle)
+                    self.record(trigger, number, output=bundle)
                     self.event(
                         "module",
                         number,
@@ -138,7 +138,7 @@ class Engine:
             return {}
         return {"rolled_back" if status == "error" else "committed": touched}
 
-    def _record(
+    def record(
         self, module: Module, bundle: int, *, output: Any = None, error: ModuleError | None = None
     ) -> None:
         entry: dict[str, Any] = {"bundle": bundle, "phase": self.phase}
@@ -213,11 +213,11 @@ class Engine:
             data["modelled_s"] = round(result.modelled_s, 3)
         if result.error is not None:
             data["error"] = result.error.to_dict()
-            self._record(module, bundle, error=result.error)
+            self.record(module, bundle, error=result.error)
             self.event("module", bundle, depth, module.id, **data)
             raise result.error
         data["output"] = result.output
-        self._record(module, bundle, output=result.output)
+        self.record(module, bundle, output=result.output)
         self.event("module", bundle, depth, module.id, **data)
         return result.output
 
@@ -262,6 +262,7 @@ class Engine:
             if passed:
                 taken.append(route.index)
                 self.flow(route.flow, dict(outputs), bundle, depth + 2, skip_first_filter=True)
+        self.record(module, bundle, output={"routes_taken": taken})
         if not taken:
             self.event(
                 "no-route",

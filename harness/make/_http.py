@@ -82,7 +82,8 @@ def _pairs(items: Any) -> list[tuple[str, str]]:
     pairs = []
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and to_text(item.get("name")).strip():
-            pairs.append((to_text(item.get("name")).strip(), to_text(item.get("value"))))
+            # header values lose surrounding whitespace on the wire (RFC 9110 5.5): "Bearer " + empty is "Bearer"
+            pairs.append((to_text(item.get("name")).strip(), to_text(item.get("value")).strip()))
     return pairs
 
 
@@ -216,6 +217,11 @@ def call(
             settings["make.http.reset_error"], f"ECONNRESET: the connection closed without an answer ({err})"
         )
         return HttpCall(None, error, request, None, wall, wall / scale)
+    except httpx.LocalProtocolError as err:
+        wall = time.perf_counter() - started
+        return HttpCall(
+            None, ModuleError("BundleValidationError", str(err)), request, None, wall, wall / scale
+        )
     except httpx.TooManyRedirects:
         wall = time.perf_counter() - started
         return HttpCall(

@@ -140,6 +140,7 @@ def directive(
 ) -> None:
     name = handler.module
     mapper = handler.mapper.eval(engine.env(failed, handler.id, bundle))
+    engine.record(handler, bundle, output={"directive": name})
     if name == "builtin:Ignore":
         engine.event(
             "directive",

@@ -63,6 +63,61 @@ def directive(module_id: int, name: str, mapper: Any = None) -> dict[str, Any]:
     return out
 
 
+REQUEST_BODY = '{"capability_id": "cap.data.write.v1", "worker_id": "{{1.worker_id}}", "env": "prod"}'
+
+
+def http_v3(module_id: int = 2, *, handle_errors: bool = True, **mapper: Any) -> dict[str, Any]:
+    """An HTTP v3 "Make a request" shaped like a real export (see the guide fixtures), calling the Hall."""
+    fields: dict[str, Any] = {
+        "url": "{{variable.PYHALL_HALL_URL}}/api/route",
+        "method": "post",
+        "headers": [{"name": "Authorization", "value": "Bearer {{variable.HALL_SESSION_TOKEN}}"}],
+        "qs": [],
+        "bodyType": "raw",
+        "contentType": "application/json",
+        "data": REQUEST_BODY,
+        "parseResponse": True,
+        "timeout": "10",
+        "followRedirect": True,
+        **mapper,
+    }
+    return {
+        "id": module_id,
+        "module": "http:ActionSendData",
+        "version": 3,
+        "parameters": {"handleErrors": handle_errors, "useNewZLibDeCompress": True},
+        "mapper": fields,
+    }
+
+
+def http_v4(module_id: int = 2, **mapper: Any) -> dict[str, Any]:
+    """An HTTP v4 "Make a request" shaped like the public make-blueprints patterns."""
+    fields: dict[str, Any] = {
+        "url": "{{variable.PYHALL_HALL_URL}}/api/route",
+        "method": "post",
+        "headers": [{"name": "Authorization", "value": "Bearer {{variable.HALL_SESSION_TOKEN}}"}],
+        "contentType": "json",
+        "parseResponse": True,
+        "queryParameters": [],
+        "inputMethod": "jsonString",
+        "jsonStringBodyContent": REQUEST_BODY,
+        **mapper,
+    }
+    return {
+        "id": module_id,
+        "module": "http:MakeRequest",
+        "version": 4,
+        "parameters": {"authenticationType": "noAuth"},
+        "mapper": fields,
+    }
+
+
+@pytest.fixture
+def hall(hall_emulator: Any) -> HallEndpoint:
+    """The plugin's emulator (reset around each test) as a Hall endpoint with its accepted token."""
+    return HallEndpoint(hall_emulator.url, next(iter(hall_emulator.tokens)), hall_emulator)
+
+
 @pytest.fixture
 def write_blueprint(tmp_path: Path) -> Callable[..., Path]:
     counter = iter(range(1, 1000))
