@@ -82,7 +82,8 @@ def _pairs(items: Any) -> list[tuple[str, str]]:
     pairs = []
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and to_text(item.get("name")).strip():
-            # header values lose surrounding whitespace on the wire (RFC 9110 5.5): "Bearer " + empty is "Bearer"
+            # header values lose surrounding whitespace on the wire (RFC 9110 5.5): "Bearer " + empty is
+            # "Bearer"
             pairs.append((to_text(item.get("name")).strip(), to_text(item.get("value")).strip()))
     return pairs
 

@@ -1,10 +1,11 @@
-"""The seed guide's Make gate (shared/seeds/003_14536da861c9afe7.txt), replayed as documented against the emulator.
+"""The seed guide's Make gate (shared/seeds/003_14536da861c9afe7.txt), replayed as documented against the
+emulator.
 
 The guide maps `{{2.denied}}`, but the HTTP module puts the parsed body under `data` (make.md "HTTP Make a
 request"), so the filters see an empty value. What that does depends on the UNCONFIRMED filter coercion
 (make.md "Filters"): with Make's documented type coercion an empty value is false, so "Allowed" ({{2.denied}}
-Equal to false) passes for every 200 answer -- a denial included. These tests pin what the documented blueprints
-do; they are not a statement that the gate is right."""
+Equal to false) passes for every 200 answer -- a denial included. These tests pin what the documented
+blueprints do; they are not a statement that the gate is right."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from hallsim.harness.make import MakeRun, load_blueprint
 from hallsim.harness.workflow import HallEndpoint
 
@@ -86,7 +86,8 @@ def test_trace_under_deny_shows_which_route_and_why(gate: Run) -> None:
     assert 'route 2 "Denied": not taken -- filter `Denied` did not pass' in text
     assert '{{2.denied}} → (empty)   boolean:equal "true":  (empty) coerced to false; false ≠ true' in text
     assert (
-        "module 4 (filter `Allowed`): mapping `{{2.denied}}` resolves to nothing; module 2 outputs statusCode, "
+        "module 4 (filter `Allowed`): mapping `{{2.denied}}` resolves to nothing; module 2 "
+        "outputs statusCode, "
         "headers, cookieHeaders, data, fileSize" in text
     )
     assert "FAIL-OPEN: the protected action ran without a well-formed allow from the Hall" in text

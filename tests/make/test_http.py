@@ -1,6 +1,6 @@
 """The HTTP app's "Make a request" over real sockets, against the Hall emulator under each behaviour
-(shared/reference/make.md "HTTP Make a request"): output bundle, Parse response, error evaluation
-(v3 `handleErrors`, v4 `stopOnHttpError`), status -> error type, timeout in seconds (scaled), redirects; the
+(shared/reference/make.md "HTTP Make a request"): output bundle, Parse response, error evaluation (v3
+`handleErrors`, v4 `stopOnHttpError`), status -> error type, timeout in seconds (scaled), redirects; the
 UNCONFIRMED error types of timeouts, refused and reset connections are settings the run reports."""
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pytest_httpserver import HTTPServer
-
 from hallsim.harness.make import MakeRun
 from hallsim.harness.workflow import HallEndpoint
+from pytest_httpserver import HTTPServer
 
 from .conftest import NOWHERE, action, http_v3, http_v4, webhook
 
@@ -226,7 +225,8 @@ def test_missing_url_variable_is_a_bundle_validation_error(replay: Replay) -> No
     assert any("no organization variable `NOT_SET`" in w["message"] for w in run.warnings)
 
 
-# --- redirects, query strings, form bodies: pytest-httpserver plays the server ---------------------------------
+# --- redirects, query strings, form bodies: pytest-httpserver plays the server
+# ---------------------------------
 
 
 @pytest.fixture
