@@ -10,7 +10,13 @@ from hallsim.emulator.behaviours import (
     catalogue,
     parse_behaviour,
 )
-from hallsim.emulator.contract import DECISION_FIELDS, ROUTE_PATH, artifact_hash, validate_route_request
+from hallsim.emulator.contract import (
+    DECISION_FIELDS,
+    GUIDE_REQUEST,
+    ROUTE_PATH,
+    artifact_hash,
+    validate_route_request,
+)
 from hallsim.emulator.journal import JournalEntry
 from hallsim.emulator.rules import Rule, parse_rule
 from hallsim.emulator.script import Script, load_script
@@ -18,6 +24,7 @@ from hallsim.emulator.server import HallEmulator, RuleBuilder
 
 __all__ = [
     "DECISION_FIELDS",
+    "GUIDE_REQUEST",
     "MATRIX_BEHAVIOURS",
     "ROUTE_PATH",
     "Behaviour",

@@ -53,6 +53,7 @@ def admin_app(hall: HallApp) -> Starlette:
             "time_scale": hall.time_scale,
             "journal_size": hall.journal.size,
             "next_seq": hall.journal.next_seq,
+            "held_requests": hall.held_requests,
             "max_body": hall.max_body,
             "envs": list(hall.envs),
             "policy": hall.policy.settings() if hall.policy is not None else None,

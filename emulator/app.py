@@ -140,6 +140,11 @@ class HallApp:
             return self.book.select(body, headers, self.default)
 
     # held requests (timeout, slow) ----------------------------------------------------------------------
+    @property
+    def held_requests(self) -> int:
+        """How many requests a `timeout` or `slow` is holding right now."""
+        return len(self._held)
+
     def release_held(self) -> None:
         """Let go of every request a `timeout` or `slow` is holding (the server is stopping). Thread-safe."""
         for loop, future in list(self._held):

@@ -222,7 +222,7 @@ def parse_behaviour(spec: str | Mapping[str, Any] | Behaviour) -> Behaviour:
     )
 
 
-def _parse_string(text: str, original: str) -> Behaviour:
+def _parse_string(text: str, original: str, *, partial: bool = False) -> Behaviour:
     name, sep, arg = text.partition(":")
     name = name.strip()
     argument: str | None = arg if sep else None
@@ -233,6 +233,8 @@ def _parse_string(text: str, original: str) -> Behaviour:
         return Behaviour("deny", reason=argument if argument else DEFAULT_DENY_REASON)
     if name == "slow":
         if not argument:
+            if partial:  # the mapping form gives the delay as a parameter
+                return Behaviour("slow", then=ALLOW)
             raise ScriptError(f"behaviour {original!r}: `slow` needs a delay in seconds, e.g. slow:2.5")
         seconds, sep2, then = argument.partition(":")
         return Behaviour(
@@ -257,7 +259,7 @@ def _parse_mapping(spec: Mapping[str, Any]) -> Behaviour:
             "behaviour: the mapping form needs `behaviour: NAME` (a string); "
             f"got keys {sorted(map(str, spec))}"
         )
-    base = _parse_string(head.strip(), head)
+    base = _parse_string(head.strip(), head, partial=True)
     allowed = _PARAMS.get(base.kind, ())
     unknown = sorted(str(k) for k in spec if k != "behaviour" and k not in allowed)
     if unknown:
@@ -291,6 +293,8 @@ def _parse_mapping(spec: Mapping[str, Any]) -> Behaviour:
             changes[key] = value
     if base.kind == "http" and "body" in changes and "json_body" in changes:
         raise ScriptError(f"behaviour {base.name!r}: give `body` (text) or `json`, not both")
+    if base.kind == "slow" and base.delay is None and "delay" not in changes:
+        raise ScriptError("behaviour 'slow': needs `delay` (seconds), e.g. {behaviour: slow, delay: 2.5}")
     if base.kind == "deny" and "reason" in changes and not changes["reason"]:
         changes["reason"] = DEFAULT_DENY_REASON
     return replace(base, **changes)

@@ -32,6 +32,16 @@ DATA_LABELS = ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED")
 CAPABILITY_PATTERN = re.compile(r"cap\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[0-9]+")
 CAPABILITY_EXPECTED = "a capability id `cap.<area>.<verb>.v<N>` (lowercase), e.g. cap.data.write.v1"
 
+#: the request the guides document (Make guide "Request body" with its example values; the Pipedream step
+#: sends the same five fields): what gates send, what benchmarks and tests start from
+GUIDE_REQUEST: dict[str, str] = {
+    "capability_id": "cap.data.write.v1",
+    "worker_id": "wrk_make_acme_prod",
+    "env": "prod",
+    "data_label": "INTERNAL",
+    "tenant_id": "org.acme",
+}
+
 #: the decision fields, in the order they are sent (hall-contract.md "Response (200, JSON)")
 DECISION_FIELDS = ("decision_id", "denied", "selected_worker_species_id", "artifact_hash", "reason")
 

@@ -1,0 +1,122 @@
+"""The request journal: what each request was and what the emulator did, tokens masked, bounded."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hallsim.emulator import GUIDE_REQUEST, HallEmulator
+from hallsim.emulator.journal import Journal, mask_authorization
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("Bearer t", "Bearer t***"),
+        ("Bearer sk_live_secret", "Bearer s***"),
+        ("bearer   padded", "bearer p***"),
+        ("Basic dXNlcjpwYXNz", "***"),
+        ("Bearer", "***"),
+        ("", "***"),
+    ],
+)
+def test_masking(value: str, shown: str) -> None:
+    assert mask_authorization(value) == shown
+
+
+def test_an_entry_records_the_request_and_the_answer(hall: HallEmulator, http: httpx.Client) -> None:
+    hall.when(data_label="RESTRICTED").named("restricted").respond("deny", reason="needs approval")
+    before = hall.next_seq
+    sent = {**GUIDE_REQUEST, "data_label": "RESTRICTED"}
+    answer = http.post(
+        "/api/route", json=sent, headers={"Authorization": "Bearer second-token", "Cookie": "a=b"}
+    )
+    [entry] = hall.journal_since(before)
+    record = entry.to_dict()
+    assert record["seq"] == before
+    assert record["time"].endswith("Z")
+    assert (record["method"], record["path"]) == ("POST", "/api/route")
+    assert record["headers"]["authorization"] == "Bearer s***"
+    assert record["headers"]["cookie"] == "***"
+    assert "second-token" not in json.dumps(record)
+    assert record["body"] == sent
+    assert (record["rule"], record["rule_index"], record["behaviour"]) == (
+        "restricted",
+        0,
+        "deny:needs approval",
+    )
+    assert record["response"] == {"status": 200, "body": answer.json()}
+    assert record["decision"] == answer.json()
+    assert record["fault"] is None
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "fault", "status", "body"),
+    [
+        ("http-500:down", None, 500, "down"),
+        ("empty-body", None, 200, ""),
+        ("reset", "reset", None, None),
+        ("close", "close", None, None),
+    ],
+)
+def test_faults_and_odd_answers_are_recorded(
+    hall: HallEmulator, http: httpx.Client, behaviour: str, fault: str | None, status: int | None, body: Any
+) -> None:
+    hall.set_default(behaviour)
+    with contextlib.suppress(httpx.TransportError):
+        http.post("/api/route", json=GUIDE_REQUEST)
+    record = hall.journal()[-1].to_dict()
+    assert record["fault"] == fault
+    assert record["behaviour"] == behaviour
+    if status is None:
+        assert record["response"] is None
+    else:
+        assert record["response"] == {"status": status, "body": body}
+
+
+def test_rejected_requests_are_recorded_with_their_body(hall: HallEmulator) -> None:
+    with httpx.Client(base_url=hall.url) as anonymous:
+        anonymous.post("/api/route", content=b"not json", headers={"Authorization": "Bearer nope"})
+        anonymous.get("/api/rout")
+    rejected, lost = (e.to_dict() for e in hall.journal()[-2:])
+    assert rejected["body"] == "not json"
+    assert rejected["headers"]["authorization"] == "Bearer n***"
+    assert rejected["response"]["status"] == 403
+    assert (rejected["behaviour"], rejected["decision"]) == (None, None)
+    assert (lost["path"], lost["response"]["status"]) == ("/api/rout", 404)
+
+
+def test_admin_calls_are_not_journalled(hall: HallEmulator, http: httpx.Client) -> None:
+    http.get("/__hall/health")
+    http.get("/openapi.json")
+    assert hall.journal() == []
+
+
+def test_the_journal_is_bounded_and_numbering_goes_on() -> None:
+    journal = Journal(size=3)
+    for _ in range(5):
+        journal.record(0.0, "POST", "/api/route", [])
+    assert [e.seq for e in journal.entries()] == [3, 4, 5]
+    assert [e.seq for e in journal.since(4)] == [4, 5]
+    assert [e.seq for e in journal.since(1)] == [3, 4, 5]
+    journal.clear()
+    assert journal.entries() == []
+    assert journal.next_seq == 6
+
+
+def test_journal_size_is_a_setting() -> None:
+    with HallEmulator(journal_size=2) as small, httpx.Client(base_url=small.url) as client:
+        for _ in range(4):
+            client.post("/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"})
+        assert [e.seq for e in small.journal()] == [3, 4]
+
+
+def test_reset_empties_the_journal(hall: HallEmulator, http: httpx.Client) -> None:
+    http.post("/api/route", json=GUIDE_REQUEST)
+    seq = hall.next_seq
+    hall.reset()
+    assert hall.journal() == []
+    assert hall.next_seq == seq
