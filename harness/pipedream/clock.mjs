@@ -37,8 +37,21 @@ function find(handle) {
   return undefined;
 }
 
+// Node's bundled undici (fetch) calls the global timers too; those keep real time and are not the step's
+// "work left running". Tell them apart by the caller's frame.
+function calledByNode(wrapper) {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 2;
+  const holder = {};
+  Error.captureStackTrace(holder, wrapper);
+  Error.stackTraceLimit = limit;
+  const caller = String(holder.stack).split("\n")[1] ?? "";
+  return caller.includes("(node:") || caller.trimStart().startsWith("at node:");
+}
+
 export function installScaledTimers() {
   globalThis.setTimeout = function setTimeout(callback, ms, ...args) {
+    if (calledByNode(setTimeout)) return real.setTimeout(callback, ms, ...args);
     const handle = real.setTimeout(
       (...a) => {
         pending.delete(handle);
@@ -56,6 +69,7 @@ export function installScaledTimers() {
     real.clearTimeout(h ?? handle);
   };
   globalThis.setInterval = function setInterval(callback, ms, ...args) {
+    if (calledByNode(setInterval)) return real.setInterval(callback, ms, ...args);
     const handle = real.setInterval(callback, wallMs(ms), ...args);
     pending.add(handle);
     return handle;
@@ -66,6 +80,7 @@ export function installScaledTimers() {
     real.clearInterval(h ?? handle);
   };
   globalThis.setImmediate = function setImmediate(callback, ...args) {
+    if (calledByNode(setImmediate)) return real.setImmediate(callback, ...args);
     const handle = real.setImmediate((...a) => {
       pending.delete(handle);
       callback(...a);

@@ -1,0 +1,75 @@
+"""`hallsim replay WORKFLOW (--hall BEHAVIOUR | --script FILE)`: one run against a fresh emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hallsim.commands._errors import user_errors
+from hallsim.commands._inputs import parse_vars, read_event_file
+
+
+@click.command(
+    "replay",
+    help=(
+        "Run a Pipedream workflow (.yaml, or one .mjs step) or replay a Make blueprint (.json) against a "
+        "fresh Hall emulator, and print what happened: steps, exports, exit/error/timeout, Hall requests, "
+        "whether the protected step ran. Exit status 0 when the run was carried out (whatever its outcome), "
+        "2 for bad input."
+    ),
+)
+@click.argument("workflow", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--hall", "behaviour", metavar="BEHAVIOUR", help="The emulator's behaviour, e.g. allow, deny, http-500."
+)
+@click.option(
+    "--script",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An emulator script (YAML) instead of --hall.",
+)
+@click.option(
+    "--event", "event_file", type=click.Path(path_type=Path, dir_okay=False), help="Trigger event (JSON)."
+)
+@click.option(
+    "--token", default="t", show_default=True, help="The token the emulator accepts ({{hall.token}})."
+)
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set or override a variable.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="SETTING=VALUE",
+    help="A run setting, e.g. time_scale=0.01, action_env=workflow (the trace lists them all).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@user_errors
+def command(
+    workflow: Path,
+    behaviour: str | None,
+    script: Path | None,
+    event_file: Path | None,
+    token: str,
+    variables: tuple[str, ...],
+    settings: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    from hallsim.emulator import HallEmulator
+    from hallsim.harness.workflow import HallEndpoint, load_workflow
+
+    if (behaviour is None) == (script is None):
+        raise click.UsageError("give exactly one of --hall BEHAVIOUR and --script FILE")
+    loaded = load_workflow(workflow)
+    event = read_event_file(event_file) if event_file else None
+    run_settings = parse_vars(settings, "--set")
+    emulator = HallEmulator(tokens=(token,), default=behaviour or "allow", script=script)
+    with emulator:
+        hall = HallEndpoint(emulator.url, emulator.tokens[0] if emulator.tokens else None, emulator)
+        run = loaded.run(
+            hall, event=event, variables=parse_vars(variables) or None, settings=run_settings or None
+        )
+    if as_json:
+        click.echo(json.dumps(run.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(run.render())

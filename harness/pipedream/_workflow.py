@@ -1,0 +1,217 @@
+"""A loaded Pipedream workflow and its `run()`: settings, environment, sink, Node host, Hall journal."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from hallsim.harness._errors import InputError
+from hallsim.harness.node import find_node
+from hallsim.harness.pipedream._host import host_for
+from hallsim.harness.pipedream._model import PLACEHOLDERS, WorkflowSpec, fill_placeholders, placeholders
+from hallsim.harness.pipedream._run import PipedreamRun, StepResult
+from hallsim.harness.pipedream._settings import RunSettings, resolve_settings
+from hallsim.harness.pipedream._sink import shared_sink
+from hallsim.harness.workflow import HallEndpoint
+
+#: wall seconds allowed, beyond the execution timeout, before the Node host itself is declared stuck
+#: (it covers starting Node and a first worker on a slow, busy machine)
+HOST_MARGIN_S = 20.0
+
+
+def _endpoint(url: str, what: str) -> dict[str, Any] | None:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InputError(f"{what}: {url!r} has an invalid port") from None
+    return {"host": parts.hostname, "port": port}
+
+
+def _context(spec: WorkflowSpec) -> dict[str, Any]:
+    """steps.trigger.context (pipedream.md "The steps object"): made up here, overridable in the file."""
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    made_up = {
+        "id": uuid.uuid4().hex[:27],
+        "ts": now,
+        "workflow_id": "p_hallsim",
+        "workflow_name": spec.name,
+        "deployment_id": "d_hallsim",
+        "source_type": "COMPONENT",
+        "verified": False,
+        "trace_id": uuid.uuid4().hex[:27],
+        "platform_version": "hallsim",
+    }
+    return {**made_up, **spec.context}
+
+
+def _event(spec: WorkflowSpec, event: Any) -> Any:
+    chosen = spec.event if event is None else event
+    # pipedream.md "The steps object": HTTP trigger header names are lower case
+    if spec.trigger_type == "http" and isinstance(chosen, dict) and isinstance(chosen.get("headers"), dict):
+        chosen = {**chosen, "headers": {str(k).lower(): v for k, v in chosen["headers"].items()}}
+    return chosen
+
+
+@dataclass(frozen=True)
+class PipedreamWorkflow:
+    spec: WorkflowSpec
+    platform: Literal["pipedream"] = "pipedream"
+
+    @property
+    def path(self) -> Path:
+        return self.spec.path
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        return tuple(step.name for step in self.spec.steps if step.protected)
+
+    def settings_for(self, settings: Mapping[str, Any] | None = None) -> RunSettings:
+        return resolve_settings([(f"{self.path}: settings", self.spec.settings), ("run settings", settings)])
+
+    def _env(self, values: dict[str, str | None], variables: Mapping[str, str] | None) -> dict[str, str]:
+        env: dict[str, str] = {}
+        merged = {**self.spec.env, **{str(k): str(v) for k, v in (variables or {}).items()}}
+        for name, text in merged.items():
+            if name not in self.spec.env:
+                for placeholder in placeholders(text):
+                    if placeholder not in PLACEHOLDERS:
+                        raise InputError(f"variable {name}: unknown placeholder {{{{{placeholder}}}}}")
+            filled = fill_placeholders(text, values)
+            if filled is not None:
+                env[name] = filled
+        return env
+
+    def _step_json(self, step: Any, settings: RunSettings) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": step.name, "kind": step.kind, "workflow": str(self.path.resolve())}
+        if step.kind == "filter":
+            chosen = settings.filter_kind
+            variant = getattr(step.filter, chosen)
+            if variant is None:  # the step gives only the other kind
+                chosen = "registry" if chosen == "rule_builder" else "rule_builder"
+                variant = getattr(step.filter, chosen)
+            config = variant.model_dump()
+            for key in ("message_on_continue", "message_on_end"):
+                if config.get(key) is None:
+                    config.pop(key, None)
+            out["filter"] = {"kind": chosen, **config}
+            return out
+        out.update(
+            file=str(step.file) if step.file else None,
+            source=step.source,
+            line_offset=step.line_offset,
+            props=step.props,
+        )
+        return out
+
+    def run(
+        self,
+        hall: HallEndpoint,
+        *,
+        event: Any = None,
+        variables: Mapping[str, str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> PipedreamRun:
+        """Run the workflow once against `hall`; returns what happened, step by step."""
+        cfg = self.settings_for(settings)
+        node = find_node(cfg.node)
+        sink = None
+        run_id = 0
+        sink_url = cfg.sink_url
+        if sink_url is None and self.spec.uses_sink:
+            sink = shared_sink()
+            run_id, sink_url = sink.open_run()
+        env = self._env({"hall.url": hall.url, "hall.token": hall.token, "sink.url": sink_url}, variables)
+        # issue 4, item 1: steps reach loopback only by default; the run's own Hall and sink, when they are on
+        # loopback, plus whatever egress_allow names explicitly (the only way to reach anything else)
+        own = [_endpoint(hall.url, "hall url"), _endpoint(sink_url, "setting sink_url") if sink_url else None]
+        allow = [e for e in own if e is not None and _is_loopback(e["host"])]
+        for entry in cfg.egress_allow:
+            host, _, port = entry.rpartition(":")
+            allow.append({"host": host.strip("[]"), "port": int(port)})
+        timeout_s = cfg.timeout(self.spec.trigger_type)
+        spec = {
+            "steps": [self._step_json(step, cfg) for step in self.spec.steps],
+            "trigger": {"event": _event(self.spec, event), "context": _context(self.spec)},
+            "env": env,
+            "settings": {
+                "time_scale": cfg.time_scale,
+                "timeout_ms": timeout_s * 1000,
+                "action_env": cfg.action_env,
+                "export_undefined": cfg.export_undefined,
+                "unserialisable_export": cfg.unserialisable_export,
+                "apply_prop_defaults": cfg.apply_prop_defaults,
+                "check_prop_options": cfg.check_prop_options,
+                "scale_timers": cfg.scale_timers,
+            },
+            "egress": {"mode": cfg.egress, "allow": allow},
+        }
+        emulator = hall.emulator
+        seq = 0
+        if emulator is not None:
+            emulator.time_scale = cfg.time_scale
+            seq = emulator.next_seq
+        started = time.perf_counter()
+        try:
+            result = host_for(node).run(spec, wall_timeout=timeout_s * cfg.time_scale + HOST_MARGIN_S)
+        finally:
+            sink_requests = sink.close_run(run_id) if sink is not None else []
+        wall_ms = (time.perf_counter() - started) * 1000
+        hall_requests = (
+            [entry.to_dict() for entry in emulator.journal_since(seq)] if emulator is not None else []
+        )
+        return PipedreamRun(
+            workflow=self.path,
+            outcome=result["outcome"],
+            steps=tuple(
+                self._step_result(step, raw)
+                for step, raw in zip(self.spec.steps, result["steps"], strict=True)
+            ),
+            hall_url=hall.url,
+            hall_requests=hall_requests,
+            sink_requests=sink_requests,
+            sink_url=sink_url,
+            settings=cfg.shown(self.spec.trigger_type),
+            node={"path": str(node.path), "version": node.version_text, "source": node.source},
+            event=spec["trigger"]["event"],
+            wall_ms=result.get("wall_ms") or wall_ms,
+            modelled_ms=result.get("modelled_ms") or wall_ms / cfg.time_scale,
+            warnings=tuple(result.get("warnings") or ()),
+            http=tuple(result.get("http") or ()),
+            output=result.get("output") or "",
+        )
+
+    @staticmethod
+    def _step_result(step: Any, raw: dict[str, Any]) -> StepResult:
+        status = raw["status"] if raw["status"] != "running" else "error"
+        return StepResult(
+            name=step.name,
+            kind=step.kind,
+            protected=step.protected,
+            status=status,
+            exports=raw["exports"],
+            return_value=raw["return_value"],
+            has_return_value=raw["has_return_value"],
+            error=raw["error"],
+            exit_reason=raw["exit_reason"],
+            attempts=raw["attempts"],
+            logs=tuple(raw["logs"]),
+            http=tuple(raw["http"]),
+            flow=tuple(raw["flow"]),
+            warnings=tuple(raw["warnings"]),
+            wall_ms=raw["wall_ms"],
+            modelled_ms=raw["modelled_ms"],
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().strip("[]")
+    return host == "localhost" or host.endswith(".localhost") or host.startswith("127.") or host == "::1"
