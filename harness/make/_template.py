@@ -124,13 +124,20 @@ def _split_text(text: str) -> list[tuple[bool, str]]:
             pieces.append((False, text[pos:start]))
         index = start + 2
         quote = ""
+        escaped = False  # exports write \" for quotes inside mappings in JSON bodies (public patterns do)
         while index < len(text):
             char = text[index]
             if quote:
-                if char == "\\":
+                if escaped and text.startswith('\\"', index):
+                    quote = ""
+                    index += 1
+                elif char == "\\":
                     index += 1
                 elif char == quote:
                     quote = ""
+            elif text.startswith('\\"', index):
+                quote, escaped = '"', True
+                index += 1
             elif char in '"`':
                 quote = char
             elif text.startswith("}}", index):
@@ -138,7 +145,8 @@ def _split_text(text: str) -> list[tuple[bool, str]]:
             index += 1
         else:
             raise TemplateError(text[start : start + 40], "opens `{{` without a closing `}}`")
-        pieces.append((True, text[start + 2 : index]))
+        body = text[start + 2 : index]
+        pieces.append((True, body.replace('\\"', '"') if escaped else body))
         pos = index + 2
 
 

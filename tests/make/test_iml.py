@@ -202,6 +202,14 @@ def test_unreadable_mapping_is_an_error_naming_the_expression(mapping: str, prob
     assert caught.value.expression.startswith("{{")
 
 
+def test_escaped_quotes_inside_a_mapping_read_as_quotes() -> None:
+    # public exports write \" inside mappings in JSON bodies (patterns/webhook-router-error-handler)
+    body = '{"seen": "{{formatDate(now; \\"YYYY-MM-DD\\")}}", "who": "{{1.worker_id}}"}'
+    value, warnings = evaluate(body)
+    assert value == '{"seen": "2024-05-01", "who": "wrk_make_acme_prod"}'
+    assert warnings == []
+
+
 def test_constant_collections_compile_to_themselves() -> None:
     mapper = {"a": 1, "b": ["x", {"c": True}]}
     value, _ = evaluate(mapper)
