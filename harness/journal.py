@@ -99,7 +99,8 @@ _FAULTS = {
     "timeout": "never answered (held the request until the client gave up)",
     "reset": "reset the connection (TCP RST), no HTTP answer",
     "close": "closed the connection without an answer",
-    "client_gone": "the client gave up before the answer was sent",
+    "client_gone": "held the answer; the client gave up before it was sent",
+    "server_stopped": "the emulator stopped before answering",
 }
 
 
