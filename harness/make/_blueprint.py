@@ -137,8 +137,8 @@ class _Loader:
         name = raw.get("module")
         if not isinstance(name, str) or ":" not in name:
             raise self.fail(f"module {module_id}: `module` must be `app:Name` (got {name!r})")
-        metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-        parameters = raw.get("parameters") if isinstance(raw.get("parameters"), dict) else {}
+        metadata: dict[str, Any] = _dict(raw.get("metadata"))
+        parameters: dict[str, Any] = _dict(raw.get("parameters"))
         mapper_raw = raw.get("mapper")
         mapper = self.template(module_id, "mapper", mapper_raw)
         flt = self.filter(module_id, raw.get("filter")) if raw.get("filter") else None
@@ -152,8 +152,8 @@ class _Loader:
             onerror = self.flow(raw["onerror"], f"{where}.onerror", error_route=True)
         branches = self.branches(module_id, raw, where) if name == "builtin:BasicIfElse" else ()
         merge_outputs = self.merge_outputs(module_id, raw) if name == "builtin:BasicMerge" else ()
-        designer = metadata.get("designer") if isinstance(metadata.get("designer"), dict) else {}
-        hallsim_meta = metadata.get("hallsim") if isinstance(metadata.get("hallsim"), dict) else {}
+        designer = _dict(metadata.get("designer"))
+        hallsim_meta = _dict(metadata.get("hallsim"))
         version = raw.get("version") if isinstance(raw.get("version"), int) else None
         module = Module(
             id=module_id,
@@ -229,7 +229,7 @@ class _Loader:
         for index, output in enumerate(outputs):
             if not isinstance(output, dict) or not isinstance(output.get("name"), str):
                 raise self.fail(f"module {module_id}: outputs[{index}]: expected {{name, mappings: [...]}}")
-            mappings = output.get("mappings") if isinstance(output.get("mappings"), list) else []
+            mappings: list[Any] = output["mappings"] if isinstance(output.get("mappings"), list) else []
             result.append(
                 (output["name"], tuple(self.template(module_id, f"outputs[{index}]", m) for m in mappings))
             )
@@ -289,7 +289,7 @@ class _Loader:
                 for route in module.routes:
                     self.check_refs(route.flow, frozenset(seen | {module.id}))
             if module.branches:
-                merged = set()
+                merged: set[int] = set()
                 for branch in module.branches:
                     if branch.filter:
                         for group in branch.filter.groups:
@@ -338,6 +338,10 @@ class _Loader:
             )
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _scenario(metadata: Any) -> ScenarioSettings:
     raw = metadata.get("scenario") if isinstance(metadata, dict) else None
     if not isinstance(raw, dict):
@@ -376,5 +380,5 @@ def read_blueprint(path: Path) -> LoadedBlueprint:
     flow = loader.flow(document["flow"], "flow")
     loader.check_refs(flow, frozenset())
     trigger = flow[0] if is_trigger(flow[0]) else None
-    name = document.get("name") if isinstance(document.get("name"), str) else path.stem
+    name = document["name"] if isinstance(document.get("name"), str) else path.stem
     return LoadedBlueprint(path, name, flow, _scenario(document.get("metadata")), loader.modules, trigger)

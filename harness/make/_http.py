@@ -192,7 +192,7 @@ def call(
             method,
             url,
             headers=headers,
-            params=params or None,
+            params=list(params) if params else None,
             content=content,
             data=form,
             files=files,

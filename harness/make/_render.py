@@ -129,8 +129,8 @@ def _event_lines(run: MakeRun, event: Event, shown: set[int]) -> list[str]:
     kind = event.kind
     if kind == "bundle-start":
         bundle = data.get("input")
-        shown = _short(bundle) if bundle is not None else "(no trigger: the flow runs once)"
-        return ["", f"Bundle {event.bundle} of {data['of']}: {shown}"]
+        text = _short(bundle) if bundle is not None else "(no trigger: the flow runs once)"
+        return ["", f"Bundle {event.bundle} of {data['of']}: {text}"]
     if kind == "module":
         return _module_lines(run, event, pad, shown)
     if kind == "filter":
@@ -170,8 +170,8 @@ def _event_lines(run: MakeRun, event: Event, shown: set[int]) -> list[str]:
     if kind == "error":
         return [f"{pad}✗ not handled: {data['why']}"]
     if kind == "directive":
-        name = data.get("directive") or data.get("acts_as")
-        return [f"{pad}[{event.module}] {name}: {data['why']}"]
+        directive = data.get("directive") or data.get("acts_as")
+        return [f"{pad}[{event.module}] {directive}: {data['why']}"]
     if kind == "incomplete":
         return [f"{pad}→ {data['why']}"]
     if kind == "retry":

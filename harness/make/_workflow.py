@@ -85,13 +85,17 @@ def _variables(
             for values in scopes.values():
                 values[key] = value
             shown[key] = {"value": _shown(key, value), "source": "supplied", "scopes": list(_SCOPES)}
-    for name, value in (("PYHALL_HALL_URL", hall.url.rstrip("/")), ("HALL_SESSION_TOKEN", hall.token)):
-        if value is None or any(name in values for values in scopes.values()):
+    defaults: tuple[tuple[str, str | None], ...] = (
+        ("PYHALL_HALL_URL", hall.url.rstrip("/")),
+        ("HALL_SESSION_TOKEN", hall.token),
+    )
+    for name, default in defaults:
+        if default is None or any(name in values for values in scopes.values()):
             continue
         for values in scopes.values():
-            values[name] = value
+            values[name] = default
         shown[name] = {
-            "value": _shown(name, value),
+            "value": _shown(name, default),
             "source": "defaulted from the Hall endpoint",
             "scopes": list(_SCOPES),
         }
@@ -142,8 +146,8 @@ class MakeBlueprint:
                     "(script the Hall to make an HTTP module fail)"
                 )
         protected = tuple(p for p in values["protected"].split(",") if p) or self.protected
-        for module_id in protected:
-            self._module(module_id, "protected")
+        for protected_id in protected:
+            self._module(protected_id, "protected")
         values["protected"] = ",".join(protected)
         bundles = _bundles(event, self.path)
         scopes, shown = _variables(variables, hall)
