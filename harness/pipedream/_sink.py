@@ -46,6 +46,10 @@ class _SinkServer(ThreadingHTTPServer):
     daemon_threads = True
     sink: LocalSink
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a step's worker drops its pooled connections after each run (a reset mid keep-alive): not news
+        pass
+
 
 class LocalSink:
     def __init__(self) -> None:

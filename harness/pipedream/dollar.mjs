@@ -141,9 +141,9 @@ export class StepState {
   }
 
   /** The step's run() settled (or threw): decide its status and what later steps see of it. */
-  settle(result, error, wallMs, settings) {
+  settle(result, thrown, wallMs, settings) {
     let returnJson;
-    if (error === undefined) {
+    if (thrown === null) {
       try {
         returnJson = JSON.stringify(result);
       } catch (err) {
@@ -153,12 +153,11 @@ export class StepState {
       }
     }
     let status = this.exited ? "exited" : "success";
-    let failure = null;
-    if (error !== undefined) failure = error;
-    else if (this.exportProblem) failure = this.exportProblem;
+    let failure = thrown;
+    if (failure === null && this.exportProblem) failure = { value: this.exportProblem };
     if (failure !== null) status = "error";
     this.finish(status, {
-      error: failure === null ? null : serialiseError(failure),
+      error: failure === null ? null : serialiseError(failure.value),
       wallMs,
       returnJson,
       virtualMs: this.virtualMs,

@@ -220,11 +220,11 @@ export async function runWorkflow(run, emit) {
         emit({ t: "step_start", step: i, attempt });
         const stepStarted = performance.now();
         let result;
-        let error;
+        let thrown = null; // { value }: anything can be thrown, undefined and null included
         try {
           result = await race(executeStep(state, components[i], spec, run, steps), state.failed, timedOut);
         } catch (err) {
-          error = err;
+          thrown = { value: err };
         }
         const wallMs = performance.now() - stepStarted;
         if (result === TIMEOUT) {
@@ -233,7 +233,7 @@ export async function runWorkflow(run, emit) {
           outcome = "timed_out";
           return;
         }
-        const end = state.settle(result, error, wallMs, settings);
+        const end = state.settle(result, thrown, wallMs, settings);
         virtualMs += state.virtualMs;
         if (end.status === "error") {
           outcome = "errored";
