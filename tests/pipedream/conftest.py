@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from hallsim.emulator import HallEmulator
 from hallsim.harness import HallEndpoint
 from hallsim.harness.pipedream import PipedreamRun, load_workflow

@@ -1,5 +1,5 @@
-"""The guide's documented steps (fixtures/pipedream/) against the emulator's behaviours, over real sockets with
-a real Node. These tests pin what the documented code does, fail-open cases included (and say so)."""
+"""The guide's documented steps (fixtures/pipedream/) against the emulator's behaviours, over real sockets
+with a real Node. These tests pin what the documented code does, fail-open cases included (and say so)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from hallsim.harness import HallEndpoint
 from hallsim.harness.pipedream import load_workflow
 

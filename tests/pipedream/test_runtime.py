@@ -154,7 +154,8 @@ def test_an_error_stack_points_into_the_workflow_file_for_inline_code(tmp_path, 
 
 def test_an_error_thrown_from_a_callback_fails_the_running_step(write_workflow, run_workflow) -> None:
     source = body(
-        "setTimeout(() => { throw new Error('from a timer'); }, 10);\nawait new Promise((r) => setTimeout(r, 1000));"
+        "setTimeout(() => { throw new Error('from a timer'); }, 10);\n"
+        "await new Promise((r) => setTimeout(r, 1000));"
     )
     run = run_workflow(write_workflow(code_step("bad", source)))
     assert run.step("bad").error["message"] == "from a timer"
@@ -184,7 +185,8 @@ def test_delay_costs_modelled_time_not_wall_time(write_workflow, run_workflow) -
 
 def test_rerun_runs_the_step_again_up_to_max_retries(write_workflow, run_workflow) -> None:
     source = body(
-        "const runs = $.context.run.runs;\n$.export('runs', runs);\nif (runs < 3) $.flow.rerun(1000, { tried: runs }, 5);"
+        "const runs = $.context.run.runs;\n$.export('runs', runs);\n"
+        "if (runs < 3) $.flow.rerun(1000, { tried: runs }, 5);"
     )
     step = run_workflow(write_workflow(code_step("poll", source))).step("poll")
     assert step.attempts == 3
