@@ -244,7 +244,7 @@ def _check_hall_calls(
 def _check_audit(expect: Expectations, run: Mapping[str, Any], decision: Any) -> list[Mismatch]:
     audit = expect.audit
     assert audit is not None
-    records = audit_records(run, modules=audit.modules)
+    records = audit_records(run, modules=audit.modules, columns=audit.columns or GUIDE_AUDIT_COLUMNS)
     found: list[Mismatch] = []
     if audit.count is not None and len(records) != audit.count:
         found.append(Mismatch("expect.audit.count", str(audit.count), f"{len(records)}: {show(records)}"))
@@ -267,45 +267,54 @@ def _check_audit(expect: Expectations, run: Mapping[str, Any], decision: Any) ->
     return found
 
 
-def audit_records(run: Mapping[str, Any], *, modules: Sequence[int] | None = None) -> list[dict[str, Any]]:
+#: seed 003 "Step 4 - Log decision_id for audit": the audit row's columns, in the guide's order. A Google
+#: Sheets `addRow` mapper holds its values by column index ("0", "1", ...); they are named with these.
+GUIDE_AUDIT_COLUMNS = ("decision_id", "worker_id", "capability_id", "denied", "artifact_hash", "timestamp")
+
+
+def audit_records(
+    run: Mapping[str, Any],
+    *,
+    modules: Sequence[int] | None = None,
+    columns: Sequence[str] = GUIDE_AUDIT_COLUMNS,
+) -> list[dict[str, Any]]:
     """The audit records a run wrote.
 
-    Pipedream: the JSON bodies the local audit sink received. Make: the input of the audit module(s), given by
-    id or else every executed module whose input carries a decision_id."""
+    Pipedream: the JSON bodies the local audit sink received (the Step 4 step posts to AUDIT_LOG_WEBHOOK_URL).
+    Make: the mapped input of each execution of the audit module(s): the ones given by id, or else every
+    recorded action whose row carries a `decision_id`; spreadsheet rows get their columns named."""
     if run.get("platform") == "pipedream":
         records = []
         for request in run.get("sink_requests") or []:
-            body = request.get("body") if isinstance(request, Mapping) else None
+            body = request.get("json", request.get("body")) if isinstance(request, Mapping) else None
             if isinstance(body, str):
                 with contextlib.suppress(ValueError):
                     body = json.loads(body)
-            records.append(body if isinstance(body, dict) else {"body": body})
+            records.append(dict(body) if isinstance(body, Mapping) else {"body": body})
         return records
-    records = []
     wanted = {str(m) for m in modules} if modules is not None else None
-    for module in run.get("modules") or []:
-        if not module.get("executed"):
+    records = []
+    for event in run.get("trace") or []:
+        if event.get("kind") != "recorded" or not isinstance(event.get("mapper"), Mapping):
             continue
-        data = module.get("input") or module.get("mapper")
-        if wanted is not None:
-            if str(module.get("id")) in wanted and isinstance(data, Mapping):
-                records.append(dict(data))
-        elif isinstance(data, Mapping) and "decision_id" in _flat_keys(data):
-            records.append(_flatten_row(data))
+        row = _row(event["mapper"], columns)
+        if (str(event.get("module")) in wanted) if wanted is not None else ("decision_id" in row):
+            records.append(row)
     return records
 
 
-def _flat_keys(data: Mapping[str, Any]) -> set[str]:
-    return set(_flatten_row(data))
-
-
-def _flatten_row(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A Sheets/Airtable-like mapper often nests the row (`values`, `fields`, `record`); lift it."""
-    row: dict[str, Any] = dict(data)
+def _row(mapper: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """A module's mapper as one flat record: a nested row (`values`, `fields`, `record`, `data`) lifted, and
+    column-indexed values ("0", "1", ...) named by `columns`."""
+    row: dict[str, Any] = dict(mapper)
     for key in ("values", "fields", "record", "row", "data"):
-        inner = data.get(key)
+        inner = mapper.get(key)
         if isinstance(inner, Mapping):
-            row.update(inner)
+            for name, value in inner.items():
+                text = str(name)
+                if text.isdigit() and int(text) < len(columns):
+                    text = columns[int(text)]
+                row[text] = value
     return row
 
 

@@ -109,9 +109,11 @@ class AuditExpect(_Model):
     matches_decision: bool = False
     #: each record must match these fields
     fields: dict[str, Any] | None = None
-    #: Make: the id of the module that writes the audit record (default: every executed module whose
-    #: input carries a decision_id). Pipedream: records are what the local audit sink received.
+    #: Make: the ids of the modules that write the audit record (default: every recorded action whose row
+    #: carries a decision_id). Pipedream: records are what the local audit sink received.
     modules: list[int] | None = None
+    #: Make: names for a spreadsheet row's columns, in order (default: the guide's Step 4 columns)
+    columns: list[str] | None = None
 
 
 class Expectations(_Model):
