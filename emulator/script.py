@@ -76,6 +76,14 @@ class _Located:
             node = child
         return f"{self.path}:{node.start_mark.line + 1}"
 
+    def where_key(self, key: str) -> str:
+        """The line of a top-level key itself (for a key that should not be there)."""
+        if isinstance(self.node, yaml.MappingNode):
+            for k, _ in self.node.value:
+                if getattr(k, "value", None) == key:
+                    return f"{self.path}:{k.start_mark.line + 1}"
+        return str(self.path)
+
     def fail(self, dotted: str, message: str) -> ScriptError:
         return ScriptError(f"{self.where(dotted)}: {message}")
 
@@ -98,7 +106,8 @@ def load_script(path: str | Path) -> Script:
         )
     unknown = [str(k) for k in data if k not in SCRIPT_KEYS]
     if unknown:
-        raise doc.fail(unknown[0], f"{unknown[0]}: unknown key; expected one of {', '.join(SCRIPT_KEYS)}")
+        where = doc.where_key(unknown[0])
+        raise ScriptError(f"{where}: {unknown[0]}: unknown key; expected one of {', '.join(SCRIPT_KEYS)}")
     return Script(
         path=path,
         tokens=_strings(doc, data, "tokens"),

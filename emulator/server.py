@@ -10,6 +10,8 @@ Every setter may be called while the emulator runs; it takes effect for the next
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -36,6 +38,28 @@ def make_server(app: HallApp, *, log_level: str = "warning", access_log: bool = 
     from hallsim.emulator._transport import protocol_class
 
     class HallServer(uvicorn.Server):
+        _wake: asyncio.Event | None = None
+        _loop: asyncio.AbstractEventLoop | None = None
+
+        async def main_loop(self) -> None:
+            # uvicorn's own loop (a tick every 0.1 s), except that stop() can wake it at once
+            self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+            counter = 0
+            should_exit = await self.on_tick(counter)
+            while not should_exit:
+                counter = (counter + 1) % 864000
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.1)
+                should_exit = await self.on_tick(counter)
+
+        def request_exit(self) -> None:
+            """Ask the server to stop, from any thread."""
+            self.should_exit = True
+            loop, wake = self._loop, self._wake
+            if loop is not None and wake is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(wake.set)
+
         async def shutdown(self, sockets: Any = None) -> None:
             # `timeout` holds requests until the client gives up; let them go first, or shutdown would wait
             app.release_held()
@@ -158,7 +182,7 @@ class HallEmulator:
             self._server = self._thread = None
         if server is None or thread is None:
             return
-        server.should_exit = True
+        server.request_exit()
         thread.join(_STOP_TIMEOUT)
         if thread.is_alive():  # pragma: no cover - a wedged connection: give up waiting politely
             server.force_exit = True

@@ -99,6 +99,9 @@ def command(
     server = make_server(app)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for the caller: that is us
+        pass
     finally:
         sock.close()
     click.echo("Hall emulator stopped.")

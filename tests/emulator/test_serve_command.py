@@ -1,0 +1,169 @@
+"""`hallsim serve` as a user runs it (a real subprocess on real uvicorn), and `hallsim behaviours`."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from hallsim.emulator import GUIDE_REQUEST, catalogue
+
+from hallsim.cli import cli
+
+pytestmark = pytest.mark.e2e
+
+
+class Served:
+    """A running `hallsim serve` subprocess; a thread reads its stdout lines (bounded waits, no hangs)."""
+
+    def __init__(self, args: tuple[str, ...]) -> None:
+        command = [sys.executable, "-m", "hallsim", "serve", "--port", "0", *args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def read_line(self, limit: float = 15.0) -> str:
+        try:
+            return self.lines.get(timeout=limit)
+        except queue.Empty:
+            raise AssertionError("hallsim serve printed nothing more") from None
+
+    def stop(self) -> tuple[int, str, str]:
+        """Ctrl-C, as a user stops it; returns the exit code, the rest of stdout, and stderr."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - leave nothing behind
+            self.process.kill()
+            self.process.wait(5)
+        self._reader.join(5)
+        rest = []
+        while not self.lines.empty():
+            rest.append(self.lines.get())
+        assert self.process.stderr is not None
+        err = self.process.stderr.read()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return self.process.returncode, "".join(rest), err
+
+
+@contextmanager
+def serve(*args: str) -> Iterator[tuple[Served, str]]:
+    """Run `hallsim serve --port 0 ARGS`; yield it and the URL it printed; stop it with Ctrl-C at the end."""
+    served = Served(args)
+    try:
+        first = served.read_line()
+        found = re.search(r"listening on (http://\S+)", first)
+        assert found, f"unexpected first line: {first!r}"
+        yield served, found.group(1)
+    finally:
+        if served.process.returncode is None:
+            served.stop()
+
+
+def test_serve_answers_the_guides_request_and_refuses_no_token() -> None:
+    with serve("--token", "t") as (served, url):
+        answer = httpx.post(f"{url}/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"})
+        assert answer.status_code == 200
+        assert {"decision_id", "denied", "selected_worker_species_id", "artifact_hash"} <= set(answer.json())
+        assert httpx.post(f"{url}/api/route", json=GUIDE_REQUEST).status_code == 401
+        journal = httpx.get(f"{url}/__hall/journal").json()["entries"]
+        assert [e["response"]["status"] for e in journal] == [200, 401]
+        assert journal[0]["headers"]["authorization"] == "Bearer t***"
+        code, out, err = served.stop()
+    assert code == 0
+    assert "accepted tokens: t" in out
+    assert "Hall emulator stopped." in out
+    assert "Traceback" not in err
+
+
+def test_serve_with_behaviour_timeout_makes_a_client_time_out() -> None:
+    with serve("--behaviour", "timeout") as (served, url):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                f"{url}/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"}, timeout=0.5
+            )
+        code, _, err = served.stop()
+    assert code == 0
+    assert "Traceback" not in err
+
+
+def test_serve_with_behaviour_reset_resets_the_connection() -> None:
+    with serve("--behaviour", "reset") as (_, url), pytest.raises(httpx.ReadError, match="reset"):
+        httpx.post(f"{url}/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"})
+
+
+def test_serve_with_a_script_that_denies_restricted_data(tmp_path: Path) -> None:
+    script = tmp_path / "hall.yaml"
+    script.write_text(
+        "tokens: [ci]\nrules:\n  - match: {data_label: RESTRICTED}\n"
+        "    respond: deny:RESTRICTED data needs human approval\n",
+        encoding="utf-8",
+    )
+    with serve("--script", str(script), "--log") as (served, url):
+        headers = {"Authorization": "Bearer ci"}
+        restricted = {**GUIDE_REQUEST, "data_label": "RESTRICTED"}
+        decision = httpx.post(f"{url}/api/route", json=restricted, headers=headers).json()
+        assert (decision["denied"], decision["reason"]) == (True, "RESTRICTED data needs human approval")
+        assert httpx.post(f"{url}/api/route", json=GUIDE_REQUEST, headers=headers).json()["denied"] is False
+        # --log prints one line per request
+        printed = [served.read_line() for _ in range(4)]  # three more start-up lines, then one per request
+        assert "denied=True [deny:RESTRICTED data needs human approval rule 0]" in printed[3]
+        _, out, _ = served.stop()
+    assert "denied=False [allow]" in out
+
+
+def test_serve_reports_a_bad_script_without_a_traceback(tmp_path: Path) -> None:
+    script = tmp_path / "hall.yaml"
+    script.write_text("rules:\n  - respond: denny\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "hallsim", "serve", "--port", "0", "--script", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 2
+    assert f"Error: {script}:2: rules[0].respond: unknown behaviour 'denny'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_an_unknown_behaviour() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--port", "0", "--behaviour", "flaky"])
+    assert result.exit_code == 2
+    assert "unknown behaviour 'flaky'" in result.output
+
+
+def test_behaviours_lists_each_with_one_line() -> None:
+    result = CliRunner().invoke(cli, ["behaviours"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    for info in catalogue():
+        assert any(line.startswith(info.usage) and info.summary in line for line in lines), info.name
+
+
+def test_behaviours_as_json_and_the_matrix_list() -> None:
+    listed = json.loads(CliRunner().invoke(cli, ["behaviours", "--json"]).output)
+    assert [b["name"] for b in listed] == [info.name for info in catalogue()]
+    matrix = CliRunner().invoke(cli, ["behaviours", "--matrix"]).output.splitlines()
+    assert "reset" in matrix
+    assert "slow:15" in matrix
