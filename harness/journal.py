@@ -76,7 +76,12 @@ def describe_entry(entry: Mapping[str, Any]) -> str:
     if fault and not isinstance(response, Mapping):
         return _FAULTS.get(str(fault).split(":")[0], f"fault: {fault}")
     if not isinstance(response, Mapping):
-        return "no answer"
+        # read before the emulator noticed the client leave: it was still holding the request
+        behaviour = str(entry.get("behaviour") or "")
+        if behaviour.startswith("slow:"):
+            seconds = behaviour.split(":")[1]
+            return f"was holding its answer ({seconds} s modelled) when the client gave up"
+        return "had not answered when the client gave up"
     status = response.get("status")
     text = _describe_answer(status, response.get("body"), response_json(entry))
     if fault:
@@ -99,7 +104,7 @@ _FAULTS = {
     "timeout": "never answered (held the request until the client gave up)",
     "reset": "reset the connection (TCP RST), no HTTP answer",
     "close": "closed the connection without an answer",
-    "client_gone": "held the answer; the client gave up before it was sent",
+    "client_gone": "was holding its answer when the client gave up",
     "server_stopped": "the emulator stopped before answering",
 }
 

@@ -67,7 +67,10 @@ class MatrixReport:
     rows: tuple[MatrixRow, ...]
     time_scale: float
     wall_s: float
+    #: every setting the runs used (UNCONFIRMED platform choices included)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: the settings the caller chose (`--set`), shown with the verdict
+    chosen: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fail_open(self) -> bool:
@@ -88,7 +91,8 @@ class MatrixReport:
         order = (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR, FAIL_CLOSED, RAN_ON_ALLOW)
         parts = [f"{counted[v]} {v}" for v in order if v in counted]
         head = "FAILS OPEN" if self.fail_open else "fails closed"
-        return f"{self.workflow}: {head} ({', '.join(parts)})"
+        chosen = "".join(f" with {k}={v}" for k, v in self.chosen.items())
+        return f"{self.workflow}{chosen}: {head} ({', '.join(parts)})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,12 +103,14 @@ class MatrixReport:
             "time_scale": self.time_scale,
             "wall_s": round(self.wall_s, 3),
             "settings": self.settings,
+            "chosen_settings": self.chosen,
             "rows": [r.to_json() for r in self.rows],
         }
 
     def to_markdown(self) -> str:
         lines = [
-            f"### `{self.workflow}` ({self.platform}, protected: {', '.join(self.protected) or '?'})",
+            f"### `{self.workflow}` ({self.platform}, protected: {', '.join(self.protected) or '?'})"
+            + "".join(f", {k}={v}" for k, v in self.chosen.items()),
             "",
             "| Hall behaviour | what the Hall did | outcome | protected ran | may run | verdict |",
             "|---|---|---|---|---|---|",
@@ -113,11 +119,16 @@ class MatrixReport:
             verdict = f"**{r.verdict}**" if r.verdict in (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR) else r.verdict
             did = r.hall_did if r.error is None else f"{r.hall_did}; error: {r.error}"
             lines.append(
-                f"| `{r.behaviour}` | {_md(did)} | {r.outcome} | {_yes(r.protected_ran)} | "
+                f"| `{short_behaviour(r.behaviour)}` | {_md(did)} | {r.outcome} | {_yes(r.protected_ran)} | "
                 f"{_yes(r.expected_protected)} | {verdict} |"
             )
         lines += ["", self.summary()]
         return "\n".join(lines)
+
+
+def short_behaviour(spec: str, width: int = 26) -> str:
+    """A behaviour spec cut to fit a table column (JSON keeps the whole spec)."""
+    return spec if len(spec) <= width else spec[: width - 1] + "…"
 
 
 def _md(text: str) -> str:
@@ -267,6 +278,7 @@ def run_matrices(
                 time_scale=time_scale,
                 wall_s=wall,
                 settings=run_settings,
+                chosen=dict(job.settings or {}),
             )
         )
     return reports
@@ -334,7 +346,7 @@ def _run_row(
 
 def _hall_did(behaviour: str, requests: list[dict[str, Any]], dead_port: int) -> str:
     if behaviour == UNREACHABLE:
-        return f"unreachable: connection refused (nothing listens on 127.0.0.1:{dead_port})"
+        return f"connection refused (nothing listens on 127.0.0.1:{dead_port})"
     return journal.describe(requests)
 
 

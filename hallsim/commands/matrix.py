@@ -37,7 +37,14 @@ _VERDICT_STYLE = {
 @click.option(
     "--event", "event_file", type=click.Path(path_type=Path, dir_okay=False), help="Trigger event (JSON)."
 )
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Make variables for the run.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Variables for the run.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A platform setting for every row, e.g. action_env=workflow, filter_kind=registry.",
+)
 @click.option(
     "--behaviour", "behaviours", multiple=True, metavar="SPEC", help="Run only these behaviours (repeatable)."
 )
@@ -55,6 +62,7 @@ def command(
     protected: tuple[str, ...],
     event_file: Path | None,
     variables: tuple[str, ...],
+    settings: tuple[str, ...],
     behaviours: tuple[str, ...],
     time_scale: float | None,
     concurrency: int,
@@ -69,8 +77,10 @@ def command(
         raise click.UsageError("choose one of --json and --markdown")
     event = read_event_file(event_file) if event_file else None
     names = behaviours or matrix_behaviours()
+    run_settings = parse_vars(settings, "--set")
     jobs = [
-        MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None) for path in workflows
+        MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None, run_settings)
+        for path in workflows
     ]
     console = _console()
     show_progress = console.is_terminal and not (as_json or markdown)
@@ -121,26 +131,34 @@ def command(
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a log or a pipe: room for the whole table
+        console = Console(highlight=False, width=max(console.width, 132))
+    return console
 
 
 def _print_report(console: Console, report: MatrixReport) -> None:
     from rich.table import Table
 
+    from hallsim.harness.matrix import short_behaviour
+
     table = Table(
-        title=f"{report.workflow}  ({report.platform}; protected: {', '.join(report.protected)})",
+        title=f"{report.workflow}  ({report.platform}; protected: {', '.join(report.protected)}"
+        + "".join(f"; {k}={v}" for k, v in report.chosen.items())
+        + ")",
         title_justify="left",
     )
-    table.add_column("Hall behaviour", no_wrap=True)
-    table.add_column("what the Hall did", overflow="fold")
+    table.add_column("Hall behaviour", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("what the Hall did", overflow="fold", ratio=1, min_width=14)
     table.add_column("outcome", no_wrap=True)
-    table.add_column("protected ran", justify="center")
-    table.add_column("may run", justify="center")
-    table.add_column("verdict", no_wrap=True)
+    # "ran": the protected action ran; "allow": the Hall gave a well-formed allow, so it may run
+    table.add_column("ran", justify="center", no_wrap=True)
+    table.add_column("allow", justify="center", no_wrap=True)
+    table.add_column("verdict", no_wrap=True, min_width=12)
     for row in report.rows:
         did = row.hall_did if row.error is None else f"{row.hall_did}\nerror: {row.error}"
         table.add_row(
-            row.behaviour,
+            short_behaviour(row.behaviour, 18),
             did,
             row.outcome,
             "yes" if row.protected_ran else "no",
