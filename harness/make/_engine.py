@@ -292,6 +292,7 @@ class Engine:
             "why": why,
             "filter": result.to_dict() if result is not None else None,
             "first_module": route.flow[0].id,
+            "phase": self.phase,
         }
         decisions.append(record)
         self.event("route", bundle, depth, router.id, **record)

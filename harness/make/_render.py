@@ -220,14 +220,12 @@ def render_run(run: MakeRun) -> str:
         lines.append(f"{_INDENT}note: {note}")
     lines += ["", "Routes taken:"]
     for entry in run.routes_taken():
-        taken = (
-            ", ".join(
-                f"router [{t['router']}] route {t['route']}" + (f' "{t["label"]}"' if t["label"] else "")
-                for t in entry["taken"]
-            )
-            or "none"
-        )
-        lines.append(f"{_INDENT}bundle {entry['bundle']}: {taken}")
+        parts = []
+        for t in entry["taken"]:
+            label = f' "{t["label"]}"' if t["label"] else ""
+            when = f" (in {t['phase']})" if t["phase"] != "run" else ""
+            parts.append(f"router [{t['router']}] route {t['route']}{label}{when}")
+        lines.append(f"{_INDENT}bundle {entry['bundle']}: {', '.join(parts) or 'none'}")
     ran = "RAN" if run.protected_ran else "did not run"
     lines += [
         "",

@@ -63,7 +63,7 @@ class MakeRun:
         for number in range(1, len(self.bundles) + 1):
             decisions = self.engine.routes.get(number, [])
             taken = [
-                {"router": d["router"], "route": d["route"], "label": d["label"]}
+                {"router": d["router"], "route": d["route"], "label": d["label"], "phase": d["phase"]}
                 for d in decisions
                 if d["taken"]
             ]

@@ -59,7 +59,9 @@ def test_fallback_runs_only_when_no_other_route_took_the_bundle(replay: Replay) 
     assert "skipped because another route took the bundle" in decision["why"]
     otherwise = replay(_label_router(True), event={"label": "INTERNAL"})
     assert executed(otherwise) == [1, 6]
-    assert otherwise.routes_taken()[0]["taken"] == [{"router": 2, "route": 3, "label": "Otherwise"}]
+    assert otherwise.routes_taken()[0]["taken"] == [
+        {"router": 2, "route": 3, "label": "Otherwise", "phase": "run"}
+    ]
 
 
 def test_fallback_runs_last_even_when_listed_first(replay: Replay) -> None:

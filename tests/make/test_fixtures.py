@@ -151,6 +151,8 @@ def test_break_retry_after_a_transient_error_runs_the_rest_of_the_flow(gate: Run
     assert run.protected_ran is True
     assert run.status == "warning"
     assert len(run.hall_requests) == 2
+    assert run.routes_taken()[0]["taken"][0]["phase"] == "retry 1 of incomplete execution 1"
+    assert 'route 1 "Allowed" (in retry 1 of incomplete execution 1)' in run.render()
 
 
 def test_timeout_of_10_s_is_modelled_not_waited(gate: Run) -> None:
