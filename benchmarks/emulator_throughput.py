@@ -1,0 +1,232 @@
+"""Decisions per second and latency of `POST /api/route` under concurrent keep-alive load.
+
+    .venv/bin/python benchmarks/emulator_throughput.py [--connections 16] [--duration 10] [--generator auto]
+
+The emulator runs as `hallsim serve` in its own process (real uvicorn, default behaviour `allow`, journal on);
+the load comes from another process: `wrk` (a C load generator; `apt-get install wrk`) with a Lua script that
+POSTs the guide's request with the bearer token, or, when wrk is absent, a Python multi-process generator over
+raw keep-alive sockets. The script says which it used. Targets (issue 3): >= 8,000 decisions/s, p99 <= 10 ms
+at 16 connections on a 2-core machine with the load generator beside the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hallsim.emulator.contract import GUIDE_REQUEST  # noqa: E402
+
+TOKEN = "bench"
+BODY = json.dumps(GUIDE_REQUEST, separators=(",", ":"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(port: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "hallsim", "serve", "--port", str(port), "--token", TOKEN]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            health(port)
+            return process
+        except OSError:
+            time.sleep(0.02)
+    process.kill()
+    raise SystemExit("the emulator did not start")
+
+
+def health(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__hall/health", timeout=2) as answer:
+        return json.loads(answer.read())
+
+
+def run_wrk(port: int, connections: int, duration: float, threads: int) -> dict:
+    lua = f"""
+wrk.method = "POST"
+wrk.body = '{BODY}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {TOKEN}"
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(lua)
+    try:
+        command = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{int(duration)}s",
+            "--latency",
+            "-s",
+            script.name,
+            f"http://127.0.0.1:{port}/api/route",
+        ]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    percentiles = {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.MULTILINE)}
+    return {
+        "generator": f"wrk ({threads} threads)",
+        "requests": total,
+        "rate": rate,
+        "p50_ms": percentiles["50"],
+        "p99_ms": percentiles["99"],
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "none",
+    }
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+_REQUEST = (
+    f"POST /api/route HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+    f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n{BODY}"
+).encode()
+
+
+def _python_worker(port: int, connections: int, duration: float, out: multiprocessing.Queue) -> None:
+    """One load process: `connections` keep-alive sockets, each sending again as soon as its answer is in."""
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    latencies: list[float] = []
+    bad = 0
+    for _ in range(connections):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, {"buffer": b"", "sent": 0.0})
+    end = time.perf_counter() + duration
+    for key in list(selector.get_map().values()):
+        key.data["sent"] = time.perf_counter()
+        key.fileobj.send(_REQUEST)  # type: ignore[union-attr]
+    while time.perf_counter() < end:
+        for key, _ in selector.select(timeout=0.5):
+            sock, state = key.fileobj, key.data
+            chunk = sock.recv(65536)  # type: ignore[union-attr]
+            if not chunk:
+                raise SystemExit("the emulator closed a connection")
+            state["buffer"] += chunk
+            head, sep, rest = state["buffer"].partition(b"\r\n\r\n")
+            if not sep:
+                continue
+            length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+            if len(rest) < length:
+                continue
+            state["buffer"] = rest[length:]
+            latencies.append(time.perf_counter() - state["sent"])
+            if not head.startswith(b"HTTP/1.1 200"):
+                bad += 1
+            state["sent"] = time.perf_counter()
+            sock.send(_REQUEST)  # type: ignore[union-attr]
+    out.put((latencies, bad))
+
+
+def run_python(port: int, connections: int, duration: float, processes: int) -> dict:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    shares = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    workers = [
+        multiprocessing.Process(target=_python_worker, args=(port, n, duration, queue)) for n in shares if n
+    ]
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=duration + 30) for _ in workers]
+    for worker in workers:
+        worker.join(10)
+    latencies = sorted(x for lat, _ in results for x in lat)
+    return {
+        "generator": f"python ({len(workers)} processes, raw keep-alive sockets)",
+        "requests": len(latencies),
+        "rate": len(latencies) / duration,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "non_2xx": sum(bad for _, bad in results),
+        "socket_errors": "none",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
+    args = parser.parse_args()
+
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if shutil.which("wrk") else "python"
+    if generator == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk); use --generator python")
+
+    port = free_port()
+    emulator = start_emulator(port)
+    try:
+        load = run_wrk if generator == "wrk" else run_python
+        width = 2  # wrk threads / python processes: one per core of this 2-core machine
+        if args.warmup > 0:
+            load(port, args.connections, args.warmup, width)
+        before = health(port)["next_seq"]
+        result = load(port, args.connections, args.duration, width)
+        served = health(port)["next_seq"] - before
+    finally:
+        emulator.send_signal(signal.SIGINT)
+        emulator.wait(15)
+
+    print(f"load generator : {result['generator']}, separate process from the emulator")
+    print(f"emulator       : hallsim serve (uvicorn, {_loop_name()}), default allow, journal on")
+    print(
+        f"connections    : {args.connections} keep-alive, {args.duration:g} s "
+        f"(after {args.warmup:g} s warm-up)"
+    )
+    print(f"requests       : {result['requests']} ({served} journalled by the emulator)")
+    print(f"non-200        : {result['non_2xx']}   socket errors: {result['socket_errors']}")
+    print(f"decisions/s    : {result['rate']:,.0f}   (target >= 8,000)")
+    print(f"latency p50    : {result['p50_ms']:.2f} ms")
+    print(f"latency p99    : {result['p99_ms']:.2f} ms   (target <= 10 ms)")
+    print(f"cores          : {os.cpu_count()}")
+
+
+def _loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    try:
+        import httptools  # noqa: F401
+
+        return f"{loop} + httptools"
+    except ImportError:
+        return f"{loop} + h11"
+
+
+if __name__ == "__main__":
+    main()
