@@ -1,0 +1,198 @@
+"""What a step can see and what it can leave behind: the environment, state between runs, hostile steps,
+and the Node processes the harness starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hallsim.harness._errors import HarnessError
+from hallsim.harness.node import NodeBinary, find_node
+from hallsim.harness.pipedream import NodeHost, host_for
+
+from .conftest import ROOT, body, code_step
+
+pytestmark = pytest.mark.e2e
+
+EXPORT_ENV_KEYS = "$.export('keys', Object.keys(process.env).sort());"
+ENV_KEYS = body(EXPORT_ENV_KEYS)
+
+
+def test_a_code_step_sees_only_the_workflow_environment(write_workflow, run_workflow, monkeypatch) -> None:
+    monkeypatch.setenv("HALLSIM_TEST_SECRET", "must-not-leak")
+    path = write_workflow(code_step("look", ENV_KEYS), env={"ONLY": "this", "HALL": "{{hall.url}}"})
+    assert run_workflow(path).step("look").exports == {"keys": ["HALL", "ONLY"]}
+
+
+def test_an_unset_token_leaves_the_variable_out(write_workflow, run_workflow) -> None:
+    path = write_workflow(code_step("look", ENV_KEYS))
+    keys = run_workflow(path, token=None).step("look").exports["keys"]
+    assert "HALL_SESSION_TOKEN" not in keys
+    assert "PYHALL_HALL_URL" in keys
+
+
+def test_variables_override_the_workflow_environment(write_workflow, run_workflow) -> None:
+    path = write_workflow(code_step("look", body("$.export('v', process.env.HALL_SESSION_TOKEN);")))
+    assert run_workflow(path, variables={"HALL_SESSION_TOKEN": "other"}).step("look").exports == {
+        "v": "other"
+    }
+
+
+@pytest.mark.parametrize(("action_env", "keys"), [("none", []), ("workflow", ["ONLY"])])
+def test_published_actions_see_no_environment_unless_asked(
+    write_workflow, run_workflow, action_env: str, keys: list[str]
+) -> None:
+    # pipedream.md "Environment variables": private components do not see workspace or project variables
+    action = "export default { type: 'action', props: {}, async run({ $ }) {\n" + EXPORT_ENV_KEYS + "\n} };\n"
+    path = write_workflow(
+        {"name": "act", "action": "act.mjs"},
+        code_step("after", ENV_KEYS),
+        env={"ONLY": "x"},
+        files={"act.mjs": action},
+    )
+    run = run_workflow(path, action_env=action_env)
+    assert run.step("act").exports == {"keys": keys}
+    assert run.step("after").exports == {"keys": ["ONLY"]}  # code steps always see the workflow's variables
+
+
+LEAKY = body(
+    "const seen = { global: typeof globalThis.leaked, env: process.env.LEAKED ?? null,\n"
+    "  proto: typeof [].leaked, count: ++counter };\n"
+    "globalThis.leaked = 1;\nprocess.env.LEAKED = 'yes';\nArray.prototype.leaked = 1;\n"
+    "process.on('beforeExit', () => {});\n"
+    "$.export('seen', seen);"
+)
+
+
+def test_nothing_a_run_leaves_behind_reaches_the_next_run(write_workflow, run_workflow) -> None:
+    path = write_workflow(code_step("leak", "let counter = 0;\n" + LEAKY))
+    first = run_workflow(path).step("leak").exports["seen"]
+    second = run_workflow(path).step("leak").exports["seen"]
+    clean = {"global": "undefined", "env": None, "proto": "undefined", "count": 1}
+    assert first == clean
+    assert second == clean
+
+
+def test_steps_of_one_run_share_the_runtime_as_on_pipedream(write_workflow, run_workflow) -> None:
+    path = write_workflow(
+        code_step("first", body("globalThis.shared = 'from first';")),
+        code_step("second", body("$.export('shared', globalThis.shared);")),
+    )
+    assert run_workflow(path).step("second").exports == {"shared": "from first"}
+
+
+HOSTILE = {
+    "busy_loop": ("for (;;) {}", "timed_out", "timeout", "TimeoutError"),
+    "never_resolves": ("await new Promise(() => {});", "timed_out", "timeout", "TimeoutError"),
+    "process_exit": ("process.exit(3);", "errored", "error", "ProcessExit"),
+    "throws_a_string": ("throw 'nope';", "errored", "error", "non-Error thrown (string)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_steps_get_a_clear_verdict_and_the_next_run_still_works(
+    write_workflow, run_workflow, name: str
+) -> None:
+    source, outcome, status, error = HOSTILE[name]
+    hostile = write_workflow(
+        code_step("hostile", body(source)), code_step("after", body("")), name="hostile.yaml"
+    )
+    run = run_workflow(hostile, timeout_s=5)
+    assert run.outcome == outcome
+    assert run.step("hostile").status == status
+    assert run.step("hostile").error["name"] == error
+    assert run.step("after").status == "not_run"
+    fine = write_workflow(code_step("fine", body("$.export('ok', true);")), name="fine.yaml")
+    assert run_workflow(fine).step("fine").exports == {"ok": True}
+
+
+def test_a_busy_loop_says_the_step_blocked_the_event_loop(write_workflow, run_workflow) -> None:
+    run = run_workflow(write_workflow(code_step("spin", body("for (;;) {}"))), timeout_s=2)
+    assert "event loop" in run.step("spin").error["message"]
+
+
+def test_a_busy_loop_at_module_load_is_caught_too(write_workflow, run_workflow) -> None:
+    run = run_workflow(write_workflow(code_step("spin", "for (;;) {}\n" + body(""))), timeout_s=2)
+    assert run.outcome == "timed_out"
+    assert run.step("spin").status == "timeout"
+
+
+def test_exports_made_before_a_busy_loop_are_kept(write_workflow, run_workflow) -> None:
+    run = run_workflow(
+        write_workflow(code_step("spin", body("$.export('before', 1);\nfor (;;) {}"))), timeout_s=2
+    )
+    assert run.step("spin").exports == {"before": 1}
+
+
+def test_work_left_running_after_the_run_only_gives_a_warning(write_workflow, run_workflow) -> None:
+    # pipedream.md "Errors and time": work left running after run resolves only gives a warning
+    run = run_workflow(write_workflow(code_step("lingering", body("setTimeout(() => {}, 100000);"))))
+    assert run.outcome == "completed"
+    assert any("work left running" in w for w in run.warnings)
+
+
+def test_no_node_process_outlives_the_python_process_that_started_it(tmp_path: Path) -> None:
+    script = tmp_path / "one_run.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from hallsim.emulator import HallEmulator
+            from hallsim.harness import HallEndpoint, load_workflow
+            from hallsim.harness.node import find_node
+            from hallsim.harness.pipedream import host_for
+
+            workflow = load_workflow({str(ROOT / "fixtures/pipedream/inline_option_a.yaml")!r})
+            with HallEmulator() as hall:
+                run = workflow.run(HallEndpoint(hall.url, "t", hall), settings={{"time_scale": 0.01}})
+            print(run.outcome, host_for(find_node()).pid, flush=True)
+            """
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    outcome, pid = done.stdout.split()
+    assert outcome == "completed"
+    assert not _alive(int(pid))
+
+
+def test_closing_a_host_ends_its_node_process(hall) -> None:
+    host = NodeHost(find_node())
+    result = host.request("ping", wall_timeout=30)
+    pid = result["pid"]
+    assert _alive(pid)
+    host.close()
+    assert not _alive(pid)
+
+
+def test_a_host_that_never_answers_is_killed(tmp_path: Path) -> None:
+    fake = tmp_path / "silent-node"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
+    fake.chmod(0o755)
+    host = NodeHost(NodeBinary(fake, (20, 0, 0), "setting"))
+    with pytest.raises(HarnessError, match="gave no answer"):
+        host.request("ping", wall_timeout=0.2)
+    assert host.pid is None
+    host.close()
+
+
+def test_the_shared_host_is_reused(hall) -> None:
+    assert host_for(find_node()) is host_for(find_node())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is a process that already ended; only its exit status is left
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
