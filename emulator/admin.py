@@ -103,8 +103,7 @@ def admin_app(hall: HallApp) -> Starlette:
     async def time_scale(request: Request) -> JSONResponse:
         if request.method == "PUT":
             data = await _json(request)
-            value = data.get("time_scale") if isinstance(data, dict) else data
-            hall.set_time_scale(value)
+            hall.set_time_scale(data.get("time_scale") if isinstance(data, dict) else data)
         return JSONResponse({"time_scale": hall.time_scale})
 
     async def openapi(request: Request) -> JSONResponse:

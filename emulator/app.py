@@ -31,6 +31,7 @@ from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
 
 if TYPE_CHECKING:
     from hallsim.emulator.policy import Policy
+    from hallsim.emulator.script import Script
 
 ADMIN_PREFIX = "/__hall/"
 DEFAULT_MAX_BODY = 64 * 1024
@@ -113,8 +114,25 @@ class HallApp:
     def set_tokens(self, tokens: Iterable[str]) -> None:
         self.tokens = _tokens(tokens)
 
-    def set_time_scale(self, scale: float) -> None:
+    def set_time_scale(self, scale: Any) -> None:
         self.time_scale = _time_scale(scale)
+
+    def apply_script(self, script: Script) -> None:
+        """Take a loaded script's settings: rules and default are replaced (default `allow` when it names
+        none); anything else it does not set stays as it is."""
+        if script.policy is not None:
+            self.policy = script.policy
+        if script.tokens is not None:
+            self.set_tokens(script.tokens)
+        if script.envs is not None:
+            self.envs = script.envs
+        if script.time_scale is not None:
+            self.set_time_scale(script.time_scale)
+        try:
+            self.set_default(script.default if script.default is not None else "allow")
+            self.set_rules(script.rules)
+        except ScriptError as err:
+            raise ScriptError(f"{script.path}: {err}") from None
 
     def reset(self) -> None:
         """Back to the configuration the app was made with: rules (use counts and seeds restarted), default,
@@ -263,7 +281,7 @@ class HallApp:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return None
         message = await receive()
-        body = message.get("body", b"")
+        body: bytes = message.get("body", b"")
         if not message.get("more_body"):
             return body
         chunks = [body]

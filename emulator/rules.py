@@ -70,12 +70,13 @@ class Pattern:
             return value is None
         if value is None:
             return False
-        value = value if isinstance(value, str) else str(value)
+        text: str = value if isinstance(value, str) else str(value)
         if self.kind == "exact":
-            return value == self.text
+            return text == self.text
         if self.kind == "glob":
-            return fnmatch.fnmatchcase(value, self.text)  # type: ignore[arg-type]
-        return self.regex.search(value) is not None  # type: ignore[union-attr]
+            return fnmatch.fnmatchcase(text, self.text or "")
+        assert self.regex is not None
+        return self.regex.search(text) is not None
 
     def to_json(self) -> str | None:
         return self.text

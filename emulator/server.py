@@ -263,20 +263,7 @@ class HallEmulator:
         return script
 
     def apply_script(self, script: Script) -> None:
-        app = self.app
-        if script.policy is not None:
-            app.policy = script.policy
-        if script.tokens is not None:
-            app.set_tokens(script.tokens)
-        if script.envs is not None:
-            app.envs = script.envs
-        if script.time_scale is not None:
-            app.set_time_scale(script.time_scale)
-        try:
-            app.set_default(script.default if script.default is not None else "allow")
-            app.set_rules(script.rules)
-        except ScriptError as err:
-            raise ScriptError(f"{script.path}: {err}") from None
+        self.app.apply_script(script)
 
     def reset(self) -> None:
         """Back to the configuration the emulator was made with; the journal is emptied."""

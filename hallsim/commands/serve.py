@@ -5,6 +5,7 @@ Kept import-light (no rich, no Starlette until the admin API is first used) so t
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -65,16 +66,10 @@ def command(
         app.set_default("policy")
     if script is not None:
         loaded = load_script(script)
-        if loaded.policy is not None:
-            app.policy = loaded.policy
-        for setter, value in ((app.set_tokens, loaded.tokens), (app.set_time_scale, loaded.time_scale)):
-            if value is not None:
-                setter(value)
-        if loaded.envs is not None:
-            app.envs = loaded.envs
-        if loaded.default is not None:
-            app.set_default(loaded.default)
-        app.set_rules(loaded.rules)
+        if loaded.default is None and policy is not None:
+            # --policy made `policy` the default; a script that names no default keeps it
+            loaded = replace(loaded, default=app.default)
+        app.apply_script(loaded)
     # the command line wins over the script
     if tokens:
         app.set_tokens(tokens)
