@@ -41,18 +41,17 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _STEP_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 #: components/filter/common/conditions.mjs in PipedreamHQ/pipedream (the registry Filter app)
-REGISTRY_CONDITIONS = (
+RegistryCondition = Literal[
     "CONTAINS", "NOT_CONTAINS", "TEXT_EQUALS", "TEXT_NOT_EQUALS", "STARTS_WITH", "NOT_STARTS_WITH",
     "ENDS_WITH", "NOT_ENDS_WITH", "GREATER_THAN", "GREATER_THAN_EQUALS", "LESS_THAN", "LESS_THAN_EQUALS",
     "EQUALS", "TRUE", "FALSE", "IS_NULL", "NOT_NULL", "IN_ARRAY", "NOT_IN_ARRAY", "KEY_EXISTS",
     "KEY_NOT_EXISTS",
-)  # fmt: skip
+]  # fmt: skip
 RuleOp = Literal[
     "exist", "!exist", "null", "!null", "str", "!str", "str ", "str! ", "str=", "str!=", "str^", "str/",
     "str!/", "str$", "num", "!num", "num=", "num!=", "num>", "num>=", "num<", "num<=", "true", "false",
     "bool", "!bool", "bool=",
 ]  # fmt: skip
-RegistryCondition = Literal[tuple(REGISTRY_CONDITIONS)]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):

@@ -138,7 +138,7 @@ class PipedreamWorkflow:
             host, _, port = entry.rpartition(":")
             allow.append({"host": host.strip("[]"), "port": int(port)})
         timeout_s = cfg.timeout(self.spec.trigger_type)
-        spec = {
+        spec: dict[str, Any] = {
             "steps": [self._step_json(step, cfg) for step in self.spec.steps],
             "trigger": {"event": _event(self.spec, event), "context": _context(self.spec)},
             "env": env,
