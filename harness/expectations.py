@@ -304,18 +304,19 @@ def audit_records(
 
 
 def _row(mapper: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
-    """A module's mapper as one flat record: a nested row (`values`, `fields`, `record`, `data`) lifted, and
-    column-indexed values ("0", "1", ...) named by `columns`."""
-    row: dict[str, Any] = dict(mapper)
+    """The record a module's mapper writes: its nested row (`values`, `fields`, `record`, `data`) when it has
+    one, with column-indexed values ("0", "1", ...) named by `columns`; else the mapper itself."""
     for key in ("values", "fields", "record", "row", "data"):
         inner = mapper.get(key)
         if isinstance(inner, Mapping):
+            row: dict[str, Any] = {}
             for name, value in inner.items():
                 text = str(name)
                 if text.isdigit() and int(text) < len(columns):
                     text = columns[int(text)]
                 row[text] = value
-    return row
+            return row
+    return dict(mapper)
 
 
 def routes_taken(run: Mapping[str, Any]) -> list[list[str]]:

@@ -67,7 +67,10 @@ def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: boo
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False)
+    if not console.is_terminal:  # a log or a pipe: room for the whole table
+        console = Console(highlight=False, width=max(console.width, 132))
+    return console
 
 
 def _print_table(
@@ -76,19 +79,21 @@ def _print_table(
     from rich.table import Table
 
     table = Table(title="hallsim scenarios", title_justify="left")
-    for column in ("scenario", "workflow", "hall", "runs", "result", "time"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("runs", "time") else "left")
+    table.add_column("scenario", no_wrap=True, overflow="fold")
+    table.add_column("workflow", overflow="ellipsis", max_width=28)
+    table.add_column("hall", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("runs", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
     for result in results:
         scenario = result.scenario
-        hall = scenario.hall.behaviour or (
-            f"script {scenario.hall.script}" if scenario.hall.script else "rules"
-        )
+        hall = scenario.hall.behaviour or ("script" if scenario.hall.script else "rules")
         style = {"passed": "green", "failed": "bold red", "error": "bold red"}[result.status]
         label = result.status
         if result.passed and result.fail_open_runs:
             label += f" (pins {result.fail_open_runs} fail-open)"
         table.add_row(
-            str(scenario.path),
+            _label(scenario.path),
             scenario.workflow.name,
             hall,
             str(len(result.runs)),
@@ -96,7 +101,7 @@ def _print_table(
             f"{result.duration_s:.2f}s",
         )
     for path, _message in broken:
-        table.add_row(str(path), "-", "-", "0", "[bold red]error[/]", "-")
+        table.add_row(_label(path), "-", "-", "0", "[bold red]error[/]", "-")
     console.print(table)
     for path, message in broken:
         console.print(f"\n[bold red]{path}[/]: could not load\n{message}", markup=True, highlight=False)
@@ -148,3 +153,12 @@ def _as_json(results: list[ScenarioResult], broken: list[tuple[Path, str]]) -> l
     for path, message in broken:
         rows.append({"scenario": str(path), "status": "error", "error": message})
     return rows
+
+
+def _label(path: Path) -> str:
+    """A scenario file as the table shows it: its path without the `.scenario.yaml` suffix."""
+    text = str(path)
+    for suffix in (".scenario.yaml", ".scenario.yml"):
+        if text.endswith(suffix):
+            return text[: -len(suffix)]
+    return text
