@@ -8,6 +8,7 @@ import { createRequire, isBuiltin } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as platform from "./platform.mjs";
 import { scaledTimersPromises } from "./clock.mjs";
+import { watchModule } from "./state.mjs";
 
 // what a step gets instead of the real module
 const SUBSTITUTES = {
@@ -49,7 +50,11 @@ export function createLoader() {
     }
     if (isBuiltin(specifier)) {
       const id = specifier.startsWith("node:") ? specifier : `node:${specifier}`;
-      if (!cache.has(id)) cache.set(id, synthetic(await import(id), id));
+      if (!cache.has(id)) {
+        const namespace = await import(id);
+        watchModule(id, namespace.default); // a step that patches a built-in retires its worker
+        cache.set(id, synthetic(namespace, id));
+      }
       return cache.get(id);
     }
     if (specifier.startsWith("./") || specifier.startsWith("../") || specifier.startsWith("/") || specifier.startsWith("file:")) {

@@ -46,6 +46,14 @@ function watchedObjects() {
   return objects;
 }
 
+// built-in modules steps imported in this worker (`node:http`, ...): their exports as first seen
+const modules = new Map(); // label -> { object, state }
+
+/** Watch a built-in module's exports from its first import on, before any step code touches it. */
+export function watchModule(label, object) {
+  if (object && !modules.has(label)) modules.set(label, { object, state: propertyState(object) });
+}
+
 export function snapshotRealm() {
   const objects = new Map();
   for (const [object, label] of watchedObjects()) {
@@ -82,6 +90,10 @@ export function realmChanges(snapshot, limit = 5) {
     if (changes.length >= limit) break;
     if (Object.isExtensible(object) !== extensible) changes.push(`${label} frozen or sealed`);
     diff(state, propertyState(object), `${label}.`, label === "process" ? PROCESS_NOISE : null);
+  }
+  for (const [label, { object, state }] of modules) {
+    if (changes.length >= limit) break;
+    diff(state, propertyState(object), `${label}.`, null);
   }
   const listeners = listenerCounts();
   for (const [name, count] of listeners) {

@@ -196,3 +196,12 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def test_a_patched_builtin_module_does_not_reach_the_next_run(write_workflow, run_workflow) -> None:
+    source = "import http from 'node:http';\n" + body(
+        "$.export('patched_before', http.request.name === 'patched');\nhttp.request = function patched() {};"
+    )
+    path = write_workflow(code_step("patch", source))
+    assert run_workflow(path).step("patch").exports == {"patched_before": False}
+    assert run_workflow(path).step("patch").exports == {"patched_before": False}
