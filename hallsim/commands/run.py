@@ -80,7 +80,6 @@ def _print_table(
 
     table = Table(title="hallsim scenarios", title_justify="left")
     table.add_column("scenario", no_wrap=True, overflow="fold")
-    table.add_column("workflow", overflow="ellipsis", max_width=28)
     table.add_column("hall", no_wrap=True, overflow="ellipsis", max_width=24)
     table.add_column("runs", justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
@@ -94,14 +93,13 @@ def _print_table(
             label += f" (pins {result.fail_open_runs} fail-open)"
         table.add_row(
             _label(scenario.path),
-            scenario.workflow.name,
             hall,
             str(len(result.runs)),
             f"[{style}]{label}[/]",
             f"{result.duration_s:.2f}s",
         )
     for path, _message in broken:
-        table.add_row(_label(path), "-", "-", "0", "[bold red]error[/]", "-")
+        table.add_row(_label(path), "-", "0", "[bold red]error[/]", "-")
     console.print(table)
     for path, message in broken:
         console.print(f"\n[bold red]{path}[/]: could not load\n{message}", markup=True, highlight=False)
