@@ -192,17 +192,20 @@ class RunRecord {
   /** The worker stopped answering or died: the step it was running ends with `status`. */
   abort(status, error) {
     const elapsed = this.startedAt === null ? 0 : performance.now() - this.startedAt;
+    // on the platform the execution ends at the timeout: the grace hallsim allows is not modelled time
+    const cap = status === "timeout" ? this.timeoutMs : Infinity;
     if (this.running !== null) {
       const step = this.steps[this.running];
       step.status = status;
       step.error = error;
-      const earlier = this.steps.reduce((sum, s) => sum + (s.wall_ms ?? 0), 0);
-      step.wall_ms = Math.max(0, elapsed - earlier);
-      step.modelled_ms = step.wall_ms / this.scale;
+      const earlierWall = this.steps.reduce((sum, s) => sum + (s.wall_ms ?? 0), 0);
+      const earlierModelled = this.steps.reduce((sum, s) => sum + (s.modelled_ms ?? 0), 0);
+      step.wall_ms = Math.max(0, elapsed - earlierWall);
+      step.modelled_ms = Math.max(0, Math.min(step.wall_ms / this.scale, cap - earlierModelled));
     }
     this.outcome = status === "timeout" ? "timed_out" : "errored";
     this.wall_ms = elapsed;
-    this.modelled_ms = elapsed / this.scale;
+    this.modelled_ms = Math.min(elapsed / this.scale, cap);
   }
 
   result(worker) {

@@ -51,6 +51,15 @@ def test_allow_runs_every_step_and_the_audit_sink_gets_the_decision(run_workflow
     assert run.step("audit_log").exports == {"audit_logged": True}
 
 
+def test_a_caller_can_bring_its_own_audit_sink(run_workflow, httpserver) -> None:
+    httpserver.expect_request("/mine/audit", method="POST").respond_with_json({"ok": True})
+    run = run_workflow(OPTION_A, "allow", sink_url=httpserver.url_for("/mine"))
+    assert run.outcome == "completed"
+    assert run.sink_requests == []
+    [(request, _)] = httpserver.log
+    assert request.json["decision_id"] == run.hall_requests[0]["decision"]["decision_id"]
+
+
 def test_the_gate_sends_the_guides_request_with_the_token(run_workflow) -> None:
     run = run_workflow(OPTION_A, "allow", event={"worker_id": "wrk_x", "data_label": "RESTRICTED"})
     [request] = run.hall_requests
