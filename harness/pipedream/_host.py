@@ -30,9 +30,10 @@ class NodeHostError(HarnessError):
 
 
 class _Pending:
-    __slots__ = ("done", "error", "result")
+    __slots__ = ("done", "error", "proc", "result")
 
-    def __init__(self) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc  # the host process the request went to
         self.done = threading.Event()
         self.result: Any = None
         self.error: str | None = None
@@ -91,10 +92,10 @@ class NodeHost:
         with self._lock:
             if self._proc is proc:
                 self._proc = None
-            orphans = list(self._pending.values()) if self._proc is None else []
-            if self._proc is None:
-                self._pending.clear()
-        for pending in orphans:
+            orphans = [(i, p) for i, p in self._pending.items() if p.proc is proc]
+            for request_id, _ in orphans:
+                del self._pending[request_id]
+        for _, pending in orphans:
             pending.error = f"the Node host exited (code {code}){self._stderr_tail()}"
             pending.done.set()
 
@@ -109,11 +110,11 @@ class NodeHost:
         return (": " + " | ".join(lines[-5:])) if lines else ""
 
     def request(self, op: str, payload: dict[str, Any] | None = None, *, wall_timeout: float) -> Any:
-        pending = _Pending()
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = self._start()
             proc = self._proc
+            pending = _Pending(proc)
             request_id = next(self._ids)
             self._pending[request_id] = pending
             line = json.dumps({"id": request_id, "op": op, **(payload or {})}, separators=(",", ":")) + "\n"

@@ -207,3 +207,17 @@ def test_a_patched_builtin_module_does_not_reach_the_next_run(write_workflow, ru
     path = write_workflow(code_step("patch", source))
     assert run_workflow(path).step("patch").exports == {"patched_before": False}
     assert run_workflow(path).step("patch").exports == {"patched_before": False}
+
+
+def test_a_host_killed_from_outside_is_replaced_on_the_next_run(run_workflow) -> None:
+    import signal
+
+    from .conftest import FIXTURES
+
+    assert run_workflow(FIXTURES / "inline_option_a.yaml").outcome == "completed"
+    host = host_for(find_node())
+    pid = host.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert run_workflow(FIXTURES / "inline_option_a.yaml").outcome == "completed"
+    assert host.pid not in (None, pid)
