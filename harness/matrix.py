@@ -112,7 +112,7 @@ class MatrixReport:
             f"### `{self.workflow}` ({self.platform}, protected: {', '.join(self.protected) or '?'})"
             + "".join(f", {k}={v}" for k, v in self.chosen.items()),
             "",
-            "| Hall behaviour | what the Hall did | outcome | protected ran | may run | verdict |",
+            "| Hall behaviour | what the Hall did | outcome | protected ran | well-formed allow | verdict |",
             "|---|---|---|---|---|---|",
         ]
         for r in self.rows:
