@@ -29,14 +29,19 @@ class NodeHostError(HarnessError):
     """The Node host died or stopped answering."""
 
 
+class _HostDied(Exception):
+    pass
+
+
 class _Pending:
-    __slots__ = ("done", "error", "proc", "result")
+    __slots__ = ("died", "done", "error", "proc", "result")
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc  # the host process the request went to
         self.done = threading.Event()
         self.result: Any = None
         self.error: str | None = None
+        self.died = False
 
 
 class NodeHost:
@@ -92,10 +97,14 @@ class NodeHost:
         with self._lock:
             if self._proc is proc:
                 self._proc = None
+            if proc.stdin is not None and not proc.stdin.closed:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
             orphans = [(i, p) for i, p in self._pending.items() if p.proc is proc]
             for request_id, _ in orphans:
                 del self._pending[request_id]
         for _, pending in orphans:
+            pending.died = True
             pending.error = f"the Node host exited (code {code}){self._stderr_tail()}"
             pending.done.set()
 
@@ -110,6 +119,17 @@ class NodeHost:
         return (": " + " | ".join(lines[-5:])) if lines else ""
 
     def request(self, op: str, payload: dict[str, Any] | None = None, *, wall_timeout: float) -> Any:
+        """Send one request and wait for its answer. A host that had already died (killed from outside)
+        before answering is replaced and the request sent once more; a second death is an error."""
+        try:
+            return self._request(op, payload, wall_timeout)
+        except _HostDied:
+            try:
+                return self._request(op, payload, wall_timeout)
+            except _HostDied as err:
+                raise NodeHostError(f"the Node host failed: {err}") from None
+
+    def _request(self, op: str, payload: dict[str, Any] | None, wall_timeout: float) -> Any:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = self._start()
@@ -124,7 +144,7 @@ class NodeHost:
                 proc.stdin.flush()
             except OSError as err:
                 self._pending.pop(request_id, None)
-                raise NodeHostError(f"cannot talk to the Node host: {err}{self._stderr_tail()}") from None
+                raise _HostDied(f"cannot talk to the Node host: {err}{self._stderr_tail()}") from None
         if not pending.done.wait(wall_timeout):
             with self._lock:
                 self._pending.pop(request_id, None)
@@ -133,6 +153,8 @@ class NodeHost:
                 f"the Node host ({self.node.describe()}) gave no answer within {wall_timeout:.1f} s of wall "
                 f"time; it was ended and a new one starts for the next run{self._stderr_tail()}"
             )
+        if pending.died:
+            raise _HostDied(pending.error)
         if pending.error is not None:
             raise NodeHostError(f"the Node host failed: {pending.error}")
         return pending.result
