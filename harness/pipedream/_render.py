@@ -75,7 +75,9 @@ def _step_block(index: int, step: StepResult) -> list[str]:
         for i, row in enumerate(rows):
             lines.append(f"{pad}{label if i == 0 else '':<9} {row}")
 
-    section("exports", [f"{k} = {_value(v)}" for k, v in step.exports.items()])
+    section("exports", [f"{k} = {_value(v)}" for k, v in step.exports.items() if k != "$summary"])
+    if "$summary" in step.exports:  # pipedream.md "The $ object": a display key
+        section("summary", [str(step.exports["$summary"])])
     if step.has_return_value:
         section("returns", [_value(step.return_value)])
     if step.status == "exited" or step.exit_reason is not None:

@@ -53,6 +53,15 @@ def test_later_steps_see_exports_and_return_values(write_workflow, run_workflow)
     assert second.exports == {"n": 42, "ret": {"ok": True}, "event": {"worker_id": "w1"}, "has_context": True}
 
 
+def test_http_trigger_header_names_are_lower_case(write_workflow, run_workflow) -> None:
+    # pipedream.md "The steps object": HTTP trigger header names are lower case
+    path = write_workflow(
+        code_step("look", body("$.export('names', Object.keys(steps.trigger.event.headers));")),
+        event={"headers": {"X-Request-Id": "1", "Content-Type": "application/json"}, "body": {}},
+    )
+    assert run_workflow(path).step("look").exports == {"names": ["x-request-id", "content-type"]}
+
+
 def test_exports_pass_as_json_to_later_steps(write_workflow, run_workflow) -> None:
     path = write_workflow(
         code_step("first", body("$.export('when', new Date(0));\n$.export('nested', { a: [1, { b: 2 }] });")),
