@@ -61,6 +61,8 @@ class HallApp:
         policy: Policy | None = None,
     ) -> None:
         self.journal = Journal(journal_size)
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+            raise ScriptError(f"max_body: expected a whole number of bytes >= 1; got {max_body!r}")
         self.max_body = max_body
         self._lock = threading.Lock()
         self._held: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
@@ -70,7 +72,7 @@ class HallApp:
         self.time_scale = _time_scale(time_scale)
         self.book = RuleBook(tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules)))
         self.default = self._checked(parse_behaviour(default), "default")
-        self._initial = (self.tokens, self.envs, self.time_scale, self.book.rules, self.default, self.policy)
+        self._initial = self._configuration()
         self._admin: Callable[..., Any] | None = None
         #: called with each /api/route journal entry once it is answered (`hallsim serve --log`)
         self.on_request: Callable[[JournalEntry], None] | None = None
@@ -128,6 +130,8 @@ class HallApp:
             self.envs = script.envs
         if script.time_scale is not None:
             self.set_time_scale(script.time_scale)
+        if script.max_body is not None:
+            self.max_body = script.max_body
         try:
             self.set_default(script.default if script.default is not None else "allow")
             self.set_rules(script.rules)
@@ -137,21 +141,27 @@ class HallApp:
     def reset(self) -> None:
         """Back to the configuration the app was made with: rules (use counts and seeds restarted), default,
         tokens, time scale, policy; the journal is emptied (its numbering goes on)."""
-        tokens, envs, scale, rules, default, policy = self._initial
+        tokens, envs, scale, max_body, rules, default, policy = self._initial
         with self._lock:
-            self.tokens, self.envs, self.time_scale, self.default, self.policy = (
-                tokens,
-                envs,
-                scale,
-                default,
-                policy,
-            )
+            self.tokens, self.envs, self.time_scale, self.max_body = tokens, envs, scale, max_body
+            self.default, self.policy = default, policy
             self.book = RuleBook(rules)
         self.journal.clear()
 
     def remember_as_initial(self) -> None:
         """Make the current configuration the one `reset()` returns to."""
-        self._initial = (self.tokens, self.envs, self.time_scale, self.book.rules, self.default, self.policy)
+        self._initial = self._configuration()
+
+    def _configuration(self) -> tuple[Any, ...]:
+        return (
+            self.tokens,
+            self.envs,
+            self.time_scale,
+            self.max_body,
+            self.book.rules,
+            self.default,
+            self.policy,
+        )
 
     def select(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Selection:
         with self._lock:

@@ -4,6 +4,7 @@
     default: allow                   # behaviour for requests no rule matches (default: allow)
     envs: [dev, prod]                # accepted `env` values (default: the guides' dev, prod)
     time_scale: 1.0                  # modelled seconds x time_scale = wall seconds (for `slow`)
+    max_body: 65536                  # bytes; a larger request body is answered 413
     rules:                           # ordered; see hallsim/emulator/rules.py for every key
       - name: restricted
         match: {data_label: RESTRICTED}
@@ -30,7 +31,7 @@ from hallsim.emulator.rules import Rule, parse_rule
 if TYPE_CHECKING:
     from hallsim.emulator.policy import Policy
 
-SCRIPT_KEYS = ("tokens", "default", "envs", "time_scale", "rules", "policy")
+SCRIPT_KEYS = ("tokens", "default", "envs", "time_scale", "max_body", "rules", "policy")
 _PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
 
 
@@ -43,6 +44,7 @@ class Script:
     default: Behaviour | None = None
     envs: tuple[str, ...] | None = None
     time_scale: float | None = None
+    max_body: int | None = None
     rules: tuple[Rule, ...] = ()
     policy: Policy | None = None
 
@@ -114,6 +116,7 @@ def load_script(path: str | Path) -> Script:
         default=_default(doc, data),
         envs=_strings(doc, data, "envs"),
         time_scale=_scale(doc, data),
+        max_body=_max_body(doc, data),
         rules=_rules(doc, data),
         policy=_policy(doc, data),
     )
@@ -153,6 +156,15 @@ def _scale(doc: _Located, data: Mapping[str, Any]) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise doc.fail("time_scale", f"time_scale: expected a number > 0; got {value!r}")
     return float(value)
+
+
+def _max_body(doc: _Located, data: Mapping[str, Any]) -> int | None:
+    value = data.get("max_body")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise doc.fail("max_body", f"max_body: expected a whole number of bytes >= 1; got {value!r}")
+    return value
 
 
 def _rules(doc: _Located, data: Mapping[str, Any]) -> tuple[Rule, ...]:

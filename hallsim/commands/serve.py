@@ -41,6 +41,12 @@ from hallsim.commands._errors import user_errors
     help="Modelled seconds x scale = wall seconds (for `slow`); default 1.",
 )
 @click.option("--journal-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Largest request body in bytes; larger ones get 413 (default 65536).",
+)
 @click.option("--log", "log_requests", is_flag=True, help="Print one line per request to /api/route.")
 @user_errors
 def command(
@@ -52,6 +58,7 @@ def command(
     policy: Path | None,
     time_scale: float | None,
     journal_size: int,
+    max_body: int | None,
     log_requests: bool,
 ) -> None:
     from hallsim.emulator.app import HallApp
@@ -77,6 +84,8 @@ def command(
         app.set_default(behaviour)
     if time_scale is not None:
         app.set_time_scale(time_scale)
+    if max_body is not None:
+        app.max_body = max_body
     app.remember_as_initial()
     if log_requests:
         app.on_request = _print_request

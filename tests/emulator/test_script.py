@@ -86,6 +86,7 @@ def test_load_script_on_a_running_emulator_replaces_rules_and_default(
         ("default: nope\n", ":1:", "default: unknown behaviour 'nope'"),
         ("tokens: []\n", ":1:", "tokens: expected a list of non-empty strings"),
         ("time_scale: fast\n", ":1:", "time_scale: expected a number > 0"),
+        ("max_body: 0\n", ":1:", "max_body: expected a whole number of bytes >= 1"),
         ("\nrule:\n  - respond: allow\n", ":2:", "rule: unknown key; expected one of tokens, default"),
         ("rules: allow\n", ":1:", "rules: expected a list of rules"),
         ("rules:\n  - respond: allow\n   bad: [\n", ":", "not valid YAML"),
@@ -111,3 +112,13 @@ def test_a_script_with_policy_behaviour_but_no_policy_section(hall: HallEmulator
     path = write(tmp_path, "default: policy\n")
     with pytest.raises(ScriptError, match=f"{path}: default: behaviour `policy` needs policy rules"):
         hall.load_script(path)
+
+
+def test_a_script_sets_the_body_limit_and_reset_restores_the_start_up_one(
+    hall: HallEmulator, tmp_path: Path
+) -> None:
+    hall.load_script(write(tmp_path, "max_body: 100\n"))
+    with httpx.Client(base_url=hall.url, headers={"Authorization": "Bearer t"}) as client:
+        assert client.post("/api/route", json=GUIDE_REQUEST | {"worker_id": "w" * 200}).status_code == 413
+        hall.reset()
+        assert client.post("/api/route", json=GUIDE_REQUEST | {"worker_id": "w" * 200}).status_code == 200
