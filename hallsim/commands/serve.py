@@ -40,7 +40,13 @@ from hallsim.commands._errors import user_errors
     default=None,
     help="Modelled seconds x scale = wall seconds (for `slow`); default 1.",
 )
-@click.option("--journal-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--journal-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Requests the journal keeps (the oldest go first).",
+)
 @click.option(
     "--max-body",
     type=click.IntRange(min=1),

@@ -132,6 +132,28 @@ def test_serve_with_a_script_that_denies_restricted_data(tmp_path: Path) -> None
     assert "denied=False [allow]" in out
 
 
+def test_serve_in_policy_mode(tmp_path: Path) -> None:
+    pytest.importorskip("pyhall")
+    rules = {
+        "rules": [
+            {
+                "rule_id": "rr_internal_writes",
+                "match": {"capability_id": "cap.data.write.v1", "data_label": "INTERNAL", "env": "prod"},
+                "decision": {"candidate_workers_ranked": [{"worker_species_id": "wrk.data.writer"}]},
+            }
+        ]
+    }
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(rules), encoding="utf-8")
+    with serve("--policy", str(policy)) as (_, url):
+        headers = {"Authorization": "Bearer t"}
+        allowed = httpx.post(f"{url}/api/route", json=GUIDE_REQUEST, headers=headers).json()
+        assert (allowed["denied"], allowed["selected_worker_species_id"]) == (False, "wrk.data.writer")
+        restricted = {**GUIDE_REQUEST, "data_label": "RESTRICTED"}
+        denied = httpx.post(f"{url}/api/route", json=restricted, headers=headers).json()
+        assert (denied["denied"], denied["reason"]) == (True, "DENY_NO_MATCHING_RULE")
+
+
 def test_serve_reports_a_bad_script_without_a_traceback(tmp_path: Path) -> None:
     script = tmp_path / "hall.yaml"
     script.write_text("rules:\n  - respond: denny\n", encoding="utf-8")
