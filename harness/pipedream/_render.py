@@ -6,7 +6,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from hallsim.harness.journal import describe_entry
+from hallsim.harness.journal import describe_entry, well_formed_allow
 from hallsim.harness.pipedream._settings import UNCONFIRMED
 
 if TYPE_CHECKING:
@@ -104,6 +104,9 @@ def render_run(run: PipedreamRun) -> str:
     protected = run.protected
     if protected:
         verdict = f"protected step {', '.join(protected)} {'RAN' if run.protected_ran else 'did NOT run'}"
+        if run.protected_ran and not well_formed_allow(run.hall_requests):
+            # the fail-closed rule (issue 6): the protected action may run only after a well-formed allow
+            verdict += " without a well-formed allow from the Hall: FAIL-OPEN"
     else:
         verdict = "no step is marked protected"
     settings = run.settings

@@ -257,3 +257,4 @@ def test_the_component_fails_open_on_a_json_http_error(run_workflow) -> None:
     assert "denied" not in run.step("pyhall_gate").exports
     assert run.outcome == "completed"
     assert run.protected_ran
+    assert "RAN without a well-formed allow from the Hall: FAIL-OPEN" in run.render()

@@ -71,6 +71,7 @@ def test_the_readable_trace() -> None:
     assert code == 0
     assert "EXITED" in output
     assert "protected step write_record did NOT run" in output
+    assert "FAIL-OPEN" not in output
     assert "denied = true" in output
     assert "Governance denial: DENY_POLICY_GATE" in output
     assert "action_env=" in output  # every run shows its settings
