@@ -104,7 +104,7 @@ def render_run(run: PipedreamRun) -> str:
     protected = run.protected
     if protected:
         verdict = f"protected step {', '.join(protected)} {'RAN' if run.protected_ran else 'did NOT run'}"
-        if run.protected_ran and not well_formed_allow(run.hall_requests):
+        if run.protected_ran and run.journaled and not well_formed_allow(run.hall_requests):
             # the fail-closed rule (issue 6): the protected action may run only after a well-formed allow
             verdict += " without a well-formed allow from the Hall: FAIL-OPEN"
     else:
@@ -131,7 +131,7 @@ def render_run(run: PipedreamRun) -> str:
                 f"  artifact_hash {decision.get('artifact_hash')}"
             )
     if not run.hall_requests:
-        lines.append("  (none)")
+        lines.append("  (none)" if run.journaled else "  (not an emulator: hallsim cannot see its requests)")
     lines += ["", "Steps"]
     for index, step in enumerate(run.steps, 1):
         lines.extend(_step_block(index, step))

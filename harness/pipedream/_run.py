@@ -73,6 +73,8 @@ class PipedreamRun:
     warnings: tuple[str, ...] = ()
     http: tuple[dict[str, Any], ...] = ()
     output: str = ""
+    #: whether hall_requests come from an emulator's journal (else the Hall was something hallsim cannot see)
+    journaled: bool = True
     platform: Literal["pipedream"] = field(default="pipedream")
 
     @property

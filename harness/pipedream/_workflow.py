@@ -187,6 +187,7 @@ class PipedreamWorkflow:
             warnings=tuple(result.get("warnings") or ()),
             http=tuple(result.get("http") or ()),
             output=result.get("output") or "",
+            journaled=emulator is not None,
         )
 
     @staticmethod
