@@ -19,13 +19,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from hallsim.emulator import _transport
+from hallsim.emulator._answer import answer, drain, error_body, perform
 from hallsim.emulator._errors import ScriptError
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
-from hallsim.emulator.contract import GUIDE_ENVS, ROUTE_PATH, decision, validate_route_request
+from hallsim.emulator.contract import GUIDE_ENVS, ROUTE_PATH, validate_route_request
 from hallsim.emulator.journal import Journal, JournalEntry
 from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
 
@@ -35,14 +35,6 @@ if TYPE_CHECKING:
 
 ADMIN_PREFIX = "/__hall/"
 DEFAULT_MAX_BODY = 64 * 1024
-_JSON = b"application/json"
-
-
-def reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 class HallApp:
@@ -179,7 +171,7 @@ class HallApp:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_finish, future)
 
-    async def _hold(self, receive: _transport.Receive, seconds: float | None) -> str:
+    async def hold(self, receive: _transport.Receive, seconds: float | None) -> str:
         """Wait `seconds` (None: forever): "elapsed", "disconnected" or "released" (server stopping)."""
         loop = asyncio.get_running_loop()
         released: asyncio.Future[None] = loop.create_future()
@@ -215,12 +207,12 @@ class HallApp:
             await self._admin(scope, receive, send)
         else:
             entry = self.journal.record(time.time(), scope["method"], path, scope["headers"])
-            await _drain(receive)
-            await _answer(
+            await drain(receive)
+            await answer(
                 send,
                 entry,
                 404,
-                _error("not_found", f"no such endpoint {path}; gates call POST {ROUTE_PATH}"),
+                error_body("not_found", f"no such endpoint {path}; gates call POST {ROUTE_PATH}"),
             )
 
     async def _route(self, scope: Any, receive: Any, send: Any) -> None:
@@ -232,9 +224,9 @@ class HallApp:
     async def _handle(self, entry: JournalEntry, scope: Any, receive: Any, send: Any) -> None:
         headers = scope["headers"]
         if scope["method"] != "POST":
-            await _drain(receive)
-            body = _error("method_not_allowed", f"{ROUTE_PATH} takes POST; got {scope['method']}")
-            await _answer(send, entry, 405, body, extra=[(b"allow", b"POST")])
+            await drain(receive)
+            body = error_body("method_not_allowed", f"{ROUTE_PATH} takes POST; got {scope['method']}")
+            await answer(send, entry, 405, body, extra=[(b"allow", b"POST")])
             return
         authorization = length = None
         for name, value in headers:
@@ -247,44 +239,44 @@ class HallApp:
             status, payload = problem
             extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
             entry.raw_body = await self._read_body(receive, length)  # journalled, so a developer sees it
-            await _answer(send, entry, status, payload, extra=extra, close=entry.raw_body is None)
+            await answer(send, entry, status, payload, extra=extra, close=entry.raw_body is None)
             return
         raw = await self._read_body(receive, length)
         if raw is None:
             limit = f"a body of at most {self.max_body} bytes"
-            await _answer(send, entry, 413, _error("payload_too_large", f"expected {limit}"), close=True)
+            await answer(send, entry, 413, error_body("payload_too_large", f"expected {limit}"), close=True)
             return
         entry.raw_body = raw
         try:
             body = json.loads(raw)
         except ValueError as err:
-            await _answer(send, entry, 400, _error("invalid_json", f"the body is not JSON: {err}"))
+            await answer(send, entry, 400, error_body("invalid_json", f"the body is not JSON: {err}"))
             return
         entry.parsed_body = body
         problems = validate_route_request(body, self.envs)
         if problems:
             detail = "; ".join(str(p) for p in problems)
-            payload = _error("invalid_request", detail, problems=[p.to_dict() for p in problems])
-            await _answer(send, entry, 422, payload)
+            payload = error_body("invalid_request", detail, problems=[p.to_dict() for p in problems])
+            await answer(send, entry, 422, payload)
             return
         book_headers = _header_map(headers) if self.book.needs_headers else {}
         selection = self.select(body, book_headers)
         entry.rule, entry.rule_index = selection.label, selection.index
         entry.behaviour = selection.behaviour.spec
-        await self._perform(selection.behaviour, body, entry, scope, receive, send)
+        await perform(self, selection.behaviour, body, entry, scope, receive, send)
 
     def _auth_problem(self, authorization: bytes | None) -> tuple[int, bytes] | None:
         # hall-contract.md "Request": `Authorization: Bearer <HALL_SESSION_TOKEN>`
         if authorization is None:
-            return 401, _error(
+            return 401, error_body(
                 "missing_token", "no Authorization header; expected `Authorization: Bearer <token>`"
             )
         scheme, _, token = authorization.decode("latin-1").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            return 401, _error("malformed_authorization", "expected `Authorization: Bearer <token>`")
+            return 401, error_body("malformed_authorization", "expected `Authorization: Bearer <token>`")
         if token not in self.tokens:
-            return 403, _error("unknown_token", "the bearer token is not one this Hall accepts")
+            return 403, error_body("unknown_token", "the bearer token is not one this Hall accepts")
         return None
 
     async def _read_body(self, receive: Any, length: bytes | None) -> bytes | None:
@@ -305,95 +297,6 @@ class HallApp:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _perform(
-        self,
-        behaviour: Behaviour,
-        body: Mapping[str, Any],
-        entry: JournalEntry,
-        scope: Any,
-        receive: Any,
-        send: Any,
-    ) -> None:
-        kind = behaviour.kind
-        if kind in ("allow", "deny"):
-            issued = _decision(behaviour, body, denied=kind == "deny")
-            entry.decision = issued
-            await _answer(send, entry, 200, json.dumps(issued).encode())
-        elif kind == "http":
-            status = behaviour.status or 500
-            if behaviour.body is not None:
-                payload, content_type = behaviour.body.encode(), b"text/plain; charset=utf-8"
-            elif behaviour.json_body is not None:
-                payload, content_type = behaviour.json_body.encode(), _JSON
-            else:
-                payload = _error(reason_phrase(status).lower().replace(" ", "_"), f"HTTP {status} (scripted)")
-                content_type = _JSON
-            extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in behaviour.headers]
-            await _answer(send, entry, status, payload, content_type=content_type, extra=extra)
-        elif kind == "slow":
-            outcome = await self._hold(receive, (behaviour.delay or 0.0) * self.time_scale)
-            if outcome == "elapsed":
-                await self._perform(
-                    behaviour.then or parse_behaviour("allow"), body, entry, scope, receive, send
-                )
-            else:
-                entry.fault = "client_gone" if outcome == "disconnected" else "server_stopped"
-        elif kind == "timeout":
-            entry.fault = "timeout"
-            if await self._hold(receive, None) == "released":
-                transport = _transport.transport_of(scope)
-                if transport is not None:
-                    _transport.close_connection(transport)
-        elif kind in ("reset", "close"):
-            entry.fault = kind
-            transport = _transport.transport_of(scope)
-            if transport is not None:
-                (_transport.reset_connection if kind == "reset" else _transport.close_connection)(transport)
-                # wait for uvicorn to notice, so it does not answer 500 for an app that sent nothing
-                await self._hold(receive, 5.0)
-        elif kind == "malformed-json":
-            text = json.dumps(_decision(behaviour, body, denied=False))
-            await _answer(send, entry, 200, text[: len(text) // 2].encode())
-        elif kind == "empty-body":
-            await _answer(send, entry, 200, b"")
-        elif kind == "missing-denied":
-            issued = _decision(behaviour, body, denied=False)
-            del issued["denied"]
-            entry.decision = issued
-            await _answer(send, entry, 200, json.dumps(issued).encode())
-        elif kind == "denied-as-string":
-            denied = behaviour.value == "true"
-            issued = _decision(behaviour, body, denied=denied)
-            issued["denied"] = behaviour.value
-            entry.decision = issued
-            await _answer(send, entry, 200, json.dumps(issued).encode())
-        elif kind == "policy":
-            if self.policy is None:
-                await _answer(
-                    send, entry, 500, _error("policy_not_loaded", "behaviour `policy` without policy rules")
-                )
-                return
-            issued = self.policy.decide(body)
-            entry.decision = issued
-            await _answer(send, entry, 200, json.dumps(issued).encode())
-        else:  # pragma: no cover - parse_behaviour only makes the kinds above
-            raise AssertionError(kind)
-
-
-def _decision(behaviour: Behaviour, body: Mapping[str, Any], *, denied: bool) -> dict[str, Any]:
-    return decision(
-        body,
-        denied=denied,
-        reason=(behaviour.reason or "DENY_POLICY_GATE") if denied else None,
-        decision_id=behaviour.decision_id,
-        hash_=behaviour.artifact_hash,
-        species=behaviour.selected_worker_species_id,
-    )
-
-
-def _error(code: str, detail: str, **more: Any) -> bytes:
-    return json.dumps({"error": code, "detail": detail, **more}).encode()
-
 
 def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     out: dict[str, str] = {}
@@ -402,32 +305,6 @@ def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
         text = value.decode("latin-1")
         out[key] = f"{out[key]}, {text}" if key in out else text
     return out
-
-
-async def _answer(
-    send: Any,
-    entry: JournalEntry,
-    status: int,
-    payload: bytes,
-    *,
-    content_type: bytes = _JSON,
-    extra: list[tuple[bytes, bytes]] | None = None,
-    close: bool = False,
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
-    if extra:
-        headers.extend(extra)
-    if close:
-        headers.append((b"connection", b"close"))
-    entry.status, entry.response_body = status, payload
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _drain(receive: Any) -> None:
-    message = await receive()
-    while message.get("more_body"):
-        message = await receive()
 
 
 async def _lifespan(receive: Any, send: Any) -> None:

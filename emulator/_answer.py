@@ -1,0 +1,142 @@
+"""What the emulator sends for each behaviour: decisions, error bodies, odd answers and transport faults.
+
+Every answer is recorded on the request's journal entry as it goes out (status and body), and every fault
+(`reset`, `close`, `timeout`, a client that left during `slow`) as the entry's `fault`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from hallsim.emulator import _transport
+from hallsim.emulator.behaviours import DEFAULT_DENY_REASON, Behaviour, parse_behaviour
+from hallsim.emulator.contract import decision
+from hallsim.emulator.journal import JournalEntry
+
+if TYPE_CHECKING:
+    from hallsim.emulator.app import HallApp
+
+_JSON = b"application/json"
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def decision_for(behaviour: Behaviour, body: Mapping[str, Any], *, denied: bool) -> dict[str, Any]:
+    return decision(
+        body,
+        denied=denied,
+        reason=(behaviour.reason or DEFAULT_DENY_REASON) if denied else None,
+        decision_id=behaviour.decision_id,
+        hash_=behaviour.artifact_hash,
+        species=behaviour.selected_worker_species_id,
+    )
+
+
+def error_body(code: str, detail: str, **more: Any) -> bytes:
+    return json.dumps({"error": code, "detail": detail, **more}).encode()
+
+
+async def answer(
+    send: Any,
+    entry: JournalEntry,
+    status: int,
+    payload: bytes,
+    *,
+    content_type: bytes = _JSON,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    close: bool = False,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
+    if extra:
+        headers.extend(extra)
+    if close:
+        headers.append((b"connection", b"close"))
+    entry.status, entry.response_body = status, payload
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def drain(receive: Any) -> None:
+    message = await receive()
+    while message.get("more_body"):
+        message = await receive()
+
+
+async def perform(
+    app: HallApp,
+    behaviour: Behaviour,
+    body: Mapping[str, Any],
+    entry: JournalEntry,
+    scope: Any,
+    receive: Any,
+    send: Any,
+) -> None:
+    kind = behaviour.kind
+    if kind in ("allow", "deny"):
+        issued = decision_for(behaviour, body, denied=kind == "deny")
+        entry.decision = issued
+        await answer(send, entry, 200, json.dumps(issued).encode())
+    elif kind == "http":
+        status = behaviour.status or 500
+        if behaviour.body is not None:
+            payload, content_type = behaviour.body.encode(), b"text/plain; charset=utf-8"
+        elif behaviour.json_body is not None:
+            payload, content_type = behaviour.json_body.encode(), _JSON
+        else:
+            payload = error_body(reason_phrase(status).lower().replace(" ", "_"), f"HTTP {status} (scripted)")
+            content_type = _JSON
+        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in behaviour.headers]
+        await answer(send, entry, status, payload, content_type=content_type, extra=extra)
+    elif kind == "slow":
+        outcome = await app.hold(receive, (behaviour.delay or 0.0) * app.time_scale)
+        if outcome == "elapsed":
+            await perform(app, behaviour.then or parse_behaviour("allow"), body, entry, scope, receive, send)
+        else:
+            entry.fault = "client_gone" if outcome == "disconnected" else "server_stopped"
+    elif kind == "timeout":
+        entry.fault = "timeout"
+        if await app.hold(receive, None) == "released":
+            transport = _transport.transport_of(scope)
+            if transport is not None:
+                _transport.close_connection(transport)
+    elif kind in ("reset", "close"):
+        entry.fault = kind
+        transport = _transport.transport_of(scope)
+        if transport is not None:
+            (_transport.reset_connection if kind == "reset" else _transport.close_connection)(transport)
+            # wait for uvicorn to notice, so it does not answer 500 for an app that sent nothing
+            await app.hold(receive, 5.0)
+    elif kind == "malformed-json":
+        text = json.dumps(decision_for(behaviour, body, denied=False))
+        await answer(send, entry, 200, text[: len(text) // 2].encode())
+    elif kind == "empty-body":
+        await answer(send, entry, 200, b"")
+    elif kind == "missing-denied":
+        issued = decision_for(behaviour, body, denied=False)
+        del issued["denied"]
+        entry.decision = issued
+        await answer(send, entry, 200, json.dumps(issued).encode())
+    elif kind == "denied-as-string":
+        denied = behaviour.value == "true"
+        issued = decision_for(behaviour, body, denied=denied)
+        issued["denied"] = behaviour.value
+        entry.decision = issued
+        await answer(send, entry, 200, json.dumps(issued).encode())
+    elif kind == "policy":
+        if app.policy is None:
+            await answer(
+                send, entry, 500, error_body("policy_not_loaded", "behaviour `policy` without policy rules")
+            )
+            return
+        issued = app.policy.decide(body)
+        entry.decision = issued
+        await answer(send, entry, 200, json.dumps(issued).encode())
+    else:  # pragma: no cover - parse_behaviour only makes the kinds above
+        raise AssertionError(kind)
