@@ -1,0 +1,126 @@
+"""The fail-closed matrix: verdicts judged from what the Hall delivered, over the real engines."""
+
+from __future__ import annotations
+
+import pytest
+from hallsim.harness import InputError
+from hallsim.harness.matrix import (
+    BLOCKED_ON_ALLOW,
+    FAIL_CLOSED,
+    FAIL_OPEN,
+    RAN_ON_ALLOW,
+    UNREACHABLE,
+    EmulatorPool,
+    judge,
+    run_matrix,
+)
+
+from .conftest import GATE_IGNORE, OPTION_A, PIPEDREAM
+
+
+@pytest.fixture(scope="module")
+def pool() -> EmulatorPool:
+    with EmulatorPool(2) as emulators:
+        yield emulators
+
+
+@pytest.mark.parametrize(
+    ("ran", "allowed", "verdict"),
+    [
+        (True, True, RAN_ON_ALLOW),
+        (True, False, FAIL_OPEN),
+        (False, True, BLOCKED_ON_ALLOW),
+        (False, False, FAIL_CLOSED),
+    ],
+)
+def test_the_rule(ran: bool, allowed: bool, verdict: str) -> None:
+    # issue 6: the protected action may run only after a well-formed allow
+    assert judge(ran, allowed) == verdict
+
+
+def test_option_a_rows_and_the_unreachable_row(pool: EmulatorPool) -> None:
+    report = run_matrix(OPTION_A, behaviours=["allow", "deny", "missing-denied", "reset"], pool=pool)
+    rows = {row.behaviour: row for row in report.rows}
+    assert list(rows) == ["allow", "deny", "missing-denied", "reset", UNREACHABLE]
+    assert (rows["allow"].verdict, rows["allow"].protected_ran, rows["allow"].expected_protected) == (
+        RAN_ON_ALLOW,
+        True,
+        True,
+    )
+    assert rows["deny"].verdict == FAIL_CLOSED
+    assert rows["deny"].outcome == "exited"
+    assert rows["missing-denied"].verdict == FAIL_OPEN
+    assert rows["missing-denied"].fail_open
+    assert rows["reset"].hall_did.startswith("reset the connection")
+    unreachable = rows[UNREACHABLE]
+    assert unreachable.hall_calls == 0
+    assert "connection refused" in unreachable.hall_did
+    assert unreachable.outcome == "errored"
+    assert unreachable.verdict == FAIL_CLOSED
+    assert report.fail_open
+    assert report.protected == ("write_record",)
+
+
+def test_verdict_comes_from_what_was_delivered_not_the_name(pool: EmulatorPool) -> None:
+    # `slow:15` ends in an allow, but Make's 10 s module timeout gives up first: no allow reached the gate
+    report = run_matrix(GATE_IGNORE, behaviours=["slow:15", "denied-as-string:false"], pool=pool)
+    slow, as_string = report.rows[0], report.rows[1]
+    assert not slow.expected_protected
+    assert not slow.protected_ran
+    assert slow.verdict == FAIL_CLOSED
+    assert "client gave up" in slow.hall_did
+    # a 200 whose denied is the string "false" is not a well-formed allow, and the blueprint runs the write
+    assert as_string.verdict == FAIL_OPEN
+
+
+def test_blocked_on_a_good_allow_is_told_apart(pool: EmulatorPool) -> None:
+    report = run_matrix(
+        GATE_IGNORE,
+        behaviours=["allow"],
+        settings={"make.filter.boolean_coercion": "strict"},
+        pool=pool,
+    )
+    assert report.rows[0].verdict == BLOCKED_ON_ALLOW
+    assert not report.fail_open
+    assert report.chosen == {"make.filter.boolean_coercion": "strict"}
+    assert "with make.filter.boolean_coercion=strict" in report.summary()
+
+
+def test_protected_override_reads_the_named_step(pool: EmulatorPool) -> None:
+    # the audit step runs only when the write does, so naming it gives the same verdicts
+    report = run_matrix(OPTION_A, protected=["audit_log"], behaviours=["allow", "deny"], pool=pool)
+    assert [r.verdict for r in report.rows] == [RAN_ON_ALLOW, FAIL_CLOSED, FAIL_CLOSED]
+    assert report.protected == ("audit_log",)
+    with pytest.raises(
+        InputError, match=r"--protected nope: not in this workflow; its step names are pyhall_gate"
+    ):
+        run_matrix(OPTION_A, protected=["nope"], behaviours=["allow"], pool=pool)
+
+
+def test_a_workflow_without_a_protected_action_is_refused(pool: EmulatorPool) -> None:
+    with pytest.raises(InputError, match="no protected action"):
+        run_matrix(PIPEDREAM / "pyhall_gate.mjs", behaviours=["allow"], pool=pool)
+
+
+def test_json_and_markdown(pool: EmulatorPool) -> None:
+    report = run_matrix(OPTION_A, behaviours=["missing-denied"], pool=pool)
+    data = report.to_json()
+    assert data["fail_open"] is True
+    row = data["rows"][0]
+    for key in (
+        "behaviour",
+        "outcome",
+        "protected_ran",
+        "expected_protected",
+        "fail_open",
+        "verdict",
+        "hall_did",
+    ):
+        assert key in row
+    assert data["settings"]["time_scale"] == pytest.approx(0.01)
+    markdown = report.to_markdown()
+    assert (
+        "| `missing-denied` | answered 200 without a `denied` field | completed | yes | no | **FAIL-OPEN** |"
+        in markdown
+    )
+    assert markdown.rstrip().endswith("FAILS OPEN (1 FAIL-OPEN, 1 fail-closed)")
