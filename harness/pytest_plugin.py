@@ -182,11 +182,17 @@ def replay_blueprint(hall_emulator: HallEmulator) -> RunWorkflow:
 
 
 class AuditSink:
-    """A local webhook sink: answers every POST to `/audit` with 200 and keeps the JSON bodies."""
+    """A local webhook sink: answers every POST to `/audit` with 200 and keeps the JSON bodies.
+
+    Give a Pipedream run `settings={"sink_url": audit_sink.base_url}`: its `{{sink.url}}/audit` lands here."""
 
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
         server.expect_request("/audit", method="POST").respond_with_json({"ok": True})
+
+    @property
+    def base_url(self) -> str:
+        return str(self.server.url_for("/")).rstrip("/")
 
     @property
     def url(self) -> str:
