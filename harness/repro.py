@@ -193,17 +193,16 @@ class Repro:
             "protected_ran": bool(self.run.get("protected_ran")),
         }
         if self.platform == "pipedream":
-            expect["steps"] = {
-                s["name"]: {
-                    "status": s.get("status"),
-                    "exports": {
-                        k: v
-                        for k, v in (s.get("exports") or {}).items()
-                        if f"{s['name']}.{k}" not in self.unstable
-                    },
+            steps: dict[str, Any] = {}
+            for step in self.run.get("steps") or []:
+                name = step["name"]
+                steps[name] = {"status": step.get("status")}
+                exports = {
+                    k: v for k, v in (step.get("exports") or {}).items() if f"{name}.{k}" not in self.unstable
                 }
-                for s in self.run.get("steps") or []
-            }
+                if exports:
+                    steps[name]["exports"] = exports
+            expect["steps"] = steps
         else:
             expect["modules"] = {
                 str(m["id"]): {"executed": bool(m.get("executed"))} for m in self.run.get("modules") or []
@@ -213,12 +212,9 @@ class Repro:
         expect["hall_calls"] = {"count": len(calls)}
         if calls and self.matched:
             expect["hall_calls"]["with"] = dict(self.record.match)
-        records = audit_records(self.run)
-        if records:
-            expect["audit"] = {
-                "count": len(records),
-                "matches_decision": journal.issued_decision(self.hall_requests) is not None,
-            }
+        expect["audit"] = _audit_expectation(
+            audit_records(self.run), journal.issued_decision(self.hall_requests)
+        )
         data: dict[str, Any] = {
             "name": f"repro {self.record.decision_id}",
             "description": f"Reproduces decision record {self.record_path.name} with {self.workflow.name}.",
@@ -226,7 +222,7 @@ class Repro:
                 f"Saved by `hallsim repro` on {date.today().isoformat()}: pins what the workflow did with "
                 f"decision {self.record.decision_id} (denied={json.dumps(self.record.denied)})."
             ),
-            "workflow": os.path.relpath(self.workflow.resolve(), base),
+            "workflow": _path_from(base, self.workflow),
             "event": self.event,
             "hall": {"rules": [decision_rule(self.record)], "default": unmatched_default()},
             "time_scale": TIME_SCALE,
@@ -324,3 +320,25 @@ def _unstable_exports(first: Mapping[str, Any], second: Mapping[str, Any]) -> tu
             if other.get(step.get("name"), {}).get(key) != value:
                 unstable.append(f"{step.get('name')}.{key}")
     return tuple(unstable)
+
+
+def _path_from(base: Path, target: Path) -> str:
+    """`target` relative to `base` when they share a folder below the root (a repository), else absolute."""
+    target = target.resolve()
+    if os.path.commonpath([base, target]) == base.anchor:
+        return str(target)
+    return os.path.relpath(target, base)
+
+
+def _audit_expectation(records: list[dict[str, Any]], issued: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Pin the audit records as found: how many, and whether they carry the decision the Hall issued (or, when
+    they do not, what they carry instead)."""
+    expect: dict[str, Any] = {"count": len(records)}
+    keys = ("decision_id", "artifact_hash")
+    if not records:
+        return expect
+    if issued is not None and all(r.get(k) == issued.get(k) for r in records for k in keys):
+        expect["matches_decision"] = True
+    elif all(r.get(k) == records[0].get(k) for r in records for k in keys):
+        expect["fields"] = {k: records[0].get(k) for k in keys}
+    return expect

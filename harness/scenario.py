@@ -43,10 +43,11 @@ class _Model(BaseModel):
 class HallSpec(_Model):
     """What the emulator does during the run: one behaviour, a script file, or inline rules."""
 
-    behaviour: str | None = None
+    #: a behaviour spec (`deny:reason`) or its mapping form (`{behaviour: deny, reason: ...}`)
+    behaviour: str | dict[str, Any] | None = None
     script: str | None = None
     rules: list[dict[str, Any]] | None = None
-    default: str | None = None
+    default: str | dict[str, Any] | None = None
     #: the token the workflow sends; by default one the emulator accepts
     token: str | None = None
 
@@ -302,10 +303,10 @@ def load_scenario(path: Path | str) -> Scenario:
     return scenario
 
 
-def behaviour_problem(spec: str) -> str | None:
+def behaviour_problem(spec: str | dict[str, Any]) -> str | None:
     """Why the emulator would refuse this behaviour name, or None when it is fine (or cannot be checked)."""
     try:
-        from hallsim.emulator import EmulatorError, parse_behaviour  # type: ignore[attr-defined]
+        from hallsim.emulator import EmulatorError, parse_behaviour
     except ImportError:
         return None
     try:
@@ -315,7 +316,7 @@ def behaviour_problem(spec: str) -> str | None:
     return None
 
 
-def _behaviour_names(hall: HallSpec) -> list[tuple[tuple[str, ...], str]]:
+def _behaviour_names(hall: HallSpec) -> list[tuple[tuple[str, ...], str | dict[str, Any]]]:
     names = []
     if hall.behaviour is not None:
         names.append((("hall", "behaviour"), hall.behaviour))

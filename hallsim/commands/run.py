@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from hallsim.harness.runner import ScenarioResult
+    from hallsim.harness.scenario import HallSpec
 
 
 @click.command("run", help="Run scenario files (*.scenario.yaml) and print a summary table.")
@@ -86,7 +87,7 @@ def _print_table(
     table.add_column("time", justify="right", no_wrap=True)
     for result in results:
         scenario = result.scenario
-        hall = scenario.hall.behaviour or ("script" if scenario.hall.script else "rules")
+        hall = _hall_label(scenario.hall)
         style = {"passed": "green", "failed": "bold red", "error": "bold red"}[result.status]
         label = result.status
         if result.passed and result.fail_open_runs:
@@ -160,3 +161,11 @@ def _label(path: Path) -> str:
         if text.endswith(suffix):
             return text[: -len(suffix)]
     return text
+
+
+def _hall_label(hall: HallSpec) -> str:
+    if isinstance(hall.behaviour, str):
+        return hall.behaviour
+    if isinstance(hall.behaviour, dict):
+        return str(hall.behaviour.get("behaviour", "?"))
+    return "script" if hall.script else "rules"
