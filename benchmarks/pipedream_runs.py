@@ -37,6 +37,7 @@ def main() -> None:
         for _ in range(args.warmup):
             workflow.run(hall)
         times = []
+        fresh = 0
         outcomes: dict[str, int] = {}
         began = time.perf_counter()
         for _ in range(args.runs):
@@ -44,6 +45,7 @@ def main() -> None:
             run = workflow.run(hall)
             times.append((time.perf_counter() - t0) * 1000)
             outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+            fresh += run.worker.get("runs") == 1
         elapsed = time.perf_counter() - began
     close_hosts()
 
@@ -56,6 +58,7 @@ def main() -> None:
     print(f"median        {statistics.median(times):.2f} ms per run   (target <= 20 ms)")
     print(f"p95           {p95:.2f} ms")
     print(f"throughput    {args.runs / elapsed:.1f} runs/s   (target >= 50 runs/s)")
+    print(f"fresh workers {fresh} of {args.runs} runs (a clean worker is reused; a dirty one is replaced)")
 
 
 if __name__ == "__main__":

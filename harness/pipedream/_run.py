@@ -75,6 +75,8 @@ class PipedreamRun:
     output: str = ""
     #: whether hall_requests come from an emulator's journal (else the Hall was something hallsim cannot see)
     journaled: bool = True
+    #: the worker thread that ran it: {"runs": how many runs it has done (1 = fresh), "retired": why or null}
+    worker: dict[str, Any] = field(default_factory=dict)
     platform: Literal["pipedream"] = field(default="pipedream")
 
     @property
@@ -124,6 +126,7 @@ class PipedreamRun:
             "warnings": list(self.warnings),
             "http": list(self.http),
             "output": self.output,
+            "worker": self.worker,
         }
 
     def render(self) -> str:

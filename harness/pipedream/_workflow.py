@@ -188,6 +188,7 @@ class PipedreamWorkflow:
             http=tuple(result.get("http") or ()),
             output=result.get("output") or "",
             journaled=emulator is not None,
+            worker=dict(result.get("worker") or {}),
         )
 
     @staticmethod

@@ -7,7 +7,8 @@ import http from "node:http";
 import https from "node:https";
 import { syncBuiltinESMExports } from "node:module";
 
-const UNDICI_DISPATCHER = Symbol.for("undici.globalDispatcher.1");
+// fetch's connection pool: Node 18-22 keep it under undici.globalDispatcher.1, Node 24 under .1 and .2
+const isDispatcherKey = (key) => typeof key === "symbol" && String(key.description).startsWith("undici.globalDispatcher");
 
 let mode = "endpoints"; // endpoints: only the run's own endpoints; loopback: any loopback port
 let allowed = new Set(); // "loopback:PORT" or "host:PORT"
@@ -169,11 +170,14 @@ export function inflightRequests() {
 export function dropConnections() {
   http.globalAgent.destroy();
   https.globalAgent.destroy();
-  const dispatcher = globalThis[UNDICI_DISPATCHER];
-  if (dispatcher) {
-    globalThis[UNDICI_DISPATCHER] = new dispatcher.constructor();
-    dispatcher.destroy().catch(() => {});
+  const fresh = new Map(); // old dispatcher -> its replacement (keys that share one keep sharing)
+  for (const key of Object.getOwnPropertySymbols(globalThis).filter(isDispatcherKey)) {
+    const old = globalThis[key];
+    if (!old) continue;
+    if (!fresh.has(old)) fresh.set(old, new old.constructor());
+    globalThis[key] = fresh.get(old);
   }
+  for (const old of fresh.keys()) old.destroy().catch(() => {});
   return inflight;
 }
 

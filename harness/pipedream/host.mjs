@@ -11,6 +11,7 @@ const MAX_IDLE = 4;
 const GRACE_MS = 250; // after the execution timeout, how long a worker may stay silent before it is ended
 
 const idle = [];
+const settling = new Set(); // workers whose run has answered, still checking whether they stayed clean
 const waiting = []; // [resolve, reject] of runs waiting for a worker
 const all = new Set();
 let warming = 0;
@@ -29,6 +30,7 @@ class WorkerHandle {
     });
     this.runs = 0;
     this.listener = null; // the active run's event handler
+    this.settledOrDead = null; // while settling: resolves when the clean check is done or the worker died
     this.alive = true;
     all.add(this);
     this.ready = new Promise((resolve, reject) => {
@@ -87,14 +89,29 @@ function topUp() {
   while (idle.length + warming - waiting.length < SPARES) spawn();
 }
 
-function acquire() {
-  const handle = idle.pop();
-  topUp();
-  if (handle) return Promise.resolve(handle);
-  return new Promise((resolve, reject) => {
-    waiting.push([resolve, reject]);
+// Prefer a warm worker that has run before (its lazy parts are loaded), then one about to be found clean
+// (a fraction of a millisecond), then a spare; so a run does not use up the spare just by arriving early.
+async function acquire() {
+  for (;;) {
+    const used = idle.findLastIndex((handle) => handle.runs > 0);
+    if (used >= 0) {
+      const [handle] = idle.splice(used, 1);
+      topUp();
+      return handle;
+    }
+    const soon = settling.values().next().value;
+    if (soon) {
+      await soon.settledOrDead;
+      continue;
+    }
+    const handle = idle.pop();
     topUp();
-  });
+    if (handle) return handle;
+    return new Promise((resolve, reject) => {
+      waiting.push([resolve, reject]);
+      topUp();
+    });
+  }
 }
 
 // --- what a run did, assembled from the worker's events -------------------------------------------------
@@ -229,15 +246,27 @@ async function run(id, spec) {
   const workerInfo = { runs: handle.runs, retired: null };
   let answered = false;
   let guard = null;
+  let doneSettling = () => {};
   const answer = () => {
     if (answered) return;
     answered = true;
     if (guard) clearTimeout(guard);
     write({ id, result: record.result(workerInfo) });
+    if (handle.alive) {
+      handle.settledOrDead = new Promise((resolve) => {
+        doneSettling = resolve;
+      });
+      settling.add(handle);
+    }
+  };
+  const settled = () => {
+    settling.delete(handle);
+    doneSettling();
   };
   const retire = (reason) => {
     workerInfo.retired = reason;
     handle.retire();
+    settled();
     topUp();
   };
   const timeoutWallMs = spec.settings.timeout_ms * spec.settings.time_scale;
@@ -265,6 +294,7 @@ async function run(id, spec) {
         answer();
       } else if (event.t === "settled") {
         if (!answered) answer();
+        settled();
         if (event.clean) {
           handle.listener = null;
           release(handle);
@@ -274,6 +304,7 @@ async function run(id, spec) {
       }
     },
     died(how) {
+      settled();
       if (answered) return;
       if (how.error) {
         const err = how.error;

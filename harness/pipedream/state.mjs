@@ -2,7 +2,10 @@
 // run left no trace in the realm: no new or replaced global, no changed built-in object or prototype, no new
 // process listener. Otherwise the host retires it and the next run gets a fresh one.
 
-const IGNORED_GLOBALS = new Set([Symbol.for("undici.globalDispatcher.1")]);
+// fetch's connection pool (replaced after every run by egress.mjs dropConnections)
+const IGNORED_GLOBALS = {
+  has: (key) => typeof key === "symbol" && String(key.description).startsWith("undici."),
+};
 
 function describeKey(key) {
   return typeof key === "symbol" ? key.toString() : key;

@@ -77,6 +77,15 @@ def test_nothing_a_run_leaves_behind_reaches_the_next_run(write_workflow, run_wo
     assert second == clean
 
 
+def test_a_clean_worker_is_reused_and_a_dirty_one_is_not(write_workflow, run_workflow) -> None:
+    clean = write_workflow(code_step("fine", body("$.export('ok', true);")), name="clean.yaml")
+    dirty = write_workflow(code_step("leak", body("globalThis.leaked = 1;")), name="dirty.yaml")
+    first = run_workflow(clean).worker["runs"]
+    assert run_workflow(clean).worker["runs"] == first + 1
+    run_workflow(dirty)
+    assert run_workflow(clean).worker["runs"] == 1
+
+
 def test_steps_of_one_run_share_the_runtime_as_on_pipedream(write_workflow, run_workflow) -> None:
     path = write_workflow(
         code_step("first", body("globalThis.shared = 'from first';")),

