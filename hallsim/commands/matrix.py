@@ -139,13 +139,18 @@ def _console() -> Console:
 
 def _print_report(console: Console, report: MatrixReport) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from hallsim.harness.matrix import short_behaviour
 
     table = Table(
-        title=f"{report.workflow}  ({report.platform}; protected: {', '.join(report.protected)}"
-        + "".join(f"; {k}={v}" for k, v in report.chosen.items())
-        + ")",
+        title_style="bold",
+        highlight=False,
+        title=Text(
+            f"{report.workflow}  ({report.platform}; protected: {', '.join(report.protected)}"
+            + "".join(f"; {k}={v}" for k, v in report.chosen.items())
+            + ")"
+        ),
         title_justify="left",
     )
     table.add_column("Hall behaviour", no_wrap=True, overflow="ellipsis", max_width=18)
@@ -157,14 +162,17 @@ def _print_report(console: Console, report: MatrixReport) -> None:
     table.add_column("verdict", no_wrap=True, min_width=12)
     for row in report.rows:
         did = row.hall_did if row.error is None else f"{row.hall_did}\nerror: {row.error}"
+        # Text, not markup: a reason or an error may hold square brackets
         table.add_row(
-            short_behaviour(row.behaviour, 18),
-            did,
-            row.outcome,
+            Text(short_behaviour(row.behaviour, 18)),
+            Text(did),
+            Text(row.outcome),
             "yes" if row.protected_ran else "no",
             "yes" if row.expected_protected else "no",
-            f"[{_VERDICT_STYLE.get(row.verdict, '')}]{row.verdict}[/]",
+            Text(row.verdict, style=_VERDICT_STYLE.get(row.verdict, "")),
         )
     console.print(table)
     colour = "bold red" if report.fail_open else "green"
-    console.print(f"[{colour}]{report.summary()}[/]  [dim]time scale {report.time_scale}[/]\n")
+    console.print(
+        Text(report.summary(), style=colour), Text(f" time scale {report.time_scale}\n", style="dim")
+    )

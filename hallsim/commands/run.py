@@ -77,6 +77,7 @@ def _console() -> Console:
 def _print_table(
     console: Console, results: list[ScenarioResult], broken: list[tuple[Path, str]], verbose: bool
 ) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="hallsim scenarios", title_justify="left")
@@ -103,15 +104,16 @@ def _print_table(
         table.add_row(_label(path), "-", "0", "[bold red]error[/]", "-")
     console.print(table)
     for path, message in broken:
-        console.print(f"\n[bold red]{path}[/]: could not load\n{message}", markup=True, highlight=False)
+        console.print(f"\n[bold red]{escape(str(path))}[/]: could not load")
+        console.print(message, markup=False, soft_wrap=True)
     for result in results:
         if not result.passed:
-            console.print(f"\n[bold red]FAILED[/] {result.scenario.path}")
-            console.print(result.report(), markup=False)
+            console.print(f"\n[bold red]FAILED[/] {escape(str(result.scenario.path))}")
+            console.print(result.report(), markup=False, soft_wrap=True)
         elif verbose:
             for run in result.runs:
-                console.print(f"\n[green]passed[/] {result.scenario.path}: {run.label}")
-                console.print(run.trace, markup=False)
+                console.print(f"\n[green]passed[/] {escape(str(result.scenario.path))}: {escape(run.label)}")
+                console.print(run.trace, markup=False, soft_wrap=True)
     passed = sum(1 for r in results if r.passed)
     total = len(results) + len(broken)
     colour = "green" if passed == total else "bold red"
