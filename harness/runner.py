@@ -124,7 +124,7 @@ def run_scenario(
                 "expectations",
             )
         )
-    settings = next((r.run.get("settings", {}) for r in runs if r.run), {})
+    settings: dict[str, Any] = next((r.run.get("settings", {}) for r in runs if r.run), {})
     return ScenarioResult(scenario, runs, tuple(problems), time.perf_counter() - started, settings=settings)
 
 

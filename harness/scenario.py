@@ -317,7 +317,7 @@ def behaviour_problem(spec: str | dict[str, Any]) -> str | None:
 
 
 def _behaviour_names(hall: HallSpec) -> list[tuple[tuple[str, ...], str | dict[str, Any]]]:
-    names = []
+    names: list[tuple[tuple[str, ...], str | dict[str, Any]]] = []
     if hall.behaviour is not None:
         names.append((("hall", "behaviour"), hall.behaviour))
     if hall.default is not None:
