@@ -296,6 +296,9 @@ def _run_row(
     on_row: RowCallback | None,
 ) -> tuple[MatrixRow, dict[str, Any]]:
     settings = {**(job.settings or {}), "time_scale": time_scale}
+    if job.protected and job.workflow.platform == "make":
+        # the replay marks the protected modules itself (its `protected` setting), so its trace agrees
+        settings.setdefault("protected", ",".join(job.protected))
     started = time.perf_counter()
     with pool.lease() as emulator:
         token = next(iter(emulator.tokens))

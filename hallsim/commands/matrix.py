@@ -174,5 +174,7 @@ def _print_report(console: Console, report: MatrixReport) -> None:
     console.print(table)
     colour = "bold red" if report.fail_open else "green"
     console.print(
-        Text(report.summary(), style=colour), Text(f" time scale {report.time_scale}\n", style="dim")
+        Text.assemble((report.summary(), colour), (f"  time scale {report.time_scale}", "dim")),
+        soft_wrap=True,
     )
+    console.print()
