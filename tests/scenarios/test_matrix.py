@@ -62,8 +62,8 @@ def test_option_a_rows_and_the_unreachable_row(pool: EmulatorPool) -> None:
 
 
 def test_verdict_comes_from_what_was_delivered_not_the_name(pool: EmulatorPool) -> None:
-    # `slow:15` ends in an allow, but Make's 10 s module timeout gives up first: no allow reached the gate
-    report = run_matrix(GATE_IGNORE, behaviours=["slow:15", "denied-as-string:false"], pool=pool)
+    # `slow:40` ends in an allow, but Make's 10 s module timeout gives up first: no allow reached the gate
+    report = run_matrix(GATE_IGNORE, behaviours=["slow:40", "denied-as-string:false"], pool=pool)
     slow, as_string = report.rows[0], report.rows[1]
     assert not slow.expected_protected
     assert not slow.protected_ran
