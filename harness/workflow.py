@@ -76,10 +76,14 @@ def detect_platform(path: Path) -> Platform:
         try:
             document = json.loads(text)
         except json.JSONDecodeError as err:
-            raise InputError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}") from None
+            raise InputError(
+                f"{path}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
+            ) from None
         if isinstance(document, dict) and isinstance(document.get("flow"), list):
             return "make"
-        raise InputError(f"{path}: a JSON file but not a Make blueprint export: expected a top-level `flow` list")
+        raise InputError(
+            f"{path}: a JSON file but not a Make blueprint export: expected a top-level `flow` list"
+        )
     return "pipedream"
 
 
