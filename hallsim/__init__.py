@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 # In a source checkout (editable install) the packages emulator/ and harness/ sit beside this folder, at the
 # repository root; installed from a wheel they sit inside it. Let `hallsim.emulator` find them in both cases.
 _root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-if _os.path.isfile(_os.path.join(_root, "pyproject.toml")) and _os.path.isdir(_os.path.join(_root, "emulator")):
+_in_checkout = _os.path.isfile(_os.path.join(_root, "pyproject.toml"))
+if _in_checkout and _os.path.isdir(_os.path.join(_root, "emulator")):
     __path__.append(_root)
 
 __all__ = ["__version__"]

@@ -88,7 +88,7 @@ def detect_platform(path: Path) -> Platform:
 
 
 def load_workflow(path: Path | str) -> Workflow:
-    """Load a Pipedream workflow (.yaml, or one .mjs step) or a Make blueprint (.json), told apart by content."""
+    """Load a Pipedream workflow (.yaml, or one .mjs step) or a Make blueprint (.json), by content."""
     path = Path(path)
     platform = detect_platform(path)
     if platform == "make":
