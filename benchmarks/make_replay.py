@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from hallsim.emulator import HallEmulator
 from hallsim.harness import HallEndpoint
 from hallsim.harness.make import MakeBlueprint, close_shared_client, load_blueprint

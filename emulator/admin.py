@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from hallsim.emulator._errors import EmulatorError
-from hallsim.emulator.openapi import openapi_document
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hallsim import __version__
+from hallsim.emulator._errors import EmulatorError
+from hallsim.emulator.openapi import openapi_document
 
 if TYPE_CHECKING:
     from hallsim.emulator.app import HallApp

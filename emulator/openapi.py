@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hallsim.emulator.contract import CAPABILITY_PATTERN, DATA_LABELS, GUIDE_ENVS
-
 from hallsim import __version__
+from hallsim.emulator.contract import CAPABILITY_PATTERN, DATA_LABELS, GUIDE_ENVS
 
 if TYPE_CHECKING:
     from hallsim.emulator.app import HallApp

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from hallsim.emulator._errors import EmulatorError, ScriptError
 from hallsim.emulator.contract import artifact_hash
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from hallsim._yaml import YamlDocument
 from hallsim.emulator._errors import ScriptError
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.rules import Rule, parse_rule
@@ -49,42 +49,13 @@ class Script:
     policy: Policy | None = None
 
 
-class _Located:
-    """A parsed YAML document that can tell the line of a value from its path (`rules[2].respond`)."""
+class _Located(YamlDocument):
+    """A script file that can tell the line of a value from its dotted path (`rules[2].respond`)."""
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        try:
-            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data: Any = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            problem = getattr(err, "problem", None) or str(err)
-            raise ScriptError(f"{path}{line}: not valid YAML: {problem}") from None
-
-    def where(self, dotted: str) -> str:
-        node = self.node
-        if node is None:
-            return str(self.path)
-        for key, index in _PATH_PART.findall(dotted.split(":")[0]):
-            child = None
-            if key and isinstance(node, yaml.MappingNode):
-                child = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-            elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
-                child = node.value[int(index)]
-            if child is None:
-                break
-            node = child
-        return f"{self.path}:{node.start_mark.line + 1}"
-
-    def where_key(self, key: str) -> str:
-        """The line of a top-level key itself (for a key that should not be there)."""
-        if isinstance(self.node, yaml.MappingNode):
-            for k, _ in self.node.value:
-                if getattr(k, "value", None) == key:
-                    return f"{self.path}:{k.start_mark.line + 1}"
-        return str(self.path)
+    def where(self, loc: str | Sequence[str | int]) -> str:  # type: ignore[override]
+        if isinstance(loc, str):
+            loc = [key or int(index) for key, index in _PATH_PART.findall(loc.split(":")[0])]
+        return super().where(loc)
 
     def fail(self, dotted: str, message: str) -> ScriptError:
         return ScriptError(f"{self.where(dotted)}: {message}")
@@ -94,13 +65,7 @@ def load_script(path: str | Path) -> Script:
     """Read and check a script file; ScriptError names the file, the line, the path inside it and what was
     expected."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScriptError(f"{path}: no such script file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScriptError(f"{path}: cannot read the script: {err}") from None
-    doc = _Located(path, text)
+    doc = _Located.read(path, error=ScriptError, what="script file")
     data = doc.data
     if not isinstance(data, Mapping):
         raise ScriptError(

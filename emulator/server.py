@@ -35,6 +35,7 @@ _STOP_TIMEOUT = 10.0
 def make_server(app: HallApp, *, log_level: str = "warning", access_log: bool = False) -> Any:
     """A uvicorn server for the app: the transport-aware protocol, and a shutdown that frees held requests."""
     import uvicorn
+
     from hallsim.emulator._transport import protocol_class
 
     class HallServer(uvicorn.Server):

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_httpserver import HTTPServer
+
     from hallsim.emulator import HallEmulator
     from hallsim.harness.runner import ScenarioResult
     from hallsim.harness.scenario import Scenario
     from hallsim.harness.workflow import WorkflowRun
-    from pytest_httpserver import HTTPServer
 
 #: keep in step with hallsim.harness.scenario.SCENARIO_SUFFIXES (not imported here: pydantic is slow)
 _SUFFIXES = (".scenario.yaml", ".scenario.yml")

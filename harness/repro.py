@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
 from hallsim.harness import journal
 from hallsim.harness._errors import InputError
 from hallsim.harness.expectations import audit_records, routes_taken
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hallsim._yaml import YamlDocument
 from hallsim.harness._errors import InputError
-from hallsim.harness._yaml import YamlDocument
 from hallsim.harness.expectations import matcher_problem
 from hallsim.harness.workflow import Platform, detect_platform
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: the file names scenario collection picks up
 SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml")
@@ -245,10 +246,7 @@ def find_scenarios(paths: Iterable[Path | str]) -> list[Path]:
 def load_scenario(path: Path | str) -> Scenario:
     """Read and validate a scenario file; every mistake is a ScenarioError naming file, line and field."""
     path = Path(path)
-    try:
-        doc = YamlDocument.read(path)
-    except InputError as err:
-        raise ScenarioError(str(err)) from None
+    doc = YamlDocument.read(path, error=ScenarioError, what="scenario file")
     if not isinstance(doc.data, dict):
         raise ScenarioError(
             f"{doc.where(())}: expected a mapping with at least `workflow`, `hall` and `expect`"
@@ -338,7 +336,7 @@ def _read_event_file(doc: YamlDocument, event_path: Path) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise ScenarioError(f"{event_path}:{err.lineno}: not valid JSON: {err.msg}") from None
-    return YamlDocument(event_path, text).data
+    return YamlDocument(event_path, text, error=ScenarioError).data
 
 
 def _check_platform_fields(doc: YamlDocument, expect: Expectations, platform: Platform) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
 from hallsim.harness.make._names import HTTP_V3
 from hallsim.harness.make._values import to_text
 

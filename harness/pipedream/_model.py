@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from hallsim.harness._errors import InputError
-from hallsim.harness._yaml import YamlDocument
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hallsim._yaml import YamlDocument
+from hallsim.harness._errors import InputError
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -227,7 +228,7 @@ def _read_step_file(doc: YamlDocument, index: int, key: str, relative: str) -> t
 
 
 def load_workflow_file(path: Path) -> WorkflowSpec:
-    doc = YamlDocument.read(path)
+    doc = YamlDocument.read(path, error=InputError, what="workflow file")
     if not isinstance(doc.data, dict):
         raise InputError(
             f"{path}: expected a mapping with `steps:` (a Pipedream workflow); got {type(doc.data).__name__}"

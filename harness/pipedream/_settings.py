@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from hallsim.harness._errors import InputError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hallsim.harness._errors import InputError
 
 #: trigger type -> default execution timeout in seconds (pipedream.md "Errors and time", workflows/limits.mdx)
 DEFAULT_TIMEOUT_S = {"http": 30.0, "email": 30.0, "cron": 60.0}

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+
 from hallsim.emulator import HallEmulator
 from hallsim.emulator.app import HallApp
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from hallsim.emulator import MATRIX_BEHAVIOURS, Behaviour, ScriptError, catalogue, parse_behaviour
 from hallsim.emulator.behaviours import DEFAULT_DENY_REASON
 

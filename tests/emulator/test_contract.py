@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+
 from hallsim.emulator import GUIDE_REQUEST, artifact_hash
 from hallsim.emulator.app import HallApp
 from hallsim.emulator.contract import validate_route_request

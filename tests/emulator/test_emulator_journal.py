@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator
 from hallsim.emulator.journal import Journal, mask_authorization
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator, JournalEntry
 
 _BODY = json.dumps(GUIDE_REQUEST).encode()

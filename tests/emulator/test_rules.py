@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator, ScriptError, parse_behaviour, parse_rule
 from hallsim.emulator.rules import RuleBook
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator, ScriptError, load_script
 
 SCRIPT = """\

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from hallsim.emulator import GUIDE_REQUEST, catalogue
 
 from hallsim.cli import cli
+from hallsim.emulator import GUIDE_REQUEST, catalogue
 
 pytestmark = pytest.mark.e2e
 

@@ -7,6 +7,7 @@ import threading
 
 import httpx
 import pytest
+
 from hallsim.emulator import GUIDE_REQUEST, EmulatorError, HallEmulator, ScriptError
 
 

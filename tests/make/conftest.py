@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hallsim.harness.make import MakeBlueprint, MakeRun, close_shared_client, load_blueprint
 from hallsim.harness.workflow import HallEndpoint
 

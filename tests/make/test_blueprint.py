@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hallsim.harness import InputError, load_workflow
 from hallsim.harness.make import load_blueprint
 

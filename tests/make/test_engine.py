@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from hallsim.harness import InputError
 from hallsim.harness.make import MakeRun
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+
 from hallsim.harness.make._filters import (
     OPERATORS,
     Condition,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from hallsim.harness.make import MakeRun, load_blueprint
 from hallsim.harness.workflow import HallEndpoint
 

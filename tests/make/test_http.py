@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
+
 from hallsim.harness.make import MakeRun
 from hallsim.harness.workflow import HallEndpoint
-from pytest_httpserver import HTTPServer
 
 from .conftest import NOWHERE, action, http_v3, http_v4, webhook
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+
 from hallsim.harness.make._iml import Env, MappingWarning
 from hallsim.harness.make._template import TemplateError, compile_value
 

@@ -12,9 +12,10 @@ import json
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
+
 from hallsim.harness.make import MakeRun, load_blueprint
 from hallsim.harness.workflow import HallEndpoint
-from pytest_httpserver import HTTPServer
 
 from .conftest import DATA, executed
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from hallsim.emulator import HallEmulator
 from hallsim.harness import HallEndpoint
 from hallsim.harness.pipedream import PipedreamRun, load_workflow

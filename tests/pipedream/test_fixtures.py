@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from hallsim.harness import HallEndpoint
 from hallsim.harness.pipedream import load_workflow
 
@@ -15,7 +16,8 @@ from .conftest import FIXTURES, TIME_SCALE
 
 pytestmark = pytest.mark.e2e
 
-SEED = Path("/work/shared/seeds/000_97389270795d6cd2.txt")
+# the guide, in the shared folder that sits beside the checkout
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_97389270795d6cd2.txt"
 OPTION_A = FIXTURES / "inline_option_a.yaml"
 FILTER = FIXTURES / "inline_filter.yaml"
 COMPONENT = FIXTURES / "component.yaml"

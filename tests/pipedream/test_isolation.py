@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from hallsim.harness._errors import HarnessError
 from hallsim.harness.node import NodeBinary, find_node
 from hallsim.harness.pipedream import NodeHost, host_for

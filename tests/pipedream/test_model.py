@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from hallsim.harness import InputError, load_workflow
 from hallsim.harness.pipedream import PipedreamWorkflow
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hallsim.harness import node as node_module
 from hallsim.harness.node import NodeNotFoundError, find_node
 

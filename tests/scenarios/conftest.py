@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from hallsim.emulator import HallEmulator
 
 ROOT = Path(__file__).resolve().parents[2]

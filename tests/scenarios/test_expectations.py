@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from hallsim.harness.expectations import MISSING, check_run, match, matcher_problem, render_failure
 from hallsim.harness.scenario import Expectations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hallsim.harness import InputError
 from hallsim.harness.matrix import (
     BLOCKED_ON_ALLOW,

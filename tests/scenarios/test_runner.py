@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from hallsim.emulator import HallEmulator
 from hallsim.harness.expectations import ExpectationFailure
 from hallsim.harness.runner import run_scenario

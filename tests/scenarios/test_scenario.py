@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from hallsim.harness.scenario import ScenarioError, find_scenarios, load_scenario
 
 PIPEDREAM_STEP = "export default defineComponent({ async run({ steps, $ }) { return 1 } });\n"

@@ -1,4 +1,7 @@
-"""Read a YAML file and find the line of a value inside it, so errors can say "file:line: field: ..."."""
+"""Read a YAML file and find the line of a value inside it, so errors can say "file:line: field: ...".
+
+Shared by the emulator (script files) and the harness (workflows, scenarios); each passes its own error
+class."""
 
 from __future__ import annotations
 
@@ -7,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hallsim.harness._errors import InputError
 
 
 class YamlDocument:
-    """A parsed YAML file that remembers where each value came from."""
+    """A parsed YAML file that remembers where each value came from.
 
-    def __init__(self, path: Path, text: str) -> None:
+    `error` is the exception class raised for a file that cannot be read or parsed (the caller's package
+    error, so a CLI turns it into a message, not a traceback)."""
+
+    def __init__(self, path: Path, text: str, *, error: type[Exception] = ValueError) -> None:
         self.path = path
+        self.error = error
         try:
             self.node = yaml.compose(text, Loader=yaml.SafeLoader)
             self.data: Any = yaml.safe_load(text)
@@ -22,17 +28,17 @@ class YamlDocument:
             mark = getattr(err, "problem_mark", None)
             where = f":{mark.line + 1}" if mark is not None else ""
             problem = getattr(err, "problem", None) or str(err)
-            raise InputError(f"{path}{where}: not valid YAML: {problem}") from None
+            raise error(f"{path}{where}: not valid YAML: {problem}") from None
 
     @classmethod
-    def read(cls, path: Path) -> YamlDocument:
+    def read(cls, path: Path, *, error: type[Exception] = ValueError, what: str = "file") -> YamlDocument:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
+            raise error(f"{path}: no such {what}") from None
         except (OSError, UnicodeDecodeError) as err:
-            raise InputError(f"{path}: cannot read: {err}") from None
-        return cls(path, text)
+            raise error(f"{path}: cannot read the {what}: {err}") from None
+        return cls(path, text, error=error)
 
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """1-based line of the value at `loc` (or of its nearest existing parent); None for an empty file."""
@@ -58,3 +64,11 @@ class YamlDocument:
     def where(self, loc: Sequence[str | int]) -> str:
         line = self.line_of(loc)
         return f"{self.path}:{line}" if line is not None else str(self.path)
+
+    def where_key(self, key: str) -> str:
+        """The line of a top-level key itself (for a key that should not be there)."""
+        if isinstance(self.node, yaml.MappingNode):
+            for k, _ in self.node.value:
+                if getattr(k, "value", None) == key:
+                    return f"{self.path}:{k.start_mark.line + 1}"
+        return str(self.path)
