@@ -73,14 +73,15 @@ def describe_entry(entry: Mapping[str, Any]) -> str:
     """One line a person understands: what the Hall did with this request."""
     fault = entry.get("fault")
     response = entry.get("response")
+    behaviour = str(entry.get("behaviour") or "")
+    # a `slow` answer the client did not wait for, whether or not the emulator has noticed it leave yet
+    if behaviour.startswith("slow:") and not isinstance(response, Mapping) and fault in (None, "client_gone"):
+        seconds = behaviour.split(":")[1]
+        return f"was holding its answer ({seconds} s modelled) when the client gave up"
     if fault and not isinstance(response, Mapping):
         return _FAULTS.get(str(fault).split(":")[0], f"fault: {fault}")
     if not isinstance(response, Mapping):
         # read before the emulator noticed the client leave: it was still holding the request
-        behaviour = str(entry.get("behaviour") or "")
-        if behaviour.startswith("slow:"):
-            seconds = behaviour.split(":")[1]
-            return f"was holding its answer ({seconds} s modelled) when the client gave up"
         return "had not answered when the client gave up"
     status = response.get("status")
     text = _describe_answer(status, response.get("body"), response_json(entry))
@@ -97,7 +98,17 @@ def describe(entries: Sequence[Mapping[str, Any]]) -> str:
     texts = [describe_entry(e) for e in calls]
     if len(texts) == 1:
         return texts[0]
-    return f"{len(texts)} calls: " + "; ".join(texts)
+    # consecutive identical answers (a Break retrying, say) read as one clause with a count
+    runs: list[tuple[str, int]] = []
+    for text in texts:
+        if runs and runs[-1][0] == text:
+            runs[-1] = (text, runs[-1][1] + 1)
+        else:
+            runs.append((text, 1))
+    if len(runs) == 1:
+        return f"{len(texts)} calls, each {runs[0][0]}"
+    clauses = [text if count == 1 else f"{count}x {text}" for text, count in runs]
+    return f"{len(texts)} calls: " + "; ".join(clauses)
 
 
 _FAULTS = {

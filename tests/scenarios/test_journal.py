@@ -56,6 +56,13 @@ DENY = {
         ([], False, "was not called"),
         # any good allow among several calls counts
         ([entry(500, {}), entry(200, ALLOW)], True, "2 calls: answered HTTP 500 with a JSON body; allowed"),
+        # retries that got the same answer read as one clause, not a wall of repeats
+        ([entry(500, {})] * 4, False, "4 calls, each answered HTTP 500 with a JSON body"),
+        (
+            [entry(500, {}), entry(500, {}), entry(200, DENY)],
+            False,
+            "3 calls: 2x answered HTTP 500 with a JSON body; denied",
+        ),
     ],
 )
 def test_well_formed_allow_is_judged_from_what_was_delivered(
