@@ -4,9 +4,11 @@ Entries keep references to what the request path already has (raw headers, the p
 and formatting only when read, so journalling costs the hot path almost nothing. The journal is a
 `collections.deque(maxlen=...)`: memory stays flat under load, the oldest entries go first.
 
-Token masking: an `Authorization` value `Bearer <token>` is shown as `Bearer <first char>***` (a one-character
-hint that tells `t` from `x` in a test, never the token); any other Authorization value becomes `***`. The
-headers `Cookie`, `Proxy-Authorization` and `X-Api-Key` are masked as `***` too.
+Token masking: an `Authorization` value `Bearer <token>` is shown as `Bearer <first char>***` when the token
+has at least 8 characters (a hint that tells a real token from, say, `Bearer undefined`, never the token), and
+as `Bearer ***` when it is shorter, so a short test token such as `t` is not shown whole; any other
+Authorization value becomes `***`. The headers `Cookie`, `Proxy-Authorization` and `X-Api-Key` are masked as
+`***` too.
 """
 
 from __future__ import annotations
@@ -21,11 +23,21 @@ from typing import Any
 _SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-api-key"})
 
 
+#: tokens shorter than this are masked whole: their first character would give away too much of them
+_HINT_MIN_LENGTH = 8
+
+
+def mask_token(token: str) -> str:
+    """A secret as journals and traces show it: `***`, after its first character when it is long enough."""
+    token = token.strip()
+    return (token[0] if len(token) >= _HINT_MIN_LENGTH else "") + "***"
+
+
 def mask_authorization(value: str) -> str:
     scheme, _, token = value.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return f"{scheme} {token.strip()[0]}***"
-    return "***"
+    if scheme.lower() != "bearer" or not token.strip():
+        return "***"
+    return f"{scheme} {mask_token(token)}"
 
 
 def _text_or_json(raw: bytes | None) -> Any:

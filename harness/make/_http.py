@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from hallsim.emulator.journal import mask_token
 from hallsim.harness.make._names import HTTP_V3
 from hallsim.harness.make._values import to_text
 
@@ -95,7 +96,7 @@ def mask(name: str, value: str) -> str:
     scheme, _, secret = value.partition(" ")
     if not secret:
         scheme, secret = "", value
-    shown = secret[:1] + "***" if secret else "(empty)"
+    shown = mask_token(secret) if secret.strip() else "(empty)"
     return f"{scheme} {shown}".strip()
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
 from hallsim.harness.make._actions import BUILT_IN
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, read_blueprint
@@ -62,7 +63,7 @@ def _is_secret(name: str) -> bool:
 
 def _shown(name: str, value: Any) -> Any:
     if _is_secret(name) and isinstance(value, str) and value:
-        return value[:1] + "***"
+        return mask_token(value)
     return value
 
 

@@ -52,7 +52,7 @@ def test_journal_since_and_clear(client: Any) -> None:
     assert [e["seq"] for e in everything["entries"]] == [1, 2, 3]
     assert everything["next_seq"] == 4
     assert [e["seq"] for e in client.get("/__hall/journal?since=3").json()["entries"]] == [3]
-    assert everything["entries"][0]["headers"]["authorization"] == "Bearer t***"
+    assert everything["entries"][0]["headers"]["authorization"] == "Bearer ***"
     assert client.delete("/__hall/journal").json() == {"status": "cleared", "next_seq": 4}
     assert client.get("/__hall/journal").json()["entries"] == []
 

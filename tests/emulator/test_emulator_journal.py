@@ -16,9 +16,12 @@ from hallsim.emulator.journal import Journal, mask_authorization
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
-        ("Bearer t", "Bearer t***"),
+        # a short token is masked whole; a long one keeps a one-character hint
+        ("Bearer t", "Bearer ***"),
+        ("Bearer 1234567", "Bearer ***"),
+        ("Bearer undefined", "Bearer u***"),
         ("Bearer sk_live_secret", "Bearer s***"),
-        ("bearer   padded", "bearer p***"),
+        ("bearer   padded-token", "bearer p***"),
         ("Basic dXNlcjpwYXNz", "***"),
         ("Bearer", "***"),
         ("", "***"),
@@ -84,7 +87,7 @@ def test_rejected_requests_are_recorded_with_their_body(hall: HallEmulator) -> N
         anonymous.get("/api/rout")
     rejected, lost = (e.to_dict() for e in hall.journal()[-2:])
     assert rejected["body"] == "not json"
-    assert rejected["headers"]["authorization"] == "Bearer n***"
+    assert rejected["headers"]["authorization"] == "Bearer ***"
     assert rejected["response"]["status"] == 403
     assert (rejected["behaviour"], rejected["decision"]) == (None, None)
     assert (lost["path"], lost["response"]["status"]) == ("/api/rout", 404)

@@ -67,7 +67,7 @@ def test_the_gate_sends_the_guides_request_with_the_token(run_workflow) -> None:
     [request] = run.hall_requests
     assert request["method"] == "POST"
     assert request["path"] == "/api/route"
-    assert request["headers"]["authorization"] == "Bearer t***"
+    assert request["headers"]["authorization"] == "Bearer ***"
     assert request["body"] == {
         "capability_id": "cap.data.write.v1",
         "worker_id": "wrk_x",
