@@ -4,9 +4,11 @@ incomplete execution whose retries run after the run on the virtual clock.
 
 Break (help.make.com "Break error handler"): the failing bundle is stored with the rest of its flow and
 retried `count` times every `interval` minutes when `retry` is on; the other bundles continue; the run ends
-with a warning. With no handler but incomplete executions allowed, ConnectionError, RateLimitError and
-ModuleTimeoutError are rerun with the documented exponential backoff (help.make.com "Exponential backoff": 1,
-10, 10, 30, 30, 30, 180, 180 min)."""
+with a warning. With no handler but incomplete executions allowed (help.make.com "Incomplete executions";
+"Directives for error handling": Rollback is the default only when storing them is off), the bundle is
+stored, except on the scenario's first module ("Errors that don't create incomplete executions");
+ConnectionError, RateLimitError and ModuleTimeoutError are rerun with the documented backoff
+(help.make.com "Automatic retry of incomplete executions": 1, 10, 10, 30, 30, 30, 180, 180 min)."""
 
 from __future__ import annotations
 
@@ -65,7 +67,10 @@ def on_error(
         )
         raise StopRun("error", f"module {module.id} failed with {error.type}, which no error handler handles")
     if not module.onerror:
-        if engine.bp.scenario.dlq:
+        # help.make.com "Errors that don't create incomplete executions": an error on the scenario's first
+        # module is not stored (only a Break handler on it stores one), so it stops the run like no dlq
+        first = engine.bp.flow[0].id == module.id
+        if engine.bp.scenario.dlq and not first:
             backoff = error.type in _BACKOFF_TYPES
             store(
                 engine,
@@ -81,10 +86,15 @@ def on_error(
                 interval=0.0,
             )
             return
+        stored = (
+            " (an error on the first module is not stored as an incomplete execution)"
+            if first and engine.bp.scenario.dlq
+            else ""
+        )
         raise StopRun(
             "error",
             f"module {module.id} failed with {error.type} and has no error handler: the run "
-            "stops and rolls back",
+            f"stops and rolls back{stored}",
         )
     failed = dict(outputs)
     failed[module.id] = {"error": {"type": error.type, "name": error.type, "message": error.message}}

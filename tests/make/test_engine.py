@@ -251,6 +251,16 @@ def test_no_handler_with_incomplete_executions_stores_the_bundle(replay: Replay)
     assert [a["at_minutes"] for a in first["attempts"]][:3] == [1, 11, 21]
 
 
+def test_no_handler_error_on_the_first_module_is_not_stored(replay: Replay) -> None:
+    # help.make.com "Errors that don't create incomplete executions": not on the scenario's first module
+    flow = [action(1, "airtable:ActionCreateRecord"), action(2)]
+    run = replay(flow, settings={"make.module.1.error": "ConnectionError"}, dlq=True)
+    assert executed(run) == [1]
+    assert run.incomplete_executions == []
+    assert run.status == "error"
+    assert "first module is not stored" in run.to_json()["stopped"]["reason"]
+
+
 def test_fatal_error_is_not_handled_by_the_error_route(replay: Replay) -> None:
     run = replay(
         _failing([action(7), directive(9, "Ignore")]),
