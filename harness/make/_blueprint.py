@@ -10,6 +10,7 @@ the public integromat/make-blueprints pattern `if-else-merge`), `builtin:BasicAg
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,8 @@ class _Loader:
         parameters: dict[str, Any] = _dict(raw.get("parameters"))
         mapper_raw = raw.get("mapper")
         mapper = self.template(module_id, "mapper", mapper_raw)
+        if name == "builtin:Break":
+            self.check_break(module_id, mapper_raw)
         flt = self.filter(module_id, raw.get("filter")) if raw.get("filter") else None
         routes: tuple[Route, ...] = ()
         if name == ROUTER:
@@ -174,6 +177,24 @@ class _Loader:
         )
         self.modules[module_id] = module
         return module
+
+    def check_break(self, module_id: int, mapper: Any) -> None:
+        """Break's retry settings (help.make.com "Break error handler": number of attempts, interval in
+        minutes) must be numbers when the export holds them as constants."""
+        for key, what in (("count", "a whole number of attempts"), ("interval", "a number of minutes")):
+            value = mapper.get(key) if isinstance(mapper, dict) else None
+            if value is None or value == "" or (isinstance(value, str) and "{{" in value):
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = -1.0
+            if not math.isfinite(number) or isinstance(value, bool) or number < 0:
+                number = -1.0
+            if number < 0 or (key == "count" and number != int(number)):
+                raise self.fail(
+                    f"module {module_id}: builtin:Break mapper.{key} = {value!r}: expected {what}"
+                )
 
     def template(self, module_id: int, field_name: str, value: Any) -> Template:
         try:

@@ -12,6 +12,7 @@ ConnectionError, RateLimitError and ModuleTimeoutError are rerun with the docume
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -199,8 +200,10 @@ def directive(
     settings = mapper if isinstance(mapper, dict) else {}
     retry = settings.get("retry", engine.settings["make.break.retry"])
     retry = retry is True or str(retry).lower() == "true"
-    count = int(float(settings.get("count") or 3))
-    interval = float(settings.get("interval") or 15)
+    # constants are checked when the blueprint loads; a mapped value that is not a number falls back to
+    # Make's default (3 attempts, 15 minutes) and says so
+    count = int(_number(engine, handler, settings, "count", 3))
+    interval = _number(engine, handler, settings, "interval", 15)
     if not engine.bp.scenario.dlq:
         engine.notes.append(
             f"module {handler.id}: Break needs 'Allow storing of incomplete executions' "
@@ -219,6 +222,23 @@ def directive(
         count=count,
         interval=interval,
     )
+
+
+def _number(engine: Engine, handler: Module, settings: dict[str, Any], key: str, default: float) -> float:
+    value = settings.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+        if math.isfinite(number) and number >= 0:
+            return number
+    except (TypeError, ValueError):
+        pass
+    engine.notes.append(
+        f"module {handler.id}: Break `{key}` resolved to {value!r}, not a number; used Make's default "
+        f"{default:g}"
+    )
+    return default
 
 
 def store(

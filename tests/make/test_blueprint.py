@@ -108,6 +108,22 @@ def test_directive_must_end_its_error_route(write_blueprint: Callable[..., Path]
     assert "module 3: the directive builtin:Ignore must end its error route" in _error(write_blueprint, flow)
 
 
+@pytest.mark.parametrize(
+    ("mapper", "message"),
+    [
+        ({"count": "three"}, "builtin:Break mapper.count = 'three': expected a whole number of attempts"),
+        ({"count": 2.5}, "builtin:Break mapper.count = 2.5: expected a whole number of attempts"),
+        ({"interval": "soon"}, "builtin:Break mapper.interval = 'soon': expected a number of minutes"),
+        ({"interval": "-1"}, "builtin:Break mapper.interval = '-1': expected a number of minutes"),
+    ],
+)
+def test_break_retry_settings_must_be_numbers(
+    write_blueprint: Callable[..., Path], mapper: dict[str, Any], message: str
+) -> None:
+    flow = [webhook(), action(2, onerror=[directive(3, "Break", {"retry": True, **mapper})])]
+    assert f"module 3: {message}" in _error(write_blueprint, flow)
+
+
 def test_unknown_filter_operator(write_blueprint: Callable[..., Path]) -> None:
     flow = [webhook(), action(2, filter=flt("Allowed", [condition("{{1.x}}", "boolean:is", "true")]))]
     message = _error(write_blueprint, flow)

@@ -187,6 +187,13 @@ def test_break_without_retry_leaves_the_bundle_for_manual_resolution(replay: Rep
     assert run.status == "warning"
 
 
+def test_break_mapped_count_that_is_not_a_number_falls_back_to_makes_default(replay: Replay) -> None:
+    flow = _failing([directive(9, "Break", {"retry": True, "count": "{{1.who}}", "interval": "1"})])
+    run = replay(flow, event={"who": "many"}, settings=FAIL, dlq=True)
+    assert run.incomplete_executions[0]["count"] == 3
+    assert any("Break `count` resolved to 'many', not a number" in note for note in run.to_json()["notes"])
+
+
 def test_break_retry_success_status_is_a_setting(replay: Replay) -> None:
     flow = _failing([directive(9, "Break", {"retry": True, "count": 1, "interval": 1})])
     settings = {**FAIL, "make.module.2.fail_times": 1, "make.break.after_retry_success": "success"}
