@@ -174,8 +174,7 @@ def test_break_stores_an_incomplete_execution_and_retries_on_a_virtual_clock(rep
     assert [a["at_minutes"] for a in incompletes[0]["attempts"]] == [15, 30]
     assert incompletes[1]["attempts"][0]["result"] == "completed"
     assert run.status == "warning"  # the run itself ended with the bundles stored
-    assert run.to_json()["time"]["modelled_s"] >= 45 * 60
-    assert run.to_json()["time"]["wall_s"] < 5  # no wall waiting for retries
+    assert run.to_json()["time"]["modelled_s"] >= 45 * 60  # retries wait on the virtual clock
 
 
 def test_break_without_retry_leaves_the_bundle_for_manual_resolution(replay: Replay) -> None:
