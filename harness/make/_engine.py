@@ -61,6 +61,8 @@ class Engine:
         self.stop: _recovery.StopRun | None = None
         self.phase = "run"
         self.retrying: int | None = None
+        #: ids of the modules whose error routes are running (an error inside one fails the run)
+        self.error_routes: list[int] = []
         self.execution_variables: dict[str, Any] = {}
         self.override_uses: dict[int, int] = {}
         self.notes: list[str] = []

@@ -56,6 +56,12 @@ def on_error(
 ) -> None:
     if engine.retrying == module.id:
         raise RetryFailed(error)
+    if engine.error_routes:
+        raise StopRun(
+            "error",
+            f"module {module.id} failed with {error.type} inside the error route of module "
+            f"{engine.error_routes[-1]}: an error inside an error route fails the run",
+        )
     if error.fatal:
         engine.event(
             "error",
@@ -107,34 +113,24 @@ def on_error(
         error=error.to_dict(),
         handlers=[h.id for h in module.onerror],
     )
-    for handler in module.onerror:
-        if handler.module in DIRECTIVES:
-            directive(engine, module, handler, error, outputs, failed, bundle, depth + 1, rest, on_end)
-            return
-        if handler.filter is not None:
-            result = engine.check(handler.filter, failed, handler.id, bundle)
-            engine.event(
-                "filter", bundle, depth + 1, handler.id, label=handler.label, result=result.to_dict()
-            )
-            if not result.passed:
-                break
-        try:
-            failed[handler.id] = engine.execute(handler, failed, bundle, depth + 1)
-        except ModuleError as inner:
-            raise StopRun(
-                "error",
-                f"module {handler.id} failed with {inner.type} inside the error route of "
-                f"module {module.id}: an error inside an error route fails the run",
-            ) from None
-    engine.event(
-        "directive",
-        bundle,
-        depth + 1,
-        module.id,
-        directive=None,
-        acts_as="builtin:Ignore",
-        why="the error route ends without a directive, which acts as Ignore",
-    )
+    # the error route's modules run as a flow (filters, routers, iterators as anywhere else); an error in
+    # any of them fails the run (make.md "Error handlers"), checked at the top of on_error
+    last = module.onerror[-1]
+    body = module.onerror[:-1] if last.module in DIRECTIVES else module.onerror
+    reached: list[Outputs] = []
+    engine.error_routes.append(module.id)
+    try:
+        engine.flow(body, failed, bundle, depth + 1, on_end=reached.append)
+    finally:
+        engine.error_routes.pop()
+    if last.module in DIRECTIVES and reached:
+        directive(engine, module, last, error, outputs, reached[-1], bundle, depth + 1, rest, on_end)
+        return
+    if last.module in DIRECTIVES:  # the bundle did not get to it: a filter in the route stopped it
+        why = f"the bundle did not reach {last.module} at the end of the error route: acts as Ignore"
+    else:
+        why = "the error route ends without a directive, which acts as Ignore"
+    engine.event("directive", bundle, depth + 1, module.id, directive=None, acts_as="builtin:Ignore", why=why)
 
 
 def directive(

@@ -221,6 +221,51 @@ def test_error_route_runs_its_modules_before_the_directive(replay: Replay) -> No
     assert run.operations == 3  # trigger, module 2, module 7; the directive costs nothing
 
 
+def test_router_inside_an_error_route_sends_the_bundle_down_its_routes(replay: Replay) -> None:
+    handler = [
+        router(
+            5,
+            [
+                action(
+                    6,
+                    filter=flt("Timeouts", [condition("{{2.error.type}}", "text:equal", "ConnectionError")]),
+                )
+            ],
+            [action(7, mapper={"text": "{{2.error.message}}"})],
+        )
+    ]
+    run = replay(_failing(handler), event={"who": "a"}, settings=FAIL)
+    assert executed(run) == [1, 2, 7]
+    assert run.routes_taken()[0]["taken"] == [{"router": 5, "route": 2, "label": None, "phase": "run"}]
+    assert run.status == "success"  # no directive: acts as Ignore
+
+
+def test_error_inside_a_route_of_an_error_route_fails_the_run(replay: Replay) -> None:
+    run = replay(
+        _failing([router(5, [action(6)], [action(7)])]),
+        event=TWO,
+        settings={**FAIL, "make.module.6.error": "DataError"},
+        dlq=True,  # not stored: an error inside an error route fails the run
+    )
+    assert executed(run) == [1, 2, 6]
+    assert run.status == "error"
+    assert (
+        "module 6 failed with DataError inside the error route of module 2"
+        in run.to_json()["stopped"]["reason"]
+    )
+
+
+def test_filter_that_stops_the_error_route_before_its_directive_acts_as_ignore(replay: Replay) -> None:
+    handler = [
+        action(7, filter=flt("never", [condition("{{1.who}}", "text:equal", "z")])),
+        directive(9, "Rollback"),
+    ]
+    run = replay(_failing(handler), event=TWO, settings=FAIL)
+    assert executed(run) == [1, 2, 1, 2]
+    assert run.status == "success"
+    assert "did not reach builtin:Rollback" in events(run, "directive")[0].data["why"]
+
+
 def test_error_route_without_a_directive_acts_as_ignore(replay: Replay) -> None:
     run = replay(_failing([action(7)]), event=TWO, settings=FAIL)
     assert executed(run) == [1, 2, 7, 1, 2, 7]
