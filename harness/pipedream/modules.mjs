@@ -45,7 +45,11 @@ export function createLoader() {
   async function resolve(specifier, referrerUrl) {
     if (Object.hasOwn(SUBSTITUTES, specifier)) {
       const id = `hallsim:${specifier}`;
-      if (!cache.has(id)) cache.set(id, synthetic(SUBSTITUTES[specifier], id));
+      if (!cache.has(id)) {
+        // one object serves every run: a step that changes it retires its worker
+        watchModule(id, SUBSTITUTES[specifier].default);
+        cache.set(id, synthetic(SUBSTITUTES[specifier], id));
+      }
       return cache.get(id);
     }
     if (isBuiltin(specifier)) {

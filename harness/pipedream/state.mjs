@@ -49,12 +49,20 @@ function watchedObjects() {
   return objects;
 }
 
-// built-in modules steps imported in this worker (`node:http`, ...): their exports as first seen
+// modules steps imported in this worker (`node:http`, the @pipedream/platform stand-in, ...): their exports,
+// and the prototypes of the classes they export, as first seen
 const modules = new Map(); // label -> { object, state }
 
-/** Watch a built-in module's exports from its first import on, before any step code touches it. */
+/** Watch a module's exports from its first import on, before any step code touches it. */
 export function watchModule(label, object) {
-  if (object && !modules.has(label)) modules.set(label, { object, state: propertyState(object) });
+  if (!object || modules.has(label)) return;
+  modules.set(label, { object, state: propertyState(object) });
+  for (const [name, value] of Object.entries(object)) {
+    const prototype = typeof value === "function" ? value.prototype : undefined;
+    if (prototype && typeof prototype === "object") {
+      modules.set(`${label}.${name}.prototype`, { object: prototype, state: propertyState(prototype) });
+    }
+  }
 }
 
 export function snapshotRealm() {

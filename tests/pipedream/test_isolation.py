@@ -219,6 +219,17 @@ def test_a_patched_builtin_module_does_not_reach_the_next_run(write_workflow, ru
     assert run_workflow(path).step("patch").exports == {"patched_before": False}
 
 
+def test_a_changed_platform_stand_in_does_not_reach_the_next_run(write_workflow, run_workflow) -> None:
+    # one @pipedream/platform stand-in serves every run of a worker: its default export and classes are shared
+    source = "import platform, { ConfigurationError } from '@pipedream/platform';\n" + body(
+        "$.export('seen', [platform.marker ?? null, ConfigurationError.prototype.marker ?? null]);\n"
+        "platform.marker = 1;\nConfigurationError.prototype.marker = 1;"
+    )
+    path = write_workflow(code_step("patch", source))
+    assert run_workflow(path).step("patch").exports == {"seen": [None, None]}
+    assert run_workflow(path).step("patch").exports == {"seen": [None, None]}
+
+
 def test_a_host_killed_from_outside_is_replaced_on_the_next_run(run_workflow) -> None:
     import signal
 
