@@ -159,13 +159,15 @@ def call(
             or settings["make.http.v3_redirect_methods"] == "all"
         )
     else:
-        if (
-            mapper.get("inputMethod", "jsonString") == "jsonString"
-            and mapper.get("jsonStringBodyContent") is not None
-        ):
+        input_method = mapper.get("inputMethod", "jsonString")
+        if input_method == "jsonString" and mapper.get("jsonStringBodyContent") is not None:
             content = to_text(mapper.get("jsonStringBodyContent"))
-            if to_text(mapper.get("contentType") or "json") == "json" and not has_type:
-                headers.append(("Content-Type", "application/json"))
+        elif input_method == "dataStructure" and mapper.get("dataStructureBodyContent") is not None:
+            # the body's fields as mapped (exports hold them in `dataStructureBodyContent`); the data
+            # structure that types them is not in the export, so values keep their mapped types
+            content = json.dumps(mapper.get("dataStructureBodyContent"), default=to_text)
+        if content is not None and to_text(mapper.get("contentType") or "json") == "json" and not has_type:
+            headers.append(("Content-Type", "application/json"))
         stop = mapper.get("stopOnHttpError")
         evaluate_errors = settings["make.http.v4_stop_on_http_error"] if stop is None else stop is True
         follow = mapper.get("allowRedirects", True) is not False

@@ -281,3 +281,19 @@ def test_query_string_and_form_body(replay: Replay, httpserver: HTTPServer) -> N
     )
     run = replay(_gate(module), event={"worker_id": "w"}, hall=HallEndpoint(httpserver.url_for("/"), None))
     assert run.to_json()["modules"][1]["output"]["data"] == {"ok": True}
+
+
+def test_v4_data_structure_body_is_sent_as_json(replay: Replay, httpserver: HTTPServer) -> None:
+    # real v4 exports also use inputMethod dataStructure, the fields in dataStructureBodyContent
+    httpserver.expect_request(
+        "/ds", method="POST", json={"worker_id": "w", "env": "prod", "n": 2}
+    ).respond_with_json({"ok": True})
+    module = http_v4(
+        url=httpserver.url_for("/ds"),
+        inputMethod="dataStructure",
+        bodyDataStructure=12345,
+        dataStructureBodyContent={"worker_id": "{{1.worker_id}}", "env": "prod", "n": 2},
+    )
+    del module["mapper"]["jsonStringBodyContent"]
+    run = replay(_gate(module), event={"worker_id": "w"}, hall=HallEndpoint(httpserver.url_for("/"), None))
+    assert run.to_json()["modules"][1]["output"]["data"] == {"ok": True}
