@@ -173,6 +173,12 @@ class MakeBlueprint:
             protected=frozenset(int(p) for p in protected),
             start=start,
         )
+        if self.loaded.trigger is None and event is not None:
+            first = self.loaded.flow[0]
+            engine.notes.append(
+                f"module {first.id} ({first.module}) is not a trigger: the flow ran once and the event's "
+                f"{len(bundles)} bundle(s) were not used"
+            )
         began = time.perf_counter()
         engine.run(bundles)
         wall = time.perf_counter() - began

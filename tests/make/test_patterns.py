@@ -122,6 +122,7 @@ def test_poll_without_a_trigger(httpserver: HTTPServer, state: str, alerted: boo
     run = _run("health_poll", httpserver, event=[{"ignored": True}, {"ignored": True}])
     assert executed(run)[0] == 1  # the HTTP module runs once: there is no trigger to feed bundles
     assert len(run.bundles) == 2
+    assert "is not a trigger: the flow ran once and the event's 2 bundle(s) were not used" in run.render()
     assert _bodies(httpserver, "/alerts") == ([{"alert": f"health is {state}"}] if alerted else [])
 
 
