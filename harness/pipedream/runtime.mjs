@@ -27,6 +27,34 @@ export function installStepCapture() {
   process.on("unhandledRejection", failCurrent);
 }
 
+// what Node reports as active in an idle worker between runs: its message port, pooled sockets being dropped,
+// and timers (a step's own timers are cancelled when the run ends; Node's fetch keeps some of its own)
+const IDLE_RESOURCES = new Set(["MessagePort", "TCPSocketWrap", "Immediate", "Timeout"]);
+const RESOURCE_NAMES = {
+  FSReqPromise: "file operation",
+  FSReqCallback: "file operation",
+  FileHandle: "open file",
+  ProcessWrap: "child process",
+  PipeWrap: "pipe",
+  TCPServerWrap: "listening server",
+  UDPWrap: "UDP socket",
+  GetAddrInfoReqWrap: "DNS lookup",
+  FSEventWrap: "file watcher",
+  StatWatcher: "file watcher",
+};
+
+/** Work still pending that the timer and HTTP tracking do not see (files, child processes, servers, ...):
+ * it would go on into the next run of this worker. */
+export function lingeringWork() {
+  const counts = new Map();
+  for (const type of process.getActiveResourcesInfo()) {
+    if (IDLE_RESOURCES.has(type)) continue;
+    const name = RESOURCE_NAMES[type] ?? type;
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  return [...counts].map(([name, count]) => `${count} ${name}(s)`);
+}
+
 /** How many errors came from work left running after its step finished (since the last call). */
 export function takeStrayErrors() {
   const count = strayErrors;
@@ -259,9 +287,10 @@ export async function runWorkflow(run, emit) {
     // pipedream.md "Errors and time": work left running after run resolves only gives a warning
     const timers = cancelPendingTimers();
     const inflight = inflightRequests();
-    if (timers || inflight) {
-      const parts = [timers && `${timers} timer(s)`, inflight && `${inflight} HTTP request(s)`].filter(Boolean);
-      emit({ t: "warning", step: null, text: `work left running when the execution ended: ${parts.join(", ")}; stopped` });
+    const parts = [timers && `${timers} timer(s)`, inflight && `${inflight} HTTP request(s)`, ...lingeringWork()];
+    if (parts.some(Boolean)) {
+      const text = `work left running when the execution ended: ${parts.filter(Boolean).join(", ")}; stopped`;
+      emit({ t: "warning", step: null, text });
     }
     const wallMs = performance.now() - started;
     emit({

@@ -4,7 +4,7 @@ import { parentPort } from "node:worker_threads";
 import http from "node:http";
 import { installScaledTimers } from "./clock.mjs";
 import { dropConnections, installEgressGuards, stopRecording } from "./egress.mjs";
-import { installStepCapture, runWorkflow, takeStrayErrors } from "./runtime.mjs";
+import { installStepCapture, lingeringWork, runWorkflow, takeStrayErrors } from "./runtime.mjs";
 import { realmChanges, snapshotRealm } from "./state.mjs";
 
 // pipedream.md "Code steps and components": defineComponent is a global the platform injects; the identity
@@ -72,6 +72,8 @@ parentPort.on("message", async (message) => {
   if (inflight) reasons.push(`${inflight} HTTP request(s) still in flight`);
   const stray = takeStrayErrors();
   if (stray) reasons.push(`${stray} error(s) thrown after their step finished`);
+  const lingering = lingeringWork();
+  if (lingering.length) reasons.push(`work still running: ${lingering.join(", ")}`);
   reasons.push(...realmChanges(baseline));
   emit({ t: "settled", clean: reasons.length === 0, reasons });
 });

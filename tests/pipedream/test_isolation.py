@@ -147,6 +147,22 @@ def test_work_left_running_after_the_run_only_gives_a_warning(write_workflow, ru
     assert any("work left running" in w for w in run.warnings)
 
 
+def test_work_the_runtime_cannot_stop_does_not_reach_the_next_run(write_workflow, run_workflow) -> None:
+    # a loop of file reads uses no timer and no HTTP: only retiring the worker stops it
+    looping = "import fs from 'node:fs';\n" + body(
+        "(async () => {\n"
+        "  for (;;) { await fs.promises.stat('.'); globalThis.spins = (globalThis.spins ?? 0) + 1; }\n"
+        "})();"
+    )
+    run = run_workflow(write_workflow(code_step("loop", looping), name="loop.yaml"))
+    assert run.outcome == "completed"
+    assert any("work left running" in w and "file operation" in w for w in run.warnings)
+    later = body(
+        "await new Promise((r) => setTimeout(r, 1000));\n$.export('spins', globalThis.spins ?? null);"
+    )
+    assert run_workflow(write_workflow(code_step("look", later))).step("look").exports == {"spins": None}
+
+
 def test_no_node_process_outlives_the_python_process_that_started_it(tmp_path: Path) -> None:
     script = tmp_path / "one_run.py"
     script.write_text(
