@@ -29,6 +29,7 @@ class WorkerHandle {
       resourceLimits: { maxOldGenerationSizeMb: 512 },
     });
     this.runs = 0;
+    this.children = new Set(); // pids of child processes its steps started that are still running
     this.listener = null; // the active run's event handler
     this.settledOrDead = null; // while settling: resolves when the clean check is done or the worker died
     this.alive = true;
@@ -39,9 +40,14 @@ class WorkerHandle {
       this.worker.once("exit", (code) => reject(new Error(`worker exited with code ${code} while starting`)));
     });
     this.ready.catch(() => {});
-    this.worker.on("message", (event) => this.listener?.event(event));
+    this.worker.on("message", (event) => {
+      if (event.t === "child") this.children.add(event.pid);
+      else if (event.t === "child_exit") this.children.delete(event.pid);
+      else this.listener?.event(event);
+    });
     this.worker.on("error", (err) => this.listener?.died({ error: err }));
     this.worker.on("exit", (code) => {
+      this.killChildren();
       this.alive = false;
       all.delete(this);
       const i = idle.indexOf(this);
@@ -57,7 +63,19 @@ class WorkerHandle {
     this.alive = false;
     all.delete(this);
     this.listener = null;
+    this.killChildren();
     this.worker.terminate().catch(() => {});
+  }
+
+  killChildren() {
+    for (const pid of this.children) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // it has ended already
+      }
+    }
+    this.children.clear();
   }
 }
 
@@ -354,6 +372,7 @@ lines.on("line", (line) => {
   }
 });
 lines.on("close", async () => {
+  for (const handle of all) handle.killChildren();
   await Promise.allSettled([...all].map((handle) => handle.worker.terminate()));
   process.exit(0);
 });

@@ -2,6 +2,7 @@
 // Everything the run does is reported as it happens through `emit`, so the host keeps what was recorded
 // even when it has to terminate this worker (a busy loop, process.exit).
 import { format, inspect } from "node:util";
+import { killChildren } from "./children.mjs";
 import { cancelPendingTimers, configureClock, real } from "./clock.mjs";
 import { configureEgress, inflightRequests } from "./egress.mjs";
 import { createLoader } from "./modules.mjs";
@@ -288,6 +289,7 @@ export async function runWorkflow(run, emit) {
     const timers = cancelPendingTimers();
     const inflight = inflightRequests();
     const parts = [timers && `${timers} timer(s)`, inflight && `${inflight} HTTP request(s)`, ...lingeringWork()];
+    killChildren();
     if (parts.some(Boolean)) {
       const text = `work left running when the execution ended: ${parts.filter(Boolean).join(", ")}; stopped`;
       emit({ t: "warning", step: null, text });

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,27 @@ def test_work_the_runtime_cannot_stop_does_not_reach_the_next_run(write_workflow
         "await new Promise((r) => setTimeout(r, 1000));\n$.export('spins', globalThis.spins ?? null);"
     )
     assert run_workflow(write_workflow(code_step("look", later))).step("look").exports == {"spins": None}
+
+
+START_CHILD = (
+    "const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);\n"
+    "$.export('pid', child.pid);\n"
+)
+
+
+@pytest.mark.parametrize(
+    "then", ["return;", "for (;;) {}", "await new Promise((r) => setTimeout(r, 100));\nprocess.exit(2);"]
+)
+def test_a_child_process_a_step_starts_does_not_outlive_its_run(write_workflow, run_workflow, then) -> None:
+    source = "import { spawn } from 'node:child_process';\n" + body(START_CHILD + then)
+    run = run_workflow(write_workflow(code_step("spawner", source)), timeout_s=2)
+    pid = run.step("spawner").exports["pid"]
+    deadline = (
+        time.monotonic() + 10
+    )  # SIGKILL was sent before the run answered; the kernel ends it soon after
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(pid)
 
 
 def test_no_node_process_outlives_the_python_process_that_started_it(tmp_path: Path) -> None:
