@@ -103,6 +103,7 @@ class Engine:
         passes: list[dict[str, Any] | None] = list(bundles) if trigger else [None]
         if trigger is not None and passes:
             self.operations += 1  # a trigger costs one operation per run, however many bundles it returns
+        number = 0
         try:
             for number, bundle in enumerate(passes, 1):
                 self.event("bundle-start", number, 0, input=bundle, of=len(passes))
@@ -127,18 +128,33 @@ class Engine:
         except _recovery.StopRun as stop:
             self.stop = stop
             self.event(
-                "stop", 0, 0, status=stop.status, reason=stop.reason, **self._transactions(stop.status)
+                "stop", 0, 0, status=stop.status, reason=stop.reason, **self._transactions(stop, number)
             )
         self.run_modelled_s = self.clock_s
         _recovery.retries(self)
 
-    def _transactions(self, status: str) -> dict[str, Any]:
-        touched = sorted(
-            module_id for module_id in self.executions if self.bp.modules[module_id].app in TRANSACTIONAL_APPS
-        )
+    def _transactions(self, stop: _recovery.StopRun, bundle: int) -> dict[str, Any]:
+        """What happens to the changes of transactional (ACID) modules when the run stops. help.make.com
+        "Rollback error handler": with auto-commit off, the changes made while processing the failing
+        bundle are reverted; with auto-commit on (the default), only those of the module that output the
+        error. Commit commits them all."""
+        touched = [
+            (module_id, {run["bundle"] for run in runs})
+            for module_id, runs in sorted(self.executions.items())
+            if self.bp.modules[module_id].app in TRANSACTIONAL_APPS
+        ]
         if not touched:
             return {}
-        return {"rolled_back" if status == "error" else "committed": touched}
+        if stop.status != "error":
+            return {"committed": [module_id for module_id, _ in touched]}
+        if self.bp.scenario.auto_commit:
+            reverted = [module_id for module_id, _ in touched if module_id == stop.module]
+        else:
+            reverted = [module_id for module_id, bundles in touched if bundle in bundles]
+        out: dict[str, Any] = {"auto_commit": self.bp.scenario.auto_commit}
+        out["rolled_back"] = reverted
+        out["committed"] = [module_id for module_id, _ in touched if module_id not in reverted]
+        return out
 
     def record(
         self, module: Module, bundle: int, *, output: Any = None, error: ModuleError | None = None

@@ -32,10 +32,11 @@ _BACKOFF_TYPES = ("ConnectionError", "RateLimitError", "ModuleTimeoutError")
 class StopRun(Exception):
     """Ends the whole run (Commit, Rollback, a fatal error, an unhandled error): other bundles do not run."""
 
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: str, reason: str, module: int) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.module = module  # the module whose error stopped the run
 
 
 class RetryFailed(Exception):
@@ -61,6 +62,7 @@ def on_error(
             "error",
             f"module {module.id} failed with {error.type} inside the error route of module "
             f"{engine.error_routes[-1]}: an error inside an error route fails the run",
+            module.id,
         )
     if error.fatal:
         engine.event(
@@ -72,7 +74,9 @@ def on_error(
             handled=False,
             why="AccountValidationError is fatal: error handlers do not handle it (make.md Error types)",
         )
-        raise StopRun("error", f"module {module.id} failed with {error.type}, which no error handler handles")
+        raise StopRun(
+            "error", f"module {module.id} failed with {error.type}, which no error handler handles", module.id
+        )
     if not module.onerror:
         # help.make.com "Errors that don't create incomplete executions": an error on the scenario's first
         # module is not stored (only a Break handler on it stores one), so it stops the run like no dlq
@@ -102,6 +106,7 @@ def on_error(
             "error",
             f"module {module.id} failed with {error.type} and has no error handler: the run "
             f"stops and rolls back{stored}",
+            module.id,
         )
     failed = dict(outputs)
     failed[module.id] = {"error": {"type": error.type, "name": error.type, "message": error.message}}
@@ -182,7 +187,7 @@ def directive(
             directive=name,
             why="Commit: the run stops here, changes are committed; status success",
         )
-        raise StopRun("success", f"Commit on module {module.id}'s error route stopped the run")
+        raise StopRun("success", f"Commit on module {module.id}'s error route stopped the run", module.id)
     if name == "builtin:Rollback":
         engine.event(
             "directive",
@@ -192,7 +197,7 @@ def directive(
             directive=name,
             why="Rollback: the run stops, transactional modules revert; status error",
         )
-        raise StopRun("error", f"Rollback on module {module.id}'s error route stopped the run")
+        raise StopRun("error", f"Rollback on module {module.id}'s error route stopped the run", module.id)
     settings = mapper if isinstance(mapper, dict) else {}
     retry = settings.get("retry", engine.settings["make.break.retry"])
     retry = retry is True or str(retry).lower() == "true"

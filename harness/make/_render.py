@@ -187,9 +187,11 @@ def _event_lines(run: MakeRun, event: Event, shown: set[int]) -> list[str]:
     if kind == "stop":
         extra = ""
         if data.get("rolled_back"):
-            extra = f"; transactional modules rolled back: {data['rolled_back']}"
-        elif data.get("committed"):
-            extra = f"; transactional modules committed: {data['committed']}"
+            extra += f"; transactional modules rolled back: {data['rolled_back']}"
+        if data.get("committed"):
+            extra += f"; transactional modules committed: {data['committed']}"
+        if "auto_commit" in data:
+            extra += f" (auto-commit {'on' if data['auto_commit'] else 'off'})"
         return ["", f"Run stopped ({data['status']}): {data['reason']}{extra}"]
     return [f"{pad}{kind}: {_short(data)}"]
 

@@ -123,14 +123,20 @@ def hall(hall_emulator: Any) -> HallEndpoint:
 def write_blueprint(tmp_path: Path) -> Callable[..., Path]:
     counter = iter(range(1, 1000))
 
-    def write(flow: list[dict[str, Any]], *, dlq: bool = False, name: str = "test scenario") -> Path:
+    def write(
+        flow: list[dict[str, Any]],
+        *,
+        dlq: bool = False,
+        auto_commit: bool = True,
+        name: str = "test scenario",
+    ) -> Path:
         path = tmp_path / f"blueprint{next(counter)}.json"
         document = {
             "name": name,
             "flow": flow,
             "metadata": {
                 "version": 1,
-                "scenario": {"roundtrips": 1, "maxErrors": 3, "autoCommit": True, "dlq": dlq},
+                "scenario": {"roundtrips": 1, "maxErrors": 3, "autoCommit": auto_commit, "dlq": dlq},
             },
         }
         path.write_text(json.dumps(document, indent=2), encoding="utf-8")
@@ -151,8 +157,9 @@ def replay(write_blueprint: Callable[..., Path]) -> Callable[..., MakeRun]:
         variables: dict[str, str] | None = None,
         hall: HallEndpoint = NOWHERE,
         dlq: bool = False,
+        auto_commit: bool = True,
     ) -> MakeRun:
-        blueprint = load_blueprint(write_blueprint(flow, dlq=dlq))
+        blueprint = load_blueprint(write_blueprint(flow, dlq=dlq, auto_commit=auto_commit))
         return blueprint.run(hall, event=event, settings=settings, variables=variables)
 
     return run

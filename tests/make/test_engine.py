@@ -151,14 +151,44 @@ def test_commit_stops_the_run_with_success(replay: Replay) -> None:
     assert "Commit" in run.to_json()["stopped"]["reason"]
 
 
-def test_rollback_stops_the_run_with_error_and_reverts_transactional_modules(replay: Replay) -> None:
+@pytest.mark.parametrize(("auto_commit", "rolled_back", "committed"), [(False, [5], []), (True, [], [5])])
+def test_rollback_stops_the_run_with_error_and_reverts_transactional_modules(
+    replay: Replay, auto_commit: bool, rolled_back: list[int], committed: list[int]
+) -> None:
+    # help.make.com "Rollback error handler": with auto-commit off, the failing bundle's changes in ACID
+    # modules are reverted; with it on (the default), only those of the module that output the error
     flow = _failing([directive(9, "Rollback")])
     flow.insert(1, action(5, "datastore:AddRecord", {"key": "{{1.who}}"}))
-    run = replay(flow, event=TWO, settings=FAIL)
+    run = replay(flow, event=TWO, settings=FAIL, auto_commit=auto_commit)
     assert executed(run) == [1, 5, 2]
     assert run.status == "error"
     [stop] = events(run, "stop")
-    assert stop.data["rolled_back"] == [5]
+    assert stop.data["rolled_back"] == rolled_back
+    assert stop.data.get("committed", []) == committed
+
+
+def test_rollback_keeps_the_changes_of_earlier_bundles(replay: Replay) -> None:
+    # bundle a writes to the data store (module 5); bundle b fails in module 2, whose Rollback reverts
+    # only what bundle b changed (auto-commit off)
+    flow = [
+        webhook(),
+        router(
+            3,
+            [action(5, "datastore:AddRecord", filter=flt("a", [condition("{{1.who}}", "text:equal", "a")]))],
+            [
+                action(
+                    2,
+                    "airtable:ActionCreateRecord",
+                    filter=flt("b", [condition("{{1.who}}", "text:equal", "b")]),
+                    onerror=[directive(9, "Rollback")],
+                )
+            ],
+        ),
+    ]
+    run = replay(flow, event=TWO, settings=FAIL, auto_commit=False)
+    assert executed(run) == [1, 5, 1, 2]
+    [stop] = events(run, "stop")
+    assert (stop.data["rolled_back"], stop.data["committed"]) == ([], [5])
 
 
 def test_break_stores_an_incomplete_execution_and_retries_on_a_virtual_clock(replay: Replay) -> None:
