@@ -2,7 +2,7 @@
 // Everything the run does is reported as it happens through `emit`, so the host keeps what was recorded
 // even when it has to terminate this worker (a busy loop, process.exit).
 import { format, inspect } from "node:util";
-import { killChildren } from "./children.mjs";
+import { killChildren } from "./processes.mjs";
 import { cancelPendingTimers, configureClock, real } from "./clock.mjs";
 import { configureEgress, inflightRequests } from "./egress.mjs";
 import { createLoader } from "./modules.mjs";

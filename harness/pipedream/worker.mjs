@@ -2,7 +2,7 @@
 // while it stays clean (see state.mjs); the host retires it otherwise.
 import { parentPort } from "node:worker_threads";
 import http from "node:http";
-import { installChildTracking } from "./children.mjs";
+import { guardProcessKill, installChildTracking } from "./processes.mjs";
 import { installScaledTimers } from "./clock.mjs";
 import { dropConnections, installEgressGuards, stopRecording } from "./egress.mjs";
 import { installStepCapture, lingeringWork, runWorkflow, takeStrayErrors } from "./runtime.mjs";
@@ -55,6 +55,7 @@ async function start() {
   installEgressGuards();
   installStepCapture();
   installChildTracking((event) => parentPort.postMessage(event));
+  guardProcessKill();
   baseline = snapshotRealm();
   parentPort.postMessage({ t: "ready" });
 }

@@ -100,6 +100,8 @@ HOSTILE = {
     "busy_loop": ("for (;;) {}", "timed_out", "timeout", "TimeoutError"),
     "never_resolves": ("await new Promise(() => {});", "timed_out", "timeout", "TimeoutError"),
     "process_exit": ("process.exit(3);", "errored", "error", "ProcessExit"),
+    # in a worker thread process.kill(process.pid) would end the whole Node host, and the run with it
+    "kills_its_process": ("process.kill(process.pid);", "errored", "error", "ProcessKillRefusedError"),
     "throws_a_string": ("throw 'nope';", "errored", "error", "non-Error thrown (string)"),
 }
 
