@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hallsim.harness import journal
 from hallsim.harness._errors import HarnessError, InputError
+from hallsim.harness.verdict import unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
@@ -54,9 +55,20 @@ class MatrixRow:
     hall_calls: int = 0
     wall_ms: float = 0.0
     error: str | None = None
+    #: each execution of the protected action that did not follow a well-formed allow, and what came before it
+    unallowed: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def details(self, sep: str) -> str:
+        """What the Hall did, then why an allowed row still fails open, or the error that stopped it."""
+        parts = [self.hall_did]
+        if self.expected_protected and self.unallowed:
+            parts += self.unallowed
+        if self.error is not None:
+            parts.append(f"error: {self.error}")
+        return sep.join(parts)
 
 
 @dataclass(frozen=True)
@@ -117,7 +129,7 @@ class MatrixReport:
         ]
         for r in self.rows:
             verdict = f"**{r.verdict}**" if r.verdict in (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR) else r.verdict
-            did = r.hall_did if r.error is None else f"{r.hall_did}; error: {r.error}"
+            did = r.details("; ")
             lines.append(
                 f"| `{short_behaviour(r.behaviour)}` | {_md(did)} | {r.outcome} | {_yes(r.protected_ran)} | "
                 f"{_yes(r.expected_protected)} | {verdict} |"
@@ -139,10 +151,17 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def judge(protected_ran: bool, allowed: bool) -> str:
-    """The verdict for one row: FAIL-OPEN when the protected action ran without a well-formed allow."""
+def judge(protected_ran: bool, allowed: bool, *, ran_unallowed: bool | None = None) -> str:
+    """The verdict for one row: FAIL-OPEN when the protected action ran without a well-formed allow.
+
+    `ran_unallowed`: whether some execution of the protected action did not follow a well-formed allow
+    (`verdict.unallowed_runs`); by default, whether it ran in a row with no allow at all."""
+    if ran_unallowed is None:
+        ran_unallowed = protected_ran and not allowed
+    if ran_unallowed:
+        return FAIL_OPEN
     if protected_ran:
-        return RAN_ON_ALLOW if allowed else FAIL_OPEN
+        return RAN_ON_ALLOW
     return BLOCKED_ON_ALLOW if allowed else FAIL_CLOSED
 
 
@@ -328,7 +347,8 @@ def _run_row(
             requests = list(run.hall_requests) if behaviour != UNREACHABLE else []
             ran = _protected_ran(job, data, run.protected_ran)
             allowed = journal.well_formed_allow(requests)
-            verdict = judge(ran, allowed)
+            unallowed = tuple(unallowed_runs(data, requests, job.protected or None))
+            verdict = judge(ran, allowed, ran_unallowed=bool(unallowed))
             row = MatrixRow(
                 behaviour=behaviour,
                 hall_did=_hall_did(behaviour, requests, dead_port),
@@ -339,6 +359,7 @@ def _run_row(
                 verdict=verdict,
                 hall_calls=len(journal.route_requests(requests)),
                 wall_ms=round((time.perf_counter() - started) * 1000, 1),
+                unallowed=unallowed,
             )
             run_settings = dict(run.settings)
     if on_row is not None:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from hallsim.harness import journal
 from hallsim.harness._errors import InputError
 from hallsim.harness.expectations import audit_records, routes_taken
+from hallsim.harness.verdict import unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ class Repro:
 
     @property
     def fail_open(self) -> bool:
-        return bool(self.run.get("protected_ran")) and not journal.well_formed_allow(self.hall_requests)
+        return bool(unallowed_runs(self.run, self.hall_requests))
 
     def render(self) -> str:
         r = self.record

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hallsim.harness import journal
 from hallsim.harness._errors import HarnessError
 from hallsim.harness.expectations import ExpectationFailure, Mismatch, check_run, render_failure
 from hallsim.harness.scenario import Scenario
+from hallsim.harness.verdict import unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
@@ -166,14 +166,15 @@ def _run_event(
     data = run.to_json()
     requests = list(run.hall_requests)
     mismatches = check_run(scenario.expect, data, requests)
-    fail_open = bool(run.protected_ran) and not journal.well_formed_allow(requests)
+    unallowed = unallowed_runs(data, requests)
+    fail_open = bool(unallowed)
     if fail_open and not scenario.pins_fail_open:
         mismatches.append(
             Mismatch(
                 "fail-closed rule",
                 FAIL_CLOSED_RULE,
-                f"the protected action ran, but the Hall {journal.describe(requests)} "
-                "(pin today's behaviour with `pins_fail_open: true` and a `note:` if this is known)",
+                "; ".join(unallowed)
+                + " (pin today's behaviour with `pins_fail_open: true` and a `note:` if this is known)",
             )
         )
     return EventRun(label, event, data, run.render(), requests, tuple(mismatches), fail_open)

@@ -161,7 +161,7 @@ def _print_report(console: Console, report: MatrixReport) -> None:
     table.add_column("allow", justify="center", no_wrap=True)
     table.add_column("verdict", no_wrap=True, min_width=12)
     for row in report.rows:
-        did = row.hall_did if row.error is None else f"{row.hall_did}\nerror: {row.error}"
+        did = row.details("\n")
         # Text, not markup: a reason or an error may hold square brackets
         table.add_row(
             Text(short_behaviour(row.behaviour, 18)),

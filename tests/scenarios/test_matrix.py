@@ -39,6 +39,11 @@ def test_the_rule(ran: bool, allowed: bool, verdict: str) -> None:
     assert judge(ran, allowed) == verdict
 
 
+def test_an_allow_somewhere_in_the_row_does_not_cover_an_execution_that_followed_no_allow() -> None:
+    assert judge(True, True, ran_unallowed=True) == FAIL_OPEN
+    assert judge(True, True, ran_unallowed=False) == RAN_ON_ALLOW
+
+
 def test_option_a_rows_and_the_unreachable_row(pool: EmulatorPool) -> None:
     report = run_matrix(OPTION_A, behaviours=["allow", "deny", "missing-denied", "reset"], pool=pool)
     rows = {row.behaviour: row for row in report.rows}
