@@ -99,6 +99,8 @@ def run_scenario(
     scenario: Scenario, *, emulator: HallEmulator | None = None, workflow: Workflow | None = None
 ) -> ScenarioResult:
     """Run every event of the scenario against `emulator` (or one started for this call) and check it."""
+    from hallsim.emulator import EmulatorError
+
     started = time.perf_counter()
     try:
         workflow = workflow or load_workflow(scenario.workflow)
@@ -107,7 +109,7 @@ def run_scenario(
                 _run_event(scenario, workflow, hall, label, event)
                 for label, event in zip(scenario.event_labels, scenario.events, strict=True)
             )
-    except HarnessError as err:
+    except (HarnessError, EmulatorError) as err:
         return ScenarioResult(scenario, (), error=str(err), duration_s=time.perf_counter() - started)
     problems: list[Mismatch] = []
     if (

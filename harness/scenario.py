@@ -265,15 +265,7 @@ def load_scenario(path: Path | str) -> Scenario:
             f"{doc.where(('workflow',))}: workflow: {err} (paths are relative to the scenario file)"
         ) from None
     _check_platform_fields(doc, model.expect, platform)
-    if model.hall.script is not None and not (path.parent / model.hall.script).is_file():
-        raise ScenarioError(
-            f"{doc.where(('hall', 'script'))}: hall.script: {path.parent / model.hall.script}: no such file "
-            "(paths are relative to the scenario file)"
-        )
-    for loc, name in _behaviour_names(model.hall):
-        problem = behaviour_problem(name)
-        if problem:
-            raise ScenarioError(f"{doc.where(loc)}: {'.'.join(map(str, loc))}: {problem}")
+    _check_hall(doc, model.hall, path.parent)
 
     events: tuple[Any, ...] = (model.event,)
     labels: tuple[str, ...] = ("inline event" if model.event is not None else "the workflow's sample event",)
@@ -302,11 +294,9 @@ def load_scenario(path: Path | str) -> Scenario:
 
 
 def behaviour_problem(spec: str | dict[str, Any]) -> str | None:
-    """Why the emulator would refuse this behaviour name, or None when it is fine (or cannot be checked)."""
-    try:
-        from hallsim.emulator import EmulatorError, parse_behaviour
-    except ImportError:
-        return None
+    """Why the emulator would refuse this behaviour name, or None when it is fine."""
+    from hallsim.emulator import EmulatorError, parse_behaviour
+
     try:
         parse_behaviour(spec)
     except EmulatorError as err:
@@ -314,13 +304,30 @@ def behaviour_problem(spec: str | dict[str, Any]) -> str | None:
     return None
 
 
-def _behaviour_names(hall: HallSpec) -> list[tuple[tuple[str, ...], str | dict[str, Any]]]:
-    names: list[tuple[tuple[str, ...], str | dict[str, Any]]] = []
-    if hall.behaviour is not None:
-        names.append((("hall", "behaviour"), hall.behaviour))
-    if hall.default is not None:
-        names.append((("hall", "default"), hall.default))
-    return names
+def _check_hall(doc: YamlDocument, hall: HallSpec, base: Path) -> None:
+    """Refuse what the emulator would refuse at run time, here, with the scenario's file and line."""
+    from hallsim.emulator import EmulatorError, load_script, parse_rule
+
+    if hall.script is not None:
+        script = base / hall.script
+        if not script.is_file():
+            raise ScenarioError(
+                f"{doc.where(('hall', 'script'))}: hall.script: {script}: no such file "
+                "(paths are relative to the scenario file)"
+            )
+        try:
+            load_script(script)
+        except EmulatorError as err:
+            raise ScenarioError(f"{doc.where(('hall', 'script'))}: hall.script: {err}") from None
+    for key in ("behaviour", "default"):
+        problem = behaviour_problem(getattr(hall, key)) if getattr(hall, key) is not None else None
+        if problem:
+            raise ScenarioError(f"{doc.where(('hall', key))}: hall.{key}: {problem}")
+    for index, rule in enumerate(hall.rules or ()):
+        try:
+            parse_rule(rule, f"hall.rules[{index}]")
+        except EmulatorError as err:
+            raise ScenarioError(f"{doc.where(('hall', 'rules', index))}: {err}") from None
 
 
 def _read_event_file(doc: YamlDocument, event_path: Path) -> Any:

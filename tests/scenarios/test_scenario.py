@@ -146,6 +146,16 @@ def test_generated_events_are_the_same_for_the_same_seed(folder: Path) -> None:
             ["s.scenario.yaml:1", "workflow:", "no such file"],
         ),
         ("workflow: gate.mjs\nhall: {script: nope.yaml}\nexpect: {}\n", ["hall.script", "no such file"]),
+        # the Hall's rules and behaviours are checked when the file loads, not half-way through a run
+        (
+            "workflow: gate.mjs\nhall:\n  rules:\n    - {match: {worker_id: a}, respond: deny}\n"
+            "    - {match: {worker_id: b}, respond: dney}\nexpect: {}\n",
+            ["s.scenario.yaml:5", "hall.rules[1].respond: unknown behaviour 'dney'"],
+        ),
+        (
+            "workflow: gate.mjs\nhall: {rules: [], default: dney}\nexpect: {}\n",
+            ["s.scenario.yaml:2", "hall.default: unknown behaviour 'dney'"],
+        ),
         ("workflow: gate.mjs\nhall: allow\nevent_file: e.json\nexpect: {}\n", ["event_file", "no such file"]),
         ("workflow: gate.mjs\nhall: allow\nexpect: [\n", ["not valid YAML"]),
         ("- just\n- a list\n", ["expected a mapping with at least `workflow`, `hall` and `expect`"]),
@@ -169,3 +179,10 @@ def test_find_scenarios_picks_only_scenario_files(folder: Path) -> None:
     assert [p.name for p in found] == ["b.scenario.yaml", "a.scenario.yml"]
     with pytest.raises(ScenarioError, match="no such file or folder"):
         find_scenarios([folder / "missing"])
+
+
+def test_a_broken_hall_script_is_reported_with_both_files(folder: Path) -> None:
+    (folder / "hall.yaml").write_text("rules:\n  - match: {worker_id: a}\n    respond: dney\n")
+    message = error_of(write(folder, "workflow: gate.mjs\nhall: {script: hall.yaml}\nexpect: {}\n"))
+    assert f"{folder / 's.scenario.yaml'}:2: hall.script: {folder / 'hall.yaml'}:3:" in message
+    assert "unknown behaviour 'dney'" in message
