@@ -76,6 +76,8 @@ def read_record(path: Path | str) -> DecisionRecord:
         raise InputError(f"{path}: no such file (--decision)") from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise InputError(f"{path}: cannot read the decision record (--decision): {err}") from None
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if not isinstance(data, dict):

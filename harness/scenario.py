@@ -338,6 +338,8 @@ def _read_event_file(doc: YamlDocument, event_path: Path) -> Any:
         raise ScenarioError(
             f"{where}: event_file: {event_path}: no such file (paths are relative to the scenario file)"
         ) from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise ScenarioError(f"{where}: event_file: {event_path}: cannot read it as text: {err}") from None
     if event_path.suffix == ".json":
         try:
             return json.loads(text)

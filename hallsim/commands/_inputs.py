@@ -19,6 +19,8 @@ def read_event_file(path: Path, option: str = "--event") -> Any:
         raise InputError(f"{path}: no such file ({option})") from None
     except json.JSONDecodeError as err:
         raise InputError(f"{path}:{err.lineno}: {option}: not valid JSON: {err.msg}") from None
+    except (UnicodeDecodeError, OSError) as err:
+        raise InputError(f"{path}: {option}: cannot read it as a JSON text file: {err}") from None
 
 
 def parse_vars(pairs: tuple[str, ...], option: str = "--var") -> dict[str, str]:

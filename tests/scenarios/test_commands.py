@@ -206,3 +206,14 @@ def test_repro_save_name_is_checked_before_running(tmp_path: Path) -> None:
     code, out = invoke("repro", "--decision", str(record), "--workflow", str(OPTION_A), "--save", "x.yaml")
     assert code == 2
     assert "name it *.scenario.yaml" in out
+
+
+def test_files_that_are_not_text_are_errors_not_tracebacks(tmp_path: Path) -> None:
+    binary = tmp_path / "record.json"
+    binary.write_bytes(b"\xff\xfe{}")
+    code, out = invoke("repro", "--decision", str(binary), "--workflow", str(OPTION_A))
+    assert code == 2
+    assert f"{binary}: cannot read the decision record (--decision)" in out
+    code, out = invoke("matrix", str(OPTION_A), "--event", str(binary))
+    assert code == 2
+    assert f"{binary}: --event: cannot read it as a JSON text file" in out

@@ -186,3 +186,9 @@ def test_a_broken_hall_script_is_reported_with_both_files(folder: Path) -> None:
     message = error_of(write(folder, "workflow: gate.mjs\nhall: {script: hall.yaml}\nexpect: {}\n"))
     assert f"{folder / 's.scenario.yaml'}:2: hall.script: {folder / 'hall.yaml'}:3:" in message
     assert "unknown behaviour 'dney'" in message
+
+
+def test_an_event_file_that_is_not_text_is_reported(folder: Path) -> None:
+    (folder / "event.json").write_bytes(b"\xff\xfe{}")
+    message = error_of(write(folder, "workflow: gate.mjs\nhall: allow\nevent_file: event.json\nexpect: {}\n"))
+    assert f"s.scenario.yaml:3: event_file: {folder / 'event.json'}: cannot read it as text" in message
