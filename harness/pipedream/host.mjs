@@ -9,6 +9,7 @@ const WORKER_URL = new URL("./worker.mjs", import.meta.url);
 const SPARES = 1; // warm workers kept ready beyond those in use
 const MAX_IDLE = 4;
 const GRACE_MS = 250; // after the execution timeout, how long a worker may stay silent before it is ended
+const SETTLE_MS = 1000; // after its answer, how long a worker may take to say whether it stayed clean
 
 const idle = [];
 const settling = new Set(); // workers whose run has answered, still checking whether they stayed clean
@@ -264,6 +265,7 @@ async function run(id, spec) {
   const workerInfo = { runs: handle.runs, retired: null };
   let answered = false;
   let guard = null;
+  let settleGuard = null;
   let doneSettling = () => {};
   const answer = () => {
     if (answered) return;
@@ -275,9 +277,13 @@ async function run(id, spec) {
         doneSettling = resolve;
       });
       settling.add(handle);
+      // work a step left behind can keep the worker busy after the run (a promise chain ending in a loop):
+      // the next run must not wait for it
+      settleGuard = setTimeout(() => retire("the worker stayed busy after its run"), SETTLE_MS);
     }
   };
   const settled = () => {
+    clearTimeout(settleGuard);
     settling.delete(handle);
     doneSettling();
   };
@@ -287,24 +293,32 @@ async function run(id, spec) {
     settled();
     topUp();
   };
-  const timeoutWallMs = spec.settings.timeout_ms * spec.settings.time_scale;
+  const stuck = () => {
+    if (record.startedAt === null) {
+      // a backstop: the worker never began this run, so nothing of it is the workflow's doing
+      record.abort("error", {
+        name: "HarnessError",
+        message: "the worker never started the run (left busy by an earlier run); hallsim terminated it",
+        stack: null,
+      });
+      retire("busy before the run started");
+    } else {
+      // the worker's own timeout did not fire: the step is blocking the event loop
+      record.abort("timeout", {
+        name: "TimeoutError",
+        message:
+          `Timeout: the execution exceeded the workflow timeout of ${spec.settings.timeout_ms / 1000} s ` +
+          "(modelled) while the step kept the event loop busy; hallsim terminated it",
+        stack: null,
+      });
+      retire("the step blocked the event loop past the timeout");
+    }
+    answer();
+  };
   handle.listener = {
     event(event) {
       record.apply(event);
-      if (event.t === "run_start") {
-        guard = setTimeout(() => {
-          // the worker's own timeout did not fire: the step is blocking the event loop
-          record.abort("timeout", {
-            name: "TimeoutError",
-            message:
-              `Timeout: the execution exceeded the workflow timeout of ${spec.settings.timeout_ms / 1000} s ` +
-              "(modelled) while the step kept the event loop busy; hallsim terminated it",
-            stack: null,
-          });
-          retire("the step blocked the event loop past the timeout");
-          answer();
-        }, timeoutWallMs + GRACE_MS);
-      } else if (event.t === "run_end") {
+      if (event.t === "run_end") {
         answer();
       } else if (event.t === "crash") {
         record.abort("error", { name: "HarnessError", message: event.message, stack: null });
@@ -345,6 +359,8 @@ async function run(id, spec) {
     },
   };
   handle.worker.postMessage({ t: "run", run: spec });
+  // bounded from the moment the run is handed over, whatever the worker does
+  guard = setTimeout(stuck, spec.settings.timeout_ms * spec.settings.time_scale + GRACE_MS);
 }
 
 // --- requests from hallsim ------------------------------------------------------------------------------

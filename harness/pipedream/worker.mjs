@@ -3,7 +3,7 @@
 import { parentPort } from "node:worker_threads";
 import http from "node:http";
 import { guardProcessKill, installChildTracking } from "./processes.mjs";
-import { installScaledTimers } from "./clock.mjs";
+import { installScaledTimers, real } from "./clock.mjs";
 import { dropConnections, installEgressGuards, stopRecording } from "./egress.mjs";
 import { installStepCapture, lingeringWork, runWorkflow, takeStrayErrors } from "./runtime.mjs";
 import { realmChanges, snapshotRealm } from "./state.mjs";
@@ -68,7 +68,10 @@ parentPort.on("message", async (message) => {
   } catch (err) {
     emit({ t: "crash", message: String(err?.stack ?? err) });
   }
-  // After the answer is out: may this worker take another run?
+  // After the answer is out: may this worker take another run? First let whatever a step queued run (a promise
+  // chain outlives its step), so the check below sees what it did, and a chain that never ends keeps this
+  // worker from ever settling (the host then retires it).
+  await new Promise((resolve) => real.setImmediate(resolve));
   stopRecording();
   const reasons = [];
   const inflight = dropConnections();

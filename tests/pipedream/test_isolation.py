@@ -130,6 +130,20 @@ def test_a_busy_loop_says_the_step_blocked_the_event_loop(write_workflow, run_wo
     assert run.modelled_ms == pytest.approx(2000)
 
 
+def test_a_busy_loop_left_behind_by_a_finished_step_does_not_hold_up_the_next_run(
+    write_workflow, run_workflow
+) -> None:
+    # a long promise chain outlives the step's run() and ends in a loop after the run has answered
+    spin_later = body(
+        "let chain = Promise.resolve();\nfor (let i = 0; i < 1000; i++) chain = chain.then(() => {});\n"
+        "chain.then(() => { for (;;) {} });"
+    )
+    spin = write_workflow(code_step("spin", spin_later), name="spin.yaml")
+    assert run_workflow(spin).outcome == "completed"
+    fine = write_workflow(code_step("fine", body("$.export('ok', true);")), name="fine.yaml")
+    assert run_workflow(fine).step("fine").exports == {"ok": True}
+
+
 def test_a_busy_loop_at_module_load_is_caught_too(write_workflow, run_workflow) -> None:
     run = run_workflow(write_workflow(code_step("spin", "for (;;) {}\n" + body(""))), timeout_s=2)
     assert run.outcome == "timed_out"
