@@ -9,6 +9,8 @@
 // - the rule-builder filter: `bool=` needs two real booleans, `num=` compares +a === +b, `str=` compares
 //   case-insensitively unless match case is set, `exist` is `!== undefined`; groups combine with AND/OR.
 
+import { ConfigurationError } from "./platform.mjs";
+
 // --- registry Filter app --------------------------------------------------------------------------------
 
 function text(value, caseSensitive) {
@@ -25,15 +27,21 @@ function isNullish(value) {
   return value === null || value === undefined || value === "null" || value === "undefined";
 }
 
+// filter.app.mjs `parse`: any failure becomes `new ConfigurationError(e)` (its message is String(e)); a JSON
+// `null` passes as an object, so KEY_EXISTS then throws a TypeError on `in`
 function parseAs(value, type) {
   if (type === "array" && Array.isArray(value)) return value;
   if (type === "object" && value !== null && typeof value === "object" && !Array.isArray(value)) return value;
-  const parsed = JSON.parse(value);
-  if (type === "array" && !Array.isArray(parsed)) throw new Error("Unable to parse second value to array");
-  if (type === "object" && (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))) {
-    throw new Error("Unable to parse second value to object");
+  try {
+    const parsed = JSON.parse(value);
+    if (type === "array" && !Array.isArray(parsed)) throw new Error("Unable to parse second value to array");
+    if (type === "object" && (typeof parsed !== "object" || Array.isArray(parsed))) {
+      throw new Error("Unable to parse second value to object");
+    }
+    return parsed;
+  } catch (err) {
+    throw new ConfigurationError(err);
   }
-  return parsed;
 }
 
 const REGISTRY = {

@@ -89,6 +89,10 @@ REGISTRY = [
     ("IS_NULL", 0, None, "exit"),
     ("IN_ARRAY", "b", ["a", "b"], "continue"),
     ("KEY_EXISTS", "k", '{"k": null}', "exit"),
+    # the registry wraps a failed parse in ConfigurationError(e): the message is the original error's String()
+    ("IN_ARRAY", "b", '{"a": 1}', "ConfigurationError: Error: Unable to parse second value to array"),
+    ("IN_ARRAY", "b", "a,b", "ConfigurationError: SyntaxError: Unexpected token"),
+    ("KEY_EXISTS", "k", "null", "TypeError: Cannot use 'in' operator"),  # JSON null passes as an object
 ]
 
 
@@ -114,7 +118,7 @@ def test_registry_filter(write_workflow, run_workflow, condition, value, compare
         assert step.exit_reason == "stop"
     else:
         assert run.outcome == "errored"
-        assert outcome in step.error["message"]
+        assert outcome in f"{step.error['name']}: {step.error['message']}"
 
 
 def test_registry_end_action_ends_when_the_condition_is_met(write_workflow, run_workflow) -> None:
