@@ -104,7 +104,10 @@ class MatrixReport:
         parts = [f"{counted[v]} {v}" for v in order if v in counted]
         head = "FAILS OPEN" if self.fail_open else "fails closed"
         chosen = "".join(f" with {k}={v}" for k, v in self.chosen.items())
-        return f"{self.workflow}{chosen}: {head} ({', '.join(parts)})"
+        # fail-closed by the rule, but a gate that never reached the Hall has not been tested by any row
+        called = any(r.hall_calls for r in self.rows) or any(r.error for r in self.rows)
+        unreached = "" if called else "; the Hall was never called: the gate did not reach it in any row"
+        return f"{self.workflow}{chosen}: {head} ({', '.join(parts)}){unreached}"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -130,3 +130,13 @@ def test_json_and_markdown(pool: EmulatorPool) -> None:
         in markdown
     )
     assert markdown.rstrip().endswith("FAILS OPEN (1 FAIL-OPEN, 1 fail-closed)")
+
+
+def test_a_gate_that_never_reaches_the_hall_is_called_out(pool: EmulatorPool) -> None:
+    # the published component sees no environment variables by default (docs/matrix.md): fail-closed by the
+    # rule on every row, but no row exercised the gate, and the summary says so
+    report = run_matrix(PIPEDREAM / "component.yaml", behaviours=["allow"], pool=pool)
+    assert [r.verdict for r in report.rows] == [FAIL_CLOSED, FAIL_CLOSED]
+    assert report.summary().endswith("the Hall was never called: the gate did not reach it in any row")
+    reached = run_matrix(OPTION_A, behaviours=["allow"], pool=pool)
+    assert "never called" not in reached.summary()
