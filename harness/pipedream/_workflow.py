@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 from collections.abc import Mapping
@@ -215,5 +216,13 @@ class PipedreamWorkflow:
 
 
 def _is_loopback(host: str) -> bool:
+    """Loopback as egress.mjs isLoopback sees it: a name like 127.example.com is not."""
     host = host.lower().strip("[]")
-    return host == "localhost" or host.endswith(".localhost") or host.startswith("127.") or host == "::1"
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)

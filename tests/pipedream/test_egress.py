@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 from pytest_httpserver import HTTPServer
 
-from .conftest import body, code_step
+from hallsim.harness import HallEndpoint
+from hallsim.harness.pipedream import load_workflow
+
+from .conftest import FIXTURES, body, code_step
 
 pytestmark = pytest.mark.e2e
 
@@ -44,8 +47,6 @@ def test_the_internet_is_refused_whatever_the_client(write_workflow, run_workflo
 
 
 def test_every_call_is_recorded_with_its_answer(run_workflow) -> None:
-    from .conftest import FIXTURES
-
     run = run_workflow(FIXTURES / "inline_option_a.yaml", "allow")
     [gate_call] = run.step("pyhall_gate").http
     assert gate_call["method"] == "POST"
@@ -77,3 +78,12 @@ def test_a_hall_that_is_not_on_loopback_is_refused_too(write_workflow, run_workf
     error = run_workflow(path).step("call").error
     assert "192.0.2.10:8765" in error["cause"]["message"]
     assert "loopback addresses only" in error["cause"]["message"]
+
+
+def test_a_hall_named_like_a_loopback_address_is_not_loopback(hall) -> None:
+    run = load_workflow(FIXTURES / "pyhall_gate.mjs").run(
+        HallEndpoint("http://127.example.com:8765", "t"), settings={"time_scale": 0.01}
+    )
+    message = run.step("pyhall_gate").error["cause"]["message"]
+    assert "refused a connection to 127.example.com:8765" in message
+    assert "loopback addresses only" in message
