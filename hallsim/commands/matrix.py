@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hallsim.commands import _console
 from hallsim.commands._errors import user_errors
 from hallsim.commands._inputs import parse_vars, read_event_file
 
@@ -82,7 +83,7 @@ def command(
         MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None, run_settings)
         for path in workflows
     ]
-    console = _console()
+    console = _console.console()
     show_progress = console.is_terminal and not (as_json or markdown)
     total = len(jobs) * (len(names) + 1)
     if show_progress:
@@ -126,15 +127,6 @@ def command(
         raise SystemExit(1)
     if any(r.errors for r in reports):
         raise SystemExit(2)
-
-
-def _console() -> Console:
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    if not console.is_terminal:  # a log or a pipe: room for the whole table
-        console = Console(highlight=False, width=max(console.width, 132))
-    return console
 
 
 def _print_report(console: Console, report: MatrixReport) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hallsim.commands import _console
 from hallsim.commands._errors import user_errors
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: boo
 
     from hallsim.emulator import HallEmulator
 
-    console = _console()
+    console = _console.console()
     results: list[ScenarioResult] = []
     broken: list[tuple[Path, str]] = []
     with HallEmulator() as emulator, console.status("running scenarios...") as status:
@@ -63,15 +64,6 @@ def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: boo
         raise SystemExit(2)
     if any(not r.passed for r in results):
         raise SystemExit(1)
-
-
-def _console() -> Console:
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    if not console.is_terminal:  # a log or a pipe: room for the whole table
-        console = Console(highlight=False, width=max(console.width, 132))
-    return console
 
 
 def _print_table(
