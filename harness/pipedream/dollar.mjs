@@ -148,8 +148,12 @@ export class StepState {
         returnJson = JSON.stringify(result);
       } catch (err) {
         const problem = `the step's return value cannot be serialised to JSON (${err.message})`;
-        if (settings.unserialisable_export === "error") this.exportProblem ??= new ExportError(problem);
-        else this.warn(`${problem}: dropped (setting unserialisable_export=drop, UNCONFIRMED)`);
+        if (settings.unserialisable_export === "error") {
+          this.exportProblem ??= new ExportError(problem);
+          this.warn(`${problem}: the step fails (setting unserialisable_export=error, UNCONFIRMED)`);
+        } else {
+          this.warn(`${problem}: dropped (setting unserialisable_export=drop, UNCONFIRMED)`);
+        }
       }
     }
     let status = this.exited ? "exited" : "success";

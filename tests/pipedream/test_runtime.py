@@ -114,6 +114,18 @@ def test_an_export_json_cannot_serialise_fails_the_step(write_workflow, run_work
     assert dropped.step("first").exports == {}
 
 
+@pytest.mark.parametrize(("setting", "outcome"), [("error", "errored"), ("drop", "completed")])
+def test_a_return_value_json_cannot_serialise_follows_the_same_setting(
+    write_workflow, run_workflow, setting: str, outcome: str
+) -> None:
+    path = write_workflow(code_step("first", body("const loop = {};\nloop.self = loop;\nreturn loop;")))
+    run = run_workflow(path, unserialisable_export=setting)
+    first = run.step("first")
+    assert run.outcome == outcome
+    assert not first.has_return_value
+    assert any(f"unserialisable_export={setting}, UNCONFIRMED" in w for w in first.warnings)
+
+
 @pytest.mark.parametrize(
     ("throw", "name", "message"),
     [
