@@ -183,7 +183,7 @@ def check_run(
     if expect.hall_calls is not None:
         found.extend(_check_hall_calls(expect, hall_requests, decision))
     if expect.audit is not None:
-        found.extend(_check_audit(expect, run, decision))
+        found.extend(_check_audit(expect, run, journal.issued_decisions(hall_requests)))
     return found
 
 
@@ -241,15 +241,24 @@ def _check_hall_calls(
     return found
 
 
-def _check_audit(expect: Expectations, run: Mapping[str, Any], decision: Any) -> list[Mismatch]:
+def _check_audit(
+    expect: Expectations, run: Mapping[str, Any], decisions: Sequence[Mapping[str, Any]]
+) -> list[Mismatch]:
     audit = expect.audit
     assert audit is not None
     records = audit_records(run, modules=audit.modules, columns=audit.columns or GUIDE_AUDIT_COLUMNS)
     found: list[Mismatch] = []
     if audit.count is not None and len(records) != audit.count:
         found.append(Mismatch("expect.audit.count", str(audit.count), f"{len(records)}: {show(records)}"))
+    by_id = {d.get("decision_id"): d for d in decisions}
     for index, record in enumerate(records):
         where = f"expect.audit[{index}]"
+        # a run with several decisions (bundles, gates) audits each: a record is held to the decision it
+        # names, or else to the last one the Hall issued
+        named = record.get("decision_id")
+        decision = (by_id.get(named) if isinstance(named, str) else None) or (
+            decisions[-1] if decisions else None
+        )
         if audit.fields:
             found.extend(match(audit.fields, record, where, decision))
         if audit.matches_decision:

@@ -58,15 +58,20 @@ def well_formed_allow(entries: Sequence[Mapping[str, Any]]) -> bool:
     return any(is_well_formed_allow(e) for e in route_requests(entries))
 
 
-def issued_decision(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The last decision the emulator delivered in this run (a JSON object with a decision_id), or None."""
-    for entry in reversed(route_requests(entries)):
-        if not _delivered(entry):
-            continue
-        body = response_json(entry)
+def issued_decisions(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every decision the emulator delivered in this run (JSON objects with a decision_id), oldest first."""
+    decisions = []
+    for entry in route_requests(entries):
+        body = response_json(entry) if _delivered(entry) else None
         if isinstance(body, Mapping) and "decision_id" in body:
-            return dict(body)
-    return None
+            decisions.append(dict(body))
+    return decisions
+
+
+def issued_decision(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The last decision the emulator delivered in this run, or None."""
+    decisions = issued_decisions(entries)
+    return decisions[-1] if decisions else None
 
 
 def describe_entry(entry: Mapping[str, Any]) -> str:

@@ -129,6 +129,22 @@ def test_audit_record_must_carry_the_decision_the_hall_issued() -> None:
     assert '"d-1"' in mismatch.expected
 
 
+def test_each_audit_record_is_held_to_the_decision_it_names() -> None:
+    # two gate calls (two bundles): each record carries its own decision; a swapped hash is still caught
+    second = {"decision_id": "d-2", "denied": False, "artifact_hash": "def"}
+    journal = [*JOURNAL, {**JOURNAL[0], "response": {"status": 200, "body": json.dumps(second)}}]
+    records = [{"decision_id": "d-1", "artifact_hash": "abc"}, {"decision_id": "d-2", "artifact_hash": "def"}]
+    run = {**PIPEDREAM_RUN, "sink_requests": [{"body": r} for r in records]}
+    expect = Expectations.model_validate({"audit": {"count": 2, "matches_decision": True}})
+    assert check_run(expect, run, journal) == []
+    swapped = {**run, "sink_requests": [{"body": {"decision_id": "d-1", "artifact_hash": "def"}}]}
+    (mismatch,) = check_run(
+        Expectations.model_validate({"audit": {"matches_decision": True}}), swapped, journal
+    )
+    assert mismatch.where == "expect.audit[0].artifact_hash"
+    assert '"abc"' in mismatch.expected
+
+
 def test_make_run_modules_routes_and_status() -> None:
     run = {
         "platform": "make",
