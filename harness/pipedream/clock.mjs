@@ -1,6 +1,7 @@
 // Scaled time for steps: a step's timers run `time_scale` times faster, so a modelled 30 s wait costs
 // 0.3 s of wall time at scale 0.01, the same scale the Hall emulator uses for its delays.
 // Our own runtime keeps the real timers (exported below); only the step-visible globals are replaced.
+import timers from "node:timers";
 import timersPromises from "node:timers/promises";
 
 export const real = {
@@ -103,8 +104,22 @@ export const scaledTimersPromises = {
   setTimeout(ms, value, options) {
     return timersPromises.setTimeout(wallMs(ms), value, options);
   },
+  setInterval(ms, value, options) {
+    return timersPromises.setInterval(wallMs(ms), value, options);
+  },
+  scheduler: {
+    wait: (ms, options) => timersPromises.scheduler.wait(wallMs(ms), options),
+    yield: () => timersPromises.scheduler.yield(),
+  },
 };
 scaledTimersPromises.default = scaledTimersPromises;
+
+/** `node:timers` as a step sees it: the global timers above (scaled, and cancelled when the run ends). */
+export const scaledTimers = { ...timers, promises: scaledTimersPromises };
+for (const name of ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "setImmediate", "clearImmediate"]) {
+  scaledTimers[name] = (...args) => globalThis[name](...args);
+}
+scaledTimers.default = scaledTimers;
 
 /** How many step timers are still pending; cancels them (the run is over). */
 export function cancelPendingTimers() {

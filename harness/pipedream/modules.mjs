@@ -7,12 +7,14 @@ import { readFile } from "node:fs/promises";
 import { createRequire, isBuiltin } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as platform from "./platform.mjs";
-import { scaledTimersPromises } from "./clock.mjs";
+import { scaledTimers, scaledTimersPromises } from "./clock.mjs";
 import { watchModule } from "./state.mjs";
 
 // what a step gets instead of the real module
 const SUBSTITUTES = {
   "@pipedream/platform": platform,
+  "node:timers": scaledTimers,
+  timers: scaledTimers,
   "node:timers/promises": scaledTimersPromises,
   "timers/promises": scaledTimersPromises,
 };

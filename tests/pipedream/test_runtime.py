@@ -214,9 +214,21 @@ def test_rerun_runs_the_step_again_up_to_max_retries(write_workflow, run_workflo
     assert step.exports == {"runs": 3}
 
 
-def test_step_timers_run_on_the_modelled_clock(write_workflow, run_workflow) -> None:
+WAITS = {
+    "global": ("", "await new Promise((r) => setTimeout(r, 20000));"),
+    "node:timers": (
+        "import { setTimeout } from 'node:timers';\n",
+        "await new Promise((r) => setTimeout(r, 20000));",
+    ),
+    "timers/promises": ("import { setTimeout } from 'timers/promises';\n", "await setTimeout(20000);"),
+}
+
+
+@pytest.mark.parametrize("timers", sorted(WAITS))
+def test_step_timers_run_on_the_modelled_clock(write_workflow, run_workflow, timers: str) -> None:
     # 20 modelled seconds of waiting is under the 30 s timeout, and costs 0.2 s of wall time at scale 0.01
-    source = body("await new Promise((r) => setTimeout(r, 20000));\n$.export('waited', true);")
+    imports, wait = WAITS[timers]
+    source = imports + body(wait + "\n$.export('waited', true);")
     run = run_workflow(write_workflow(code_step("wait", source)))
     assert run.outcome == "completed"
     # a timer can fire up to 1 ms of wall time early (libuv's clock counts whole ms): 100 modelled ms here
