@@ -83,6 +83,21 @@ def test_pytest_and_hallsim_run_agree_on_the_repository_scenarios(pytester: pyte
     assert set(by_run.values()) == {"passed"}
 
 
+def test_pytest_and_hallsim_run_agree_on_failures_too(pytester: pytest.Pytester) -> None:
+    stale_pin = f"workflow: {OPTION_A}\nhall: deny\npins_fail_open: true\nnote: fixed since\nexpect: {{}}\n"
+    fail_open = f"workflow: {OPTION_A}\nhall: missing-denied\nexpect: {{}}\n"
+    pytester.makefile(".scenario.yaml", good=PASSING, bad=FAILING, stale=stale_pin, open=fail_open)
+    code, out = invoke("run", str(pytester.path), "--json")
+    assert code == 1
+    by_run = {row["name"]: row["status"] for row in json.loads(out)}
+    assert by_run == {"good": "passed", "bad": "failed", "stale": "failed", "open": "failed"}
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=report.xml")
+    result.assert_outcomes(passed=1, failed=3)
+    cases = ET.parse(pytester.path / "report.xml").getroot().iter("testcase")
+    by_pytest = {c.get("name"): "failed" if c.find("failure") is not None else "passed" for c in cases}
+    assert by_pytest == by_run
+
+
 # --- hallsim matrix ---
 
 
