@@ -5,13 +5,15 @@ Every answer is recorded on the request's journal entry as it goes out (status a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from hallsim.emulator import _transport
-from hallsim.emulator.behaviours import DEFAULT_DENY_REASON, Behaviour, parse_behaviour
+from hallsim.emulator.behaviours import ALLOW, DEFAULT_DENY_REASON, Behaviour
 from hallsim.emulator.contract import decision
 from hallsim.emulator.journal import JournalEntry
 
@@ -69,6 +71,18 @@ async def drain(receive: Any) -> None:
         message = await receive()
 
 
+async def drop_connection(scope: Any, receive: Any, how: str) -> None:
+    """End the connection with no HTTP answer (`how`: "reset" or "close"), then wait until uvicorn has seen
+    it go: an app that returns without answering on a connection uvicorn still thinks open gets uvicorn's
+    own 500 (and an error in its log)."""
+    transport = _transport.transport_of(scope)
+    if transport is None:  # not served by HallProtocol: that server decides what the client sees
+        return
+    (_transport.reset_connection if how == "reset" else _transport.close_connection)(transport)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(_transport.wait_disconnect(receive), 5.0)
+
+
 async def perform(
     app: HallApp,
     behaviour: Behaviour,
@@ -97,22 +111,18 @@ async def perform(
     elif kind == "slow":
         outcome = await app.hold(receive, (behaviour.delay or 0.0) * app.time_scale)
         if outcome == "elapsed":
-            await perform(app, behaviour.then or parse_behaviour("allow"), body, entry, scope, receive, send)
+            await perform(app, behaviour.then or ALLOW, body, entry, scope, receive, send)
         else:
             entry.fault = "client_gone" if outcome == "disconnected" else "server_stopped"
+            if outcome == "released":
+                await drop_connection(scope, receive, "close")
     elif kind == "timeout":
         entry.fault = "timeout"
         if await app.hold(receive, None) == "released":
-            transport = _transport.transport_of(scope)
-            if transport is not None:
-                _transport.close_connection(transport)
+            await drop_connection(scope, receive, "close")
     elif kind in ("reset", "close"):
         entry.fault = kind
-        transport = _transport.transport_of(scope)
-        if transport is not None:
-            (_transport.reset_connection if kind == "reset" else _transport.close_connection)(transport)
-            # wait for uvicorn to notice, so it does not answer 500 for an app that sent nothing
-            await app.hold(receive, 5.0)
+        await drop_connection(scope, receive, kind)
     elif kind == "malformed-json":
         text = json.dumps(decision_for(behaviour, body, denied=False))
         await answer(send, entry, 200, text[: len(text) // 2].encode())

@@ -150,13 +150,19 @@ def test_timeout_holds_until_the_client_gives_up_then_lets_go(hall: HallEmulator
     wait_for(lambda: hall.app.held_requests == 0, "the held request to be let go after the client left")
 
 
-def test_timeout_is_let_go_when_the_emulator_stops() -> None:
-    with HallEmulator(default="timeout") as own:
+@pytest.mark.parametrize(("behaviour", "fault"), [("timeout", "timeout"), ("slow:1000", "server_stopped")])
+def test_a_held_request_is_let_go_when_the_emulator_stops(
+    behaviour: str, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with HallEmulator(default=behaviour) as own:
         sock = raw_request(own)
         wait_for(lambda: own.app.held_requests == 1, "the request to be held")
-    # stop() returned: the held request was let go and its connection closed
+    # stop() returned: the held request was let go and its connection closed, with no answer (not uvicorn's
+    # own 500 for an app that returned without answering, nor an error in its log)
     with sock:
         assert sock.recv(1024) == b""
+    assert (last_entry(own).fault, last_entry(own).response) == (fault, None)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("uvicorn")] == []
 
 
 def test_slow_answers_after_the_scaled_delay(hall: HallEmulator, http: httpx.Client) -> None:
