@@ -83,6 +83,8 @@ class MatrixReport:
     settings: dict[str, Any] = field(default_factory=dict)
     #: the settings the caller chose (`--set`), shown with the verdict
     chosen: dict[str, Any] = field(default_factory=dict)
+    #: the names of the settings that stand for a platform rule the references mark UNCONFIRMED
+    unconfirmed: tuple[str, ...] = ()
 
     @property
     def fail_open(self) -> bool:
@@ -109,6 +111,13 @@ class MatrixReport:
         unreached = "" if called else "; the Hall was never called: the gate did not reach it in any row"
         return f"{self.workflow}{chosen}: {head} ({', '.join(parts)}){unreached}"
 
+    def unconfirmed_line(self) -> str:
+        """The UNCONFIRMED platform choices these verdicts rest on, with the values used; "" when none."""
+        if not self.unconfirmed:
+            return ""
+        used = ", ".join(f"{name}={self.settings.get(name)}" for name in self.unconfirmed)
+        return f"UNCONFIRMED platform choices used (change with --set NAME=VALUE): {used}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "workflow": str(self.workflow),
@@ -119,6 +128,7 @@ class MatrixReport:
             "wall_s": round(self.wall_s, 3),
             "settings": self.settings,
             "chosen_settings": self.chosen,
+            "unconfirmed_settings": {name: self.settings.get(name) for name in self.unconfirmed},
             "rows": [r.to_json() for r in self.rows],
         }
 
@@ -138,6 +148,8 @@ class MatrixReport:
                 f"{_yes(r.expected_protected)} | {verdict} |"
             )
         lines += ["", self.summary()]
+        if self.unconfirmed:
+            lines += ["", self.unconfirmed_line()]
         return "\n".join(lines)
 
 
@@ -290,7 +302,9 @@ def run_matrices(
     reports = []
     for index, job in enumerate(jobs):
         rows = tuple(results[(index, name)][0] for name in (*names, UNREACHABLE))
-        run_settings = next((s for _, s in (results[(index, n)] for n in names) if s), {})
+        run_settings, unconfirmed = next(
+            (extra for _, extra in (results[(index, n)] for n in names) if extra[0]), ({}, ())
+        )
         reports.append(
             MatrixReport(
                 workflow=job.workflow.path,
@@ -301,6 +315,7 @@ def run_matrices(
                 wall_s=wall,
                 settings=run_settings,
                 chosen=dict(job.settings or {}),
+                unconfirmed=unconfirmed,
             )
         )
     return reports
@@ -316,7 +331,7 @@ def _run_row(
     dead_port: int,
     time_scale: float,
     on_row: RowCallback | None,
-) -> tuple[MatrixRow, dict[str, Any]]:
+) -> tuple[MatrixRow, tuple[dict[str, Any], tuple[str, ...]]]:
     settings = {**(job.settings or {}), "time_scale": time_scale}
     if job.protected and job.workflow.platform == "make":
         # the replay marks the protected modules itself (its `protected` setting), so its trace agrees
@@ -344,7 +359,7 @@ def _run_row(
                 error=str(err),
                 wall_ms=(time.perf_counter() - started) * 1000,
             )
-            run_settings: dict[str, Any] = {}
+            extra: tuple[dict[str, Any], tuple[str, ...]] = ({}, ())
         else:
             data = run.to_json()
             requests = list(run.hall_requests) if behaviour != UNREACHABLE else []
@@ -364,11 +379,11 @@ def _run_row(
                 wall_ms=round((time.perf_counter() - started) * 1000, 1),
                 unallowed=unallowed,
             )
-            run_settings = dict(run.settings)
+            extra = (dict(run.settings), tuple(data.get("unconfirmed_settings") or ()))
     if on_row is not None:
         with _lock:
             on_row(job.workflow.path, row)
-    return row, run_settings
+    return row, extra
 
 
 def _hall_did(behaviour: str, requests: list[dict[str, Any]], dead_port: int) -> str:

@@ -169,4 +169,6 @@ def _print_report(console: Console, report: MatrixReport) -> None:
         Text.assemble((report.summary(), colour), (f"  time scale {report.time_scale}", "dim")),
         soft_wrap=True,
     )
+    if report.unconfirmed:
+        console.print(Text(report.unconfirmed_line(), style="dim"), soft_wrap=True)
     console.print()

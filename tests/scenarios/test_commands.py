@@ -122,6 +122,10 @@ def test_matrix_table_exits_0_when_every_row_fails_closed() -> None:
     assert "fails closed (3 fail-closed)" in out
     assert "RuntimeError" not in out  # the table says what the Hall did, the trace is for replay
     assert "answered HTTP 500" in out
+    assert (
+        "UNCONFIRMED platform choices used (change with --set NAME=VALUE): make.filter.boolean_coercion="
+        in out
+    )
 
 
 def test_matrix_markdown_with_a_setting() -> None:

@@ -90,6 +90,9 @@ def test_blocked_on_a_good_allow_is_told_apart(pool: EmulatorPool) -> None:
     assert not report.fail_open
     assert report.chosen == {"make.filter.boolean_coercion": "strict"}
     assert "with make.filter.boolean_coercion=strict" in report.summary()
+    # the UNCONFIRMED platform choices the verdicts rest on are shown with the values used (house rule)
+    assert report.to_json()["unconfirmed_settings"]["make.filter.boolean_coercion"] == "strict"
+    assert "make.filter.boolean_coercion=strict, make.router.fallback_marker=flag" in report.to_markdown()
 
 
 def test_protected_override_reads_the_named_step(pool: EmulatorPool) -> None:
@@ -129,7 +132,8 @@ def test_json_and_markdown(pool: EmulatorPool) -> None:
         "| `missing-denied` | answered 200 without a `denied` field | completed | yes | no | **FAIL-OPEN** |"
         in markdown
     )
-    assert markdown.rstrip().endswith("FAILS OPEN (1 FAIL-OPEN, 1 fail-closed)")
+    assert "inline_option_a.yaml: FAILS OPEN (1 FAIL-OPEN, 1 fail-closed)\n" in markdown
+    assert markdown.rstrip().endswith("filter_kind=rule_builder, unserialisable_export=error")
 
 
 def test_a_gate_that_never_reaches_the_hall_is_called_out(pool: EmulatorPool) -> None:
