@@ -140,6 +140,8 @@ def _as_json(results: list[ScenarioResult], broken: list[tuple[Path, str]]) -> l
                     {"where": m.where, "expected": m.expected, "actual": m.actual} for m in result.problems
                 ],
                 "error": result.error,
+                # every setting the runs used, the platforms' UNCONFIRMED choices included
+                "settings": result.settings,
                 "duration_s": round(result.duration_s, 3),
             }
         )

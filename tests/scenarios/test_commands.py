@@ -58,6 +58,7 @@ def test_run_json_and_generated_events(tmp_path: Path) -> None:
     assert code == 0, out
     (row,) = json.loads(out)
     assert row["status"] == "passed"
+    assert row["settings"]["filter_kind"] == "rule_builder"  # the UNCONFIRMED choices the runs used
     assert [run["event"].split(" (")[0] for run in row["runs"]] == [
         "event 1",
         "event 2",
