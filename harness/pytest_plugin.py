@@ -63,6 +63,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[_emulator_key]
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # a scenario that passes by pinning a fail-open run must not pass silently (docs/scenarios.md)
+    pinned = []
+    for report in terminalreporter.stats.get("passed", []):
+        runs = dict(report.user_properties).get("pins_fail_open")
+        if report.when == "call" and runs is not None:
+            pinned.append(f"{report.nodeid}: {runs} run(s) fail open, pinned on purpose (pins_fail_open)")
+    if pinned:
+        terminalreporter.section("hallsim: scenarios that pass by pinning a fail-open gate", sep="-")
+        for line in pinned:
+            terminalreporter.line(line)
+
+
 def session_emulator(config: pytest.Config) -> HallEmulator:
     """The test session's emulator, started on first use and stopped when pytest finishes."""
     emulator = config.stash.get(_emulator_key, None)

@@ -85,6 +85,20 @@ def test_junit_lists_each_scenario(pytester: pytest.Pytester) -> None:
     assert properties["workflow"] == str(OPTION_A)
 
 
+def test_a_pinned_fail_open_pass_is_listed_in_the_summary(pytester: pytest.Pytester) -> None:
+    pins = f"workflow: {OPTION_A}\nhall: missing-denied\npins_fail_open: true\nnote: known\nexpect: {{}}\n"
+    pytester.makefile(".scenario.yaml", pinned=pins, plain=PASSING)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*hallsim: scenarios that pass by pinning a fail-open gate*",
+            "pinned.scenario.yaml::pinned: 1 run(s) fail open, pinned on purpose (pins_fail_open)",
+        ]
+    )
+    assert "plain.scenario.yaml::plain:" not in result.stdout.str()
+
+
 def test_generated_events_option(pytester: pytest.Pytester) -> None:
     pytester.makefile(".scenario.yaml", deny=PASSING.replace("  outcome: exited\n", ""))
     result = pytester.runpytest("--hallsim-events", "5", "--hallsim-seed", "9", "--junitxml=report.xml")
