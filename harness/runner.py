@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hallsim.harness._errors import HarnessError
-from hallsim.harness.expectations import ExpectationFailure, Mismatch, check_run, render_failure
+from hallsim.harness.expectations import ExpectationFailure, Mismatch, check_run, render_failure, show
 from hallsim.harness.scenario import Scenario
 from hallsim.harness.verdict import unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
@@ -80,7 +80,7 @@ class ScenarioResult:
         for run in failed[:3]:
             title = f"{self.scenario.path}: {run.label}"
             if len(self.runs) > 1:
-                title += f"\n  event: {_short_event(run.event)}"
+                title += f"\n  event: {show(run.event)}"
             if run.error is not None:
                 parts.append(f"{title}\n\n{run.error}")
             else:
@@ -180,9 +180,3 @@ def _run_event(
             )
         )
     return EventRun(label, event, data, run.render(), requests, tuple(mismatches), fail_open)
-
-
-def _short_event(event: Any) -> str:
-    from hallsim.harness.expectations import show
-
-    return show(event) if not isinstance(event, Mapping) or len(str(event)) < 300 else show(event)[:300]
