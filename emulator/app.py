@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hallsim.emulator import _transport
 from hallsim.emulator._answer import answer, drain, error_body, perform
 from hallsim.emulator._errors import ScriptError
+from hallsim.emulator._settings import check_envs, check_max_body, check_time_scale, check_tokens
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.contract import GUIDE_ENVS, ROUTE_PATH, validate_route_request
 from hallsim.emulator.journal import Journal, JournalEntry
@@ -53,15 +54,13 @@ class HallApp:
         policy: Policy | None = None,
     ) -> None:
         self.journal = Journal(journal_size)
-        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-            raise ScriptError(f"max_body: expected a whole number of bytes >= 1; got {max_body!r}")
-        self.max_body = max_body
+        self.max_body = check_max_body(max_body)
         self._lock = threading.Lock()
         self._held: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
         self.policy = policy
-        self.tokens = _tokens(tokens)
-        self.envs = tuple(envs)
-        self.time_scale = _time_scale(time_scale)
+        self.tokens = check_tokens(tokens)
+        self.envs = check_envs(envs)
+        self.time_scale = check_time_scale(time_scale)
         self.book = RuleBook(tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules)))
         self.default = self._checked(parse_behaviour(default), "default")
         self._initial = self._configuration()
@@ -106,10 +105,10 @@ class HallApp:
         return parsed
 
     def set_tokens(self, tokens: Iterable[str]) -> None:
-        self.tokens = _tokens(tokens)
+        self.tokens = check_tokens(tokens)
 
     def set_time_scale(self, scale: Any) -> None:
-        self.time_scale = _time_scale(scale)
+        self.time_scale = check_time_scale(scale)
 
     def apply_script(self, script: Script) -> None:
         """Take a loaded script's settings: rules and default are replaced (default `allow` when it names
@@ -320,23 +319,3 @@ async def _lifespan(receive: Any, send: Any) -> None:
 def _finish(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _tokens(tokens: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(tokens, str):
-        tokens = (tokens,)
-    out = tuple(tokens)
-    bad = [t for t in out if not isinstance(t, str) or not t.strip() or any(c.isspace() for c in t)]
-    if not out or bad:
-        raise ScriptError(
-            f"tokens: expected one or more tokens (non-empty text without spaces); got {list(out)!r}"
-        )
-    return out
-
-
-def _time_scale(scale: Any) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1000:
-        raise ScriptError(
-            f"time_scale: expected a number > 0 (modelled seconds x time_scale = wall seconds); got {scale!r}"
-        )
-    return float(scale)

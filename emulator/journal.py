@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from hallsim.emulator._settings import check_journal_size
+
 _SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-api-key"})
 
 
@@ -129,11 +131,7 @@ class Journal:
     """A bounded, thread-safe record of requests, numbered from 1 in arrival order."""
 
     def __init__(self, size: int = 1000) -> None:
-        if size < 1:
-            from hallsim.emulator._errors import EmulatorError
-
-            raise EmulatorError(f"journal_size: expected a whole number >= 1; got {size!r}")
-        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._entries: deque[JournalEntry] = deque(maxlen=check_journal_size(size))
         self._next = 1
         self._lock = threading.Lock()
 

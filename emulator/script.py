@@ -18,13 +18,14 @@ Every mistake is a ScriptError: `<file>:<line>: <path inside the file>: <what wa
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hallsim._yaml import YamlDocument
 from hallsim.emulator._errors import ScriptError
+from hallsim.emulator._settings import check_envs, check_max_body, check_time_scale, check_tokens
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.rules import Rule, parse_rule
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from hallsim.emulator.policy import Policy
 
 SCRIPT_KEYS = ("tokens", "default", "envs", "time_scale", "max_body", "rules", "policy")
+T = TypeVar("T")
 _PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
 
 
@@ -77,11 +79,11 @@ def load_script(path: str | Path) -> Script:
         raise ScriptError(f"{where}: {unknown[0]}: unknown key; expected one of {', '.join(SCRIPT_KEYS)}")
     return Script(
         path=path,
-        tokens=_strings(doc, data, "tokens"),
+        tokens=_setting(doc, data, "tokens", check_tokens),
         default=_default(doc, data),
-        envs=_strings(doc, data, "envs"),
-        time_scale=_scale(doc, data),
-        max_body=_max_body(doc, data),
+        envs=_setting(doc, data, "envs", check_envs),
+        time_scale=_setting(doc, data, "time_scale", check_time_scale),
+        max_body=_setting(doc, data, "max_body", check_max_body),
         rules=_rules(doc, data),
         policy=_policy(doc, data),
     )
@@ -91,18 +93,15 @@ def _kind(value: Any) -> str:
     return "an empty file" if value is None else f"{type(value).__name__} {value!r}"[:80]
 
 
-def _strings(doc: _Located, data: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+def _setting(doc: _Located, data: Mapping[str, Any], key: str, check: Callable[[Any], T]) -> T | None:
+    """A top-level setting, checked as HallApp checks it (emulator/_settings.py); None when absent."""
     value = data.get(key)
     if value is None:
         return None
-    items = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(items, Sequence)
-        or not items
-        or not all(isinstance(v, str) and v.strip() for v in items)
-    ):
-        raise doc.fail(key, f"{key}: expected a list of non-empty strings; got {value!r}")
-    return tuple(items)
+    try:
+        return check(value)
+    except ScriptError as err:
+        raise doc.fail(key, str(err)) from None
 
 
 def _default(doc: _Located, data: Mapping[str, Any]) -> Behaviour | None:
@@ -112,24 +111,6 @@ def _default(doc: _Located, data: Mapping[str, Any]) -> Behaviour | None:
         return parse_behaviour(data["default"])
     except ScriptError as err:
         raise doc.fail("default", f"default: {err}") from None
-
-
-def _scale(doc: _Located, data: Mapping[str, Any]) -> float | None:
-    value = data.get("time_scale")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise doc.fail("time_scale", f"time_scale: expected a number > 0; got {value!r}")
-    return float(value)
-
-
-def _max_body(doc: _Located, data: Mapping[str, Any]) -> int | None:
-    value = data.get("max_body")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise doc.fail("max_body", f"max_body: expected a whole number of bytes >= 1; got {value!r}")
-    return value
 
 
 def _rules(doc: _Located, data: Mapping[str, Any]) -> tuple[Rule, ...]:

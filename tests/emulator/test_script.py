@@ -85,8 +85,16 @@ def test_load_script_on_a_running_emulator_replaces_rules_and_default(
             r"rules\[0\]\.times: expected a whole number >= 1",
         ),
         ("default: nope\n", ":1:", "default: unknown behaviour 'nope'"),
-        ("tokens: []\n", ":1:", "tokens: expected a list of non-empty strings"),
+        ("tokens: []\n", ":1:", "tokens: expected one or more tokens"),
+        # the emulator refuses these too: the script says so with its file and line, not later without them
+        (
+            "tokens: [ci token]\n",
+            ":1:",
+            r"tokens: expected one or more tokens \(non-empty text without spaces\)",
+        ),
+        ("envs: [prod, '']\n", ":1:", "envs: expected one or more env names"),
         ("time_scale: fast\n", ":1:", "time_scale: expected a number > 0"),
+        ("time_scale: 5000\n", ":1:", "time_scale: expected a number > 0 and <= 1000"),
         ("max_body: 0\n", ":1:", "max_body: expected a whole number of bytes >= 1"),
         ("\nrule:\n  - respond: allow\n", ":2:", "rule: unknown key; expected one of tokens, default"),
         ("rules: allow\n", ":1:", "rules: expected a list of rules"),

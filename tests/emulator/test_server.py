@@ -69,12 +69,20 @@ def test_open_keep_alive_connections_do_not_block_stop() -> None:
         ({"default": "nope"}, "unknown behaviour 'nope'"),
         ({"time_scale": 0}, "time_scale: expected a number > 0"),
         ({"journal_size": 0}, "journal_size: expected a whole number >= 1"),
+        ({"journal_size": "10"}, "journal_size: expected a whole number >= 1"),
+        ({"envs": ()}, "envs: expected one or more env names"),
+        ({"max_body": 0}, "max_body: expected a whole number of bytes >= 1"),
         ({"rules": [{"respond": "nope"}]}, r"rules\[0\]\.respond: unknown behaviour"),
     ],
 )
 def test_bad_settings_are_refused_up_front(kwargs: dict, message: str) -> None:
     with pytest.raises(EmulatorError, match=message):
         HallEmulator(**kwargs)
+
+
+def test_a_lone_string_is_one_token_or_env_not_its_characters() -> None:
+    hall = HallEmulator(tokens="ci", envs="prod")
+    assert (hall.tokens, hall.app.envs) == (("ci",), ("prod",))
 
 
 def test_settings_change_while_running(hall: HallEmulator, http: httpx.Client) -> None:
