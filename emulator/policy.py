@@ -180,9 +180,11 @@ def _read_rules(path: Path, where: str) -> tuple[Any, ...]:
     return tuple(pyhall.load_rules_from_dict(doc))
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Policy mode with a pyhall rules file (JSON or YAML, a top-level "rules" list) and default settings."""
-    return policy_from_mapping({"rules": str(path)}, base=Path.cwd(), where="policy")
+def load_policy(path: str | Path, *, where: str = "policy") -> Policy:
+    """Policy mode with a pyhall rules file (JSON or YAML, a top-level "rules" list) and default settings;
+    errors start with `where` (`--policy` for the command line)."""
+    path = Path.cwd() / path
+    return Policy(rules=_read_rules(path, where), source=str(path))
 
 
 def policy_from_mapping(spec: Any, *, base: Path, where: str) -> Policy:

@@ -5,8 +5,10 @@ Kept import-light (no rich, no Starlette until the admin API is first used) so t
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -75,7 +77,7 @@ def command(
     if policy is not None:
         from hallsim.emulator.policy import load_policy
 
-        app.policy = load_policy(policy)
+        app.policy = load_policy(policy, where="--policy")
         app.set_default("policy")
     if script is not None:
         loaded = load_script(script)
@@ -85,11 +87,11 @@ def command(
         app.apply_script(loaded)
     # the command line wins over the script
     if tokens:
-        app.set_tokens(tokens)
+        _option("--token", app.set_tokens, tokens)
     if behaviour is not None:
-        app.set_default(behaviour)
+        _option("--behaviour", app.set_default, behaviour)
     if time_scale is not None:
-        app.set_time_scale(time_scale)
+        _option("--time-scale", app.set_time_scale, time_scale)
     if max_body is not None:
         app.max_body = max_body
     app.remember_as_initial()
@@ -120,6 +122,16 @@ def command(
     finally:
         sock.close()
     click.echo("Hall emulator stopped.")
+
+
+def _option(name: str, apply: Callable[[Any], object], value: Any) -> None:
+    """Apply a command-line value; an error says which option it came from."""
+    from hallsim.emulator import EmulatorError
+
+    try:
+        apply(value)
+    except EmulatorError as err:
+        raise EmulatorError(f"{name}: {err}") from None
 
 
 def _print_request(entry: object) -> None:

@@ -169,10 +169,21 @@ def test_serve_reports_a_bad_script_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_serve_refuses_an_unknown_behaviour() -> None:
-    result = CliRunner().invoke(cli, ["serve", "--port", "0", "--behaviour", "flaky"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--behaviour", "flaky"], "Error: --behaviour: unknown behaviour 'flaky'"),
+        (["--token", "ci token"], "Error: --token: tokens: expected one or more tokens"),
+        (["--time-scale", "5000"], "Error: --time-scale: time_scale: expected a number > 0 and <= 1000"),
+        (["--policy", "absent.json"], "Error: --policy: /.*/absent.json: no such policy rules file"),
+    ],
+)
+def test_serve_says_which_option_is_wrong(args: list[str], message: str) -> None:
+    if args[0] == "--policy":
+        pytest.importorskip("pyhall")
+    result = CliRunner().invoke(cli, ["serve", "--port", "0", *args])
     assert result.exit_code == 2
-    assert "unknown behaviour 'flaky'" in result.output
+    assert re.search(message, result.output), result.output
 
 
 def test_behaviours_lists_each_with_one_line() -> None:
