@@ -106,7 +106,12 @@ async def perform(
         else:
             payload = error_body(reason_phrase(status).lower().replace(" ", "_"), f"HTTP {status} (scripted)")
             content_type = _JSON
-        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in behaviour.headers]
+        extra = []
+        for name, value in behaviour.headers:
+            if name.lower() == "content-type":  # a scripted Content-Type replaces the default, not doubles it
+                content_type = value.encode()
+            else:
+                extra.append((name.lower().encode(), value.encode()))
         await answer(send, entry, status, payload, content_type=content_type, extra=extra)
     elif kind == "slow":
         outcome = await app.hold(receive, (behaviour.delay or 0.0) * app.time_scale)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -284,9 +285,7 @@ def _parse_mapping(spec: Mapping[str, Any]) -> Behaviour:
             except (TypeError, ValueError) as err:
                 raise ScriptError(f"{where}: expected a JSON value; {err}") from None
         elif key == "headers":
-            if not isinstance(value, Mapping) or not all(isinstance(v, (str, int)) for v in value.values()):
-                raise ScriptError(f"{where}: expected a mapping of header name to text; got {value!r}")
-            changes["headers"] = tuple((str(k), str(v)) for k, v in value.items())
+            changes["headers"] = _headers(value, where)
         else:
             if value is not None and not isinstance(value, str):
                 raise ScriptError(f"{where}: expected a string; got {type(value).__name__} {value!r}")
@@ -298,6 +297,27 @@ def _parse_mapping(spec: Mapping[str, Any]) -> Behaviour:
     if base.kind == "deny" and "reason" in changes and not changes["reason"]:
         changes["reason"] = DEFAULT_DENY_REASON
     return replace(base, **changes)
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: set by the emulator from the body it sends; a scripted value would break the HTTP framing
+_FRAMING_HEADERS = ("content-length", "transfer-encoding")
+
+
+def _headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, (str, int)) for v in value.values()):
+        raise ScriptError(f"{where}: expected a mapping of header name to text; got {value!r}")
+    out = []
+    for name, text in value.items():
+        name, text = str(name), str(text)
+        if not _HEADER_NAME.fullmatch(name):
+            raise ScriptError(f"{where}: {name!r}: expected an HTTP header name (letters, digits, -)")
+        if name.lower() in _FRAMING_HEADERS:
+            raise ScriptError(f"{where}: {name}: the emulator sets it from the body; leave it out")
+        if "\r" in text or "\n" in text or not text.isascii():
+            raise ScriptError(f"{where}: {name}: expected one line of ASCII text; got {text!r}")
+        out.append((name, text))
+    return tuple(out)
 
 
 def _status(name: str, original: str) -> int:

@@ -116,6 +116,9 @@ def test_spec_round_trips(spec: str) -> None:
         ({"behaviour": "http-500", "body": "a", "json": {}}, "not both"),
         ({"behaviour": "deny", "decision_id": 5}, "expected a string"),
         (42, "expected a spec string"),
+        ({"behaviour": "http-502", "headers": {"Content-Length": "5"}}, "the emulator sets it"),
+        ({"behaviour": "http-502", "headers": {"Retry After": "5"}}, "expected an HTTP header name"),
+        ({"behaviour": "http-502", "headers": {"X-A": "1\r\nX-B: 2"}}, "expected one line of ASCII text"),
     ],
 )
 def test_bad_behaviours_say_what_was_expected(spec: Any, message: str) -> None:

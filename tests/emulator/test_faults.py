@@ -85,6 +85,14 @@ def test_http_status_with_headers_and_a_json_body(hall: HallEmulator, http: http
     )
 
 
+def test_a_scripted_content_type_replaces_the_default(hall: HallEmulator, http: httpx.Client) -> None:
+    page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    hall.set_default({"behaviour": "http-502", "body": page, "headers": {"Content-Type": "text/html"}})
+    answer = http.post("/api/route", json=GUIDE_REQUEST)
+    assert (answer.status_code, answer.text) == (502, page)
+    assert answer.headers.get_list("content-type") == ["text/html"]
+
+
 def test_malformed_json(hall: HallEmulator, http: httpx.Client) -> None:
     hall.set_default("malformed-json")
     answer = http.post("/api/route", json=GUIDE_REQUEST)
