@@ -73,11 +73,7 @@ def admin_app(hall: HallApp) -> Starlette:
                 return _bad('PUT /__hall/rules: expected a list of rules or {"rules": [...]}')
             hall.set_rules(items)
             return JSONResponse({"rules": len(hall.book.rules)})
-        items = data if isinstance(data, list) else [data]
-        added = []
-        for item in items:
-            hall.add_rule(item)
-            added.append(len(hall.book.rules) - 1)
+        added = hall.add_rules(data if isinstance(data, list) else [data])
         return JSONResponse({"added": added, "rules": len(hall.book.rules)})
 
     async def default(request: Request) -> JSONResponse:

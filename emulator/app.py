@@ -84,25 +84,32 @@ class HallApp:
         self.default = self._checked(parse_behaviour(behaviour), "default")
         return self.default
 
+    def _rule(self, spec: Mapping[str, Any] | Rule, where: str) -> Rule:
+        rule = parse_rule(spec, where)
+        for j, b in enumerate(rule.respond):
+            self._checked(b, f"{where}.respond[{j}]")
+        return rule
+
     def set_rules(self, rules: Iterable[Mapping[str, Any] | Rule]) -> tuple[Rule, ...]:
-        parsed = tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules))
-        for i, rule in enumerate(parsed):
-            for j, b in enumerate(rule.respond):
-                self._checked(b, f"rules[{i}].respond[{j}]")
+        parsed = tuple(self._rule(r, f"rules[{i}]") for i, r in enumerate(rules))
         book = RuleBook(parsed)
         with self._lock:
             self.book = book
         return parsed
 
+    def add_rules(self, rules: Iterable[Mapping[str, Any] | Rule]) -> list[int]:
+        """Append rules, all or none (one that cannot be used adds nothing); returns their indexes."""
+        return [index for index, _ in self._append(rules)]
+
     def add_rule(self, rule: Mapping[str, Any] | Rule) -> Rule:
+        return self._append([rule])[0][1]
+
+    def _append(self, rules: Iterable[Mapping[str, Any] | Rule]) -> list[tuple[int, Rule]]:
         with self._lock:
-            where = f"rules[{len(self.book.rules)}]"
-        parsed = parse_rule(rule, where)
-        for j, b in enumerate(parsed.respond):
-            self._checked(b, f"{where}.respond[{j}]")
+            first = len(self.book.rules)
+        parsed = [self._rule(r, f"rules[{first + i}]") for i, r in enumerate(rules)]
         with self._lock:
-            self.book.add(parsed)
-        return parsed
+            return [(self.book.add(rule), rule) for rule in parsed]
 
     def set_tokens(self, tokens: Iterable[str]) -> None:
         self.tokens = check_tokens(tokens)

@@ -29,6 +29,17 @@ def test_rules_set_add_and_read(app: HallApp, client: Any) -> None:
     assert client.put("/__hall/rules", json={"rules": []}).json() == {"rules": 0}
 
 
+def test_adding_several_rules_is_all_or_nothing(client: Any) -> None:
+    answer = client.post("/__hall/rules", json=[{"respond": "http-503"}, {"respond": "nope"}])
+    assert answer.status_code == 400
+    assert "rules[1].respond: unknown behaviour 'nope'" in answer.json()["detail"]
+    assert client.get("/__hall/rules").json()["rules"] == []
+    assert client.post("/__hall/rules", json=[{"respond": "http-503"}, {"respond": "allow"}]).json() == {
+        "added": [0, 1],
+        "rules": 2,
+    }
+
+
 def test_default_as_a_spec_or_a_mapping(client: Any) -> None:
     assert client.put("/__hall/default", json="http-503").json()["behaviour"] == "http-503"
     assert client.post("/api/route", json=GUIDE_REQUEST).status_code == 503
