@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hallsim.harness import journal
 from hallsim.harness._errors import HarnessError, InputError
-from hallsim.harness.verdict import unallowed_runs
+from hallsim.harness.verdict import allow_received, unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
@@ -364,12 +364,15 @@ def _run_row(
             data = run.to_json()
             requests = list(run.hall_requests) if behaviour != UNREACHABLE else []
             ran = _protected_ran(job, data, run.protected_ran)
-            allowed = journal.well_formed_allow(requests)
+            allowed = allow_received(data, requests, job.protected or None)
             unallowed = tuple(unallowed_runs(data, requests, job.protected or None))
             verdict = judge(ran, allowed, ran_unallowed=bool(unallowed))
+            hall_did = _hall_did(behaviour, requests, dead_port)
+            if journal.well_formed_allow(requests) and not allowed:
+                hall_did += ", but the client had given up before the answer reached it"
             row = MatrixRow(
                 behaviour=behaviour,
-                hall_did=_hall_did(behaviour, requests, dead_port),
+                hall_did=hall_did,
                 outcome=str(run.outcome),
                 protected_ran=ran,
                 expected_protected=allowed,

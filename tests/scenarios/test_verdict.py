@@ -9,7 +9,7 @@ from typing import Any
 from hallsim.emulator import HallEmulator
 from hallsim.harness.runner import run_scenario
 from hallsim.harness.scenario import load_scenario
-from hallsim.harness.verdict import unallowed_runs
+from hallsim.harness.verdict import allow_received, unallowed_runs
 
 from .conftest import PIPEDREAM, WriteScenario
 
@@ -23,12 +23,14 @@ def answer(body: Any, status: int = 200) -> dict[str, Any]:
 
 
 def make_run(*events: tuple[str, int, str]) -> dict[str, Any]:
-    """A Make run record: ("hall", bundle, phase) for a call to the Hall, ("write", ...) for module 4."""
+    """A Make run record: ("hall", bundle, phase) for a call to the Hall that got an answer, ("lost", ...) for
+    one the module gave up on (timeout), ("write", ...) for module 4."""
     trace = []
     for kind, bundle, phase in events:
-        if kind == "hall":
+        if kind in ("hall", "lost"):
+            response = {"status": 200, "body": "..."} if kind == "hall" else None
             trace.append({"kind": "http", "module": 2, "bundle": bundle, "phase": phase, "operations": 1,
-                          "request": {"method": "POST", "url": URL}})  # fmt: skip
+                          "request": {"method": "POST", "url": URL}, "response": response})  # fmt: skip
         else:
             trace.append({"kind": "recorded", "module": 4, "bundle": bundle, "phase": phase, "operations": 1})
         trace.append({"kind": "route", "module": 3, "bundle": bundle, "phase": phase})
@@ -41,7 +43,11 @@ def pipedream_run(*steps: tuple[str, str, int]) -> dict[str, Any]:
         "platform": "pipedream",
         "protected": ["write"],
         "steps": [
-            {"name": name, "status": status, "http": [{"url": URL, "n": i} for i in range(calls)]}
+            {
+                "name": name,
+                "status": status,
+                "http": [{"url": URL, "n": i, "status": 200} for i in range(calls)],
+            }
             for name, status, calls in steps
         ],
     }
@@ -61,6 +67,17 @@ def test_a_retry_that_got_an_allow_is_allowed() -> None:
     # make.md "Break": the retry calls the Hall again; the write runs after the retry's allow
     run = make_run(("hall", 1, "run"), ("hall", 1, "retry 1"), ("write", 1, "retry 1"))
     assert unallowed_runs(run, [answer({"error": "x"}, 500), answer(ALLOW)]) == []
+
+
+def test_an_allow_sent_after_the_client_gave_up_is_not_an_allow() -> None:
+    # the emulator's journal shows the allow it sent (a `slow` answer right at Make's timeout), but the module
+    # had already given up: the gate never received it
+    run = make_run(("lost", 1, "run"), ("write", 1, "run"))
+    assert unallowed_runs(run, [answer(ALLOW)]) == [
+        "module 4 (bundle 1) ran after a Hall call whose answer never reached the client"
+    ]
+    assert not allow_received(run, [answer(ALLOW)])
+    assert allow_received(make_run(("hall", 1, "run")), [answer(ALLOW)])
 
 
 def test_a_hall_call_after_the_protected_step_does_not_allow_it() -> None:
