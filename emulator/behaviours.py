@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 from hallsim.emulator._errors import ScriptError
@@ -144,9 +145,10 @@ class Behaviour:
     def name(self) -> str:
         return f"http-{self.status}" if self.kind == "http" else self.kind
 
-    @property
+    @cached_property
     def spec(self) -> str:
-        """The canonical spec string: the short form when it says everything, else the JSON mapping form."""
+        """The canonical spec string: the short form when it says everything, else the JSON mapping form.
+        Cached: the journal records it for every request."""
         short = self._short()
         if short is not None:
             return short

@@ -47,6 +47,7 @@ class Pattern:
 
     text: str | None
     kind: str  # exact | glob | regex | absent
+    #: glob: its translation by fnmatch; regex: the text after `re:`
     regex: re.Pattern[str] | None = None
 
     @classmethod
@@ -62,7 +63,8 @@ class Pattern:
             except re.error as err:
                 raise ScriptError(f"{where}: {text!r} is not a valid regular expression: {err}") from None
         if _GLOB_CHARS.intersection(text):
-            return cls(text, "glob")
+            # compiled once here, not looked up in fnmatch's cache for every request
+            return cls(text, "glob", re.compile(fnmatch.translate(text)))
         return cls(text, "exact")
 
     def matches(self, value: Any) -> bool:
@@ -73,9 +75,9 @@ class Pattern:
         text: str = value if isinstance(value, str) else str(value)
         if self.kind == "exact":
             return text == self.text
-        if self.kind == "glob":
-            return fnmatch.fnmatchcase(text, self.text or "")
         assert self.regex is not None
+        if self.kind == "glob":  # fnmatch.translate anchors the whole text, as fnmatchcase does
+            return self.regex.match(text) is not None
         return self.regex.search(text) is not None
 
     def to_json(self) -> str | None:
