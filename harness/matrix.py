@@ -193,7 +193,13 @@ class EmulatorPool:
     def __init__(self, size: int = 1) -> None:
         from hallsim.emulator import HallEmulator
 
-        self._all = [HallEmulator().start() for _ in range(max(1, size))]
+        self._all: list[HallEmulator] = []
+        try:
+            for _ in range(max(1, size)):
+                self._all.append(HallEmulator().start())
+        except BaseException:
+            self.close()  # the ones already started do not outlive a pool that failed to start
+            raise
         self._free: queue.SimpleQueue[HallEmulator] = queue.SimpleQueue()
         for emulator in self._all:
             self._free.put(emulator)
