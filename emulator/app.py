@@ -212,7 +212,9 @@ class HallApp:
                 self._admin = admin_app(self)
             await self._admin(scope, receive, send)
         else:
-            entry = self.journal.record(time.time(), scope["method"], path, scope["headers"])
+            entry = self.journal.record(
+                time.time(), scope["method"], path, scope["headers"], scope.get("query_string", b"")
+            )
             await drain(receive)
             await answer(
                 send,
@@ -222,7 +224,9 @@ class HallApp:
             )
 
     async def _route(self, scope: Any, receive: Any, send: Any) -> None:
-        entry = self.journal.record(time.time(), scope["method"], ROUTE_PATH, scope["headers"])
+        entry = self.journal.record(
+            time.time(), scope["method"], ROUTE_PATH, scope["headers"], scope.get("query_string", b"")
+        )
         await self._handle(entry, scope, receive, send)
         if self.on_request is not None:
             self.on_request(entry)

@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -350,10 +350,6 @@ def _string_value(value: Any, where: str) -> str:
             f"{where}: expected `true` or `false` (the string `denied` will carry); got {value!r}"
         )
     return text
-
-
-def behaviour_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(Behaviour))
 
 
 #: one concrete behaviour per distinct Hall answer or failure, for the fail-closed matrix (issue 6).

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -76,8 +76,7 @@ class JournalEntry:
     response_body: bytes | None = None
     fault: str | None = None
     decision: dict[str, Any] | None = None
-    query: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    raw_query: bytes = b""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -121,9 +120,8 @@ class JournalEntry:
             "fault": self.fault,
             "decision": self.decision,
         }
-        if self.query:
-            out["query"] = self.query
-        out.update(self.extra)
+        if self.raw_query:
+            out["query"] = self.raw_query.decode("latin-1")
         return out
 
 
@@ -145,10 +143,15 @@ class Journal:
         return self._next
 
     def record(
-        self, time: float, method: str, path: str, raw_headers: list[tuple[bytes, bytes]]
+        self,
+        time: float,
+        method: str,
+        path: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        raw_query: bytes = b"",
     ) -> JournalEntry:
         with self._lock:
-            entry = JournalEntry(self._next, time, method, path, raw_headers)
+            entry = JournalEntry(self._next, time, method, path, raw_headers, raw_query=raw_query)
             self._next += 1
             self._entries.append(entry)
         return entry

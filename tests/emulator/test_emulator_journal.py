@@ -55,6 +55,12 @@ def test_an_entry_records_the_request_and_the_answer(hall: HallEmulator, http: h
     assert record["response"] == {"status": 200, "body": answer.json()}
     assert record["decision"] == answer.json()
     assert record["fault"] is None
+    assert "query" not in record  # only shown when the gate sent one
+
+
+def test_a_query_string_is_recorded(hall: HallEmulator, http: httpx.Client) -> None:
+    http.post("/api/route?trace=on&x=1", json=GUIDE_REQUEST)
+    assert hall.journal()[-1].to_dict()["query"] == "trace=on&x=1"
 
 
 @pytest.mark.parametrize(
