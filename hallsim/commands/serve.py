@@ -81,9 +81,10 @@ def command(
         app.set_default("policy")
     if script is not None:
         loaded = load_script(script)
-        if loaded.default is None and policy is not None:
-            # --policy made `policy` the default; a script that names no default keeps it
-            loaded = replace(loaded, default=app.default)
+        if policy is not None:
+            # --policy wins over the script's `policy:`; it stays the default unless the script names one
+            default = loaded.default if loaded.default is not None else app.default
+            loaded = replace(loaded, policy=None, default=default)
         app.apply_script(loaded)
     # the command line wins over the script
     if tokens:

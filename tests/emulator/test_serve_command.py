@@ -145,7 +145,11 @@ def test_serve_in_policy_mode(tmp_path: Path) -> None:
     }
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps(rules), encoding="utf-8")
-    with serve("--policy", str(policy)) as (_, url):
+    # a script with its own policy section: --policy wins, as every command-line option does
+    (tmp_path / "other.json").write_text('{"rules": []}', encoding="utf-8")
+    script = tmp_path / "hall.yaml"
+    script.write_text("policy: {rules: other.json}\n", encoding="utf-8")
+    with serve("--policy", str(policy), "--script", str(script)) as (_, url):
         headers = {"Authorization": "Bearer t"}
         allowed = httpx.post(f"{url}/api/route", json=GUIDE_REQUEST, headers=headers).json()
         assert (allowed["denied"], allowed["selected_worker_species_id"]) == (False, "wrk.data.writer")
