@@ -111,6 +111,25 @@ def test_probability_with_a_seed_is_reproducible() -> None:
     assert first == ["http-500" if rng.random() < 0.3 else "allow" for _ in range(200)]
 
 
+def test_only_matching_requests_draw() -> None:
+    # requests the rule does not match leave its seeded draws alone, so a run is reproducible whatever else
+    # the gate sends in between
+    def book() -> RuleBook:
+        rule = {"match": {"data_label": "RESTRICTED"}, "respond": "http-500", "probability": 0.5, "seed": 4}
+        return RuleBook((parse_rule(rule),))
+
+    restricted = request(data_label="RESTRICTED")
+    alone = book()
+    expected = [chosen(alone, restricted) for _ in range(40)]
+    mixed = book()
+    got = []
+    for _ in range(40):
+        assert chosen(mixed, request()) == "allow"
+        got.append(chosen(mixed, restricted))
+    assert got == expected
+    assert set(expected) == {"http-500", "allow"}
+
+
 def test_probability_restarts_on_reset() -> None:
     book = RuleBook((parse_rule({"respond": "http-500", "probability": 0.5, "seed": 3}),))
     before = [chosen(book, request()) for _ in range(30)]
@@ -173,7 +192,9 @@ def test_indexed_lookup_agrees_with_a_plain_scan() -> None:
             match["tenant_id"] = [f"org.{rng.randint(0, 3)}", f"org.{rng.randint(0, 3)}"]
         specs.append({"match": match, "respond": f"deny:rule {i}"})
     rules = tuple(parse_rule(s) for s in specs)
-    book = RuleBook(rules)
+    book = RuleBook(rules[:150])
+    for rule in rules[150:]:  # rules added to a live book are filed the same way
+        book.add(rule)
     for _ in range(500):
         body = request(
             worker_id=rng.choice(workers), data_label=rng.choice(labels), tenant_id=f"org.{rng.randint(0, 4)}"
