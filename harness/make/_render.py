@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hallsim.harness import journal
 from hallsim.harness.make._trace import Event, jsonable
 from hallsim.harness.make._values import describe
+from hallsim.harness.verdict import unallowed_runs
 
 if TYPE_CHECKING:
     from hallsim.harness.make._run import MakeRun
@@ -234,12 +235,12 @@ def render_run(run: MakeRun) -> str:
         f"Status: {run.status}   ·   protected action {ran}   ·   {run.operations} operations",
     ]
     requests = journal.route_requests(run.hall_requests)
-    if (
-        run.protected_ran
-        and run.hall.emulator is not None
-        and not journal.well_formed_allow(run.hall_requests)
-    ):
-        lines.append("FAIL-OPEN: the protected action ran without a well-formed allow from the Hall")
+    # the fail-closed rule (issue 6): the protected action may run only after a well-formed allow
+    if run.protected_ran and run.hall.emulator is not None:
+        unallowed = unallowed_runs(run.to_json(), run.hall_requests)
+        if unallowed:
+            lines.append("FAIL-OPEN: the protected action ran without a well-formed allow from the Hall")
+            lines += [f"{_INDENT}{line}" for line in unallowed]
     if run.hall.emulator is not None:
         lines.append(f"Hall: {journal.describe(run.hall_requests)} ({len(requests)} call(s) to /api/route)")
     unconfirmed = [f"{name}={value}" for name, value, flag in run.setting_lines() if flag]

@@ -6,8 +6,9 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from hallsim.harness.journal import describe_entry, well_formed_allow
+from hallsim.harness.journal import describe_entry
 from hallsim.harness.pipedream._settings import UNCONFIRMED
+from hallsim.harness.verdict import unallowed_runs
 
 if TYPE_CHECKING:
     from hallsim.harness.pipedream._run import PipedreamRun, StepResult
@@ -104,9 +105,12 @@ def render_run(run: PipedreamRun) -> str:
     protected = run.protected
     if protected:
         verdict = f"protected step {', '.join(protected)} {'RAN' if run.protected_ran else 'did NOT run'}"
-        if run.protected_ran and run.journaled and not well_formed_allow(run.hall_requests):
-            # the fail-closed rule (issue 6): the protected action may run only after a well-formed allow
-            verdict += " without a well-formed allow from the Hall: FAIL-OPEN"
+        # the fail-closed rule (issue 6): the protected action may run only after a well-formed allow
+        unallowed = (
+            unallowed_runs(run.to_json(), run.hall_requests) if run.protected_ran and run.journaled else []
+        )
+        if unallowed:
+            verdict += f" without a well-formed allow from the Hall: FAIL-OPEN ({'; '.join(unallowed)})"
     else:
         verdict = "no step is marked protected"
     settings = run.settings

@@ -156,6 +156,19 @@ def test_break_retry_after_a_transient_error_runs_the_rest_of_the_flow(gate: Run
     assert 'route 1 "Allowed" (in retry 1 of incomplete execution 1)' in run.render()
 
 
+def test_trace_names_the_bundle_that_ran_the_write_after_a_denial(gate: Run, hall: HallEndpoint) -> None:
+    # the fail-closed rule is kept per execution: an allow for bundle 1 does not vouch for bundle 2's write
+    hall.emulator.when(data_label="RESTRICTED").respond("deny")  # type: ignore[union-attr]
+    bundles = [
+        {"worker_id": "wrk_make_acme_prod", "data_label": "INTERNAL"},
+        {"worker_id": "wrk_make_acme_prod", "data_label": "RESTRICTED"},
+    ]
+    text = gate("ignore", "allow", event=bundles).render()
+    assert "FAIL-OPEN: the protected action ran without a well-formed allow from the Hall" in text
+    assert "module 4 (bundle 2) ran after the Hall denied" in text
+    assert "module 4 (bundle 1)" not in text.split("FAIL-OPEN")[1]
+
+
 def test_timeout_of_10_s_is_modelled_not_waited(gate: Run) -> None:
     run = gate("rollback", "timeout", settings={"time_scale": 0.01})
     data = run.to_json()
