@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hallsim.emulator._errors import ScriptError
+from hallsim.emulator.contract import CAPABILITY_IDS
 
 #: the largest time scale: 1000 wall seconds per modelled second is already far past any use
 MAX_TIME_SCALE = 1000
@@ -37,6 +38,16 @@ def check_envs(value: Any) -> tuple[str, ...]:
     if not envs or not all(isinstance(e, str) and e.strip() for e in envs):
         raise ScriptError(f"envs: expected one or more env names (non-empty text); got {value!r}")
     return envs
+
+
+def check_capability_ids(value: Any) -> str:
+    """`guide` or `any` (contract.py CAPABILITY_IDS says why this is a setting)."""
+    if not isinstance(value, str) or value not in CAPABILITY_IDS:
+        raise ScriptError(
+            "capability_ids: expected guide (ids shaped `cap.<area>.<verb>.v<N>`, as the guides document) "
+            f"or any (any non-empty string, as pyhall's RouteInput); got {value!r}"
+        )
+    return value
 
 
 def check_time_scale(value: Any) -> float:

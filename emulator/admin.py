@@ -1,6 +1,7 @@
 """The admin API under `/__hall/` (Starlette), and the OpenAPI description at `/openapi.json`.
 
     GET  /__hall/health                 status, token count, default, rule count, time scale, settings
+                                        (envs, capability_ids, max_body, policy)
     GET  /__hall/rules                  {"rules": [...mapping form...], "uses": [...]}
     PUT  /__hall/rules                  replace: a list of rules, or {"rules": [...]}
     POST /__hall/rules                  add one rule (a mapping) or several (a list); answers their indexes
@@ -56,6 +57,7 @@ def admin_app(hall: HallApp) -> Starlette:
             "held_requests": hall.held_requests,
             "max_body": hall.max_body,
             "envs": list(hall.envs),
+            "capability_ids": hall.capability_ids,
             "policy": hall.policy.settings() if hall.policy is not None else None,
         }
 

@@ -24,9 +24,21 @@ from typing import TYPE_CHECKING, Any
 from hallsim.emulator import _transport
 from hallsim.emulator._answer import answer, drain, error_body, perform
 from hallsim.emulator._errors import ScriptError
-from hallsim.emulator._settings import check_envs, check_max_body, check_time_scale, check_tokens
+from hallsim.emulator._settings import (
+    check_capability_ids,
+    check_envs,
+    check_max_body,
+    check_time_scale,
+    check_tokens,
+)
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
-from hallsim.emulator.contract import GUIDE_ENVS, ROUTE_PATH, validate_route_request
+from hallsim.emulator.contract import (
+    CAPABILITY_IDS,
+    GUIDE_CAPABILITY_IDS,
+    GUIDE_ENVS,
+    ROUTE_PATH,
+    validate_route_request,
+)
 from hallsim.emulator.journal import Journal, JournalEntry
 from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
 
@@ -50,6 +62,7 @@ class HallApp:
         time_scale: float = 1.0,
         journal_size: int = 1000,
         envs: Iterable[str] = GUIDE_ENVS,
+        capability_ids: str = "guide",
         max_body: int = DEFAULT_MAX_BODY,
         policy: Policy | None = None,
     ) -> None:
@@ -60,6 +73,8 @@ class HallApp:
         self.policy = policy
         self.tokens = check_tokens(tokens)
         self.envs = check_envs(envs)
+        self._capability_ids = GUIDE_CAPABILITY_IDS
+        self.capability_ids = capability_ids
         self.time_scale = check_time_scale(time_scale)
         self.book = RuleBook(tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules)))
         self.default = self._checked(parse_behaviour(default), "default")
@@ -111,6 +126,16 @@ class HallApp:
         with self._lock:
             return [(self.book.add(rule), rule) for rule in parsed]
 
+    @property
+    def capability_ids(self) -> str:
+        """Which capability ids requests may carry: `guide` or `any` (contract.CAPABILITY_IDS)."""
+        return self._capability_ids.name
+
+    @capability_ids.setter
+    def capability_ids(self, value: str) -> None:
+        # the check is chosen here, once, so the request path does no lookup
+        self._capability_ids = CAPABILITY_IDS[check_capability_ids(value)]
+
     def set_tokens(self, tokens: Iterable[str]) -> None:
         self.tokens = check_tokens(tokens)
 
@@ -126,6 +151,8 @@ class HallApp:
             self.set_tokens(script.tokens)
         if script.envs is not None:
             self.envs = script.envs
+        if script.capability_ids is not None:
+            self.capability_ids = script.capability_ids
         if script.time_scale is not None:
             self.set_time_scale(script.time_scale)
         if script.max_body is not None:
@@ -138,10 +165,11 @@ class HallApp:
 
     def reset(self) -> None:
         """Back to the configuration the app was made with: rules (use counts and seeds restarted), default,
-        tokens, time scale, policy; the journal is emptied (its numbering goes on)."""
-        tokens, envs, scale, max_body, rules, default, policy = self._initial
+        tokens, envs, capability ids, time scale, policy; the journal is emptied (its numbering goes on)."""
+        tokens, envs, capability_ids, scale, max_body, rules, default, policy = self._initial
         with self._lock:
             self.tokens, self.envs, self.time_scale, self.max_body = tokens, envs, scale, max_body
+            self._capability_ids = capability_ids
             self.default, self.policy = default, policy
             self.book = RuleBook(rules)
         self.journal.clear()
@@ -154,6 +182,7 @@ class HallApp:
         return (
             self.tokens,
             self.envs,
+            self._capability_ids,
             self.time_scale,
             self.max_body,
             self.book.rules,
@@ -263,7 +292,7 @@ class HallApp:
             await answer(send, entry, 400, error_body("invalid_json", f"the body is not JSON: {err}"))
             return
         entry.parsed_body = body
-        problems = validate_route_request(body, self.envs)
+        problems = validate_route_request(body, self.envs, self._capability_ids)
         if problems:
             detail = "; ".join(str(p) for p in problems)
             payload = error_body("invalid_request", detail, problems=[p.to_dict() for p in problems])

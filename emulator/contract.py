@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,47 @@ PYHALL_ENVS = ("dev", "stage", "prod", "edge")
 #: both guides list CONFIDENTIAL (pyhall's RouteInput lacks it; policy.py says what policy mode does with it)
 DATA_LABELS = ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED")
 
-#: hall-contract.md: capability ids look like `cap.<area>.<verb>.v<N>`, e.g. cap.data.write.v1
+#: hall-contract.md "Request" (values in the guides): capability ids look like `cap.<area>.<verb>.v<N>`, e.g.
+#: cap.data.write.v1
 CAPABILITY_PATTERN = re.compile(r"cap\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[0-9]+")
 CAPABILITY_EXPECTED = "a capability id `cap.<area>.<verb>.v<N>` (lowercase), e.g. cap.data.write.v1"
+
+
+@dataclass(frozen=True)
+class CapabilityIds:
+    """Which `capability_id` values a request may carry: one value of the `capability_ids` setting."""
+
+    name: str
+    accepts: Callable[[Any], object]
+    expected: str
+    #: said after a refused string id, when another value of the setting would take it
+    hint: str | None = None
+
+
+def _guide_id(value: Any) -> object:
+    return isinstance(value, str) and CAPABILITY_PATTERN.fullmatch(value)
+
+
+def _any_id(value: Any) -> object:
+    return isinstance(value, str) and value.strip()
+
+
+#: UNCONFIRMED (hall-contract.md "Request"): the guides only show `cap.<area>.<verb>.v<N>` ids, but pyhall-wcp
+#: 0.2.2 models.py `RouteInput.capability_id: str` takes any string (its docstring's example is
+#: `cap.doc.summarize`), and what a real Hall Server enforces is not documented. So it is a setting
+#: (HallEmulator(capability_ids=...), script `capability_ids:`, `hallsim serve --capability-ids`), shown by
+#: /__hall/health and serve's start-up lines. `guide` (default): the documented shape. `any`: any non-empty
+#: string, as pyhall (which also takes "", but an empty id names no capability: refused like worker_id's).
+CAPABILITY_IDS: dict[str, CapabilityIds] = {
+    "guide": CapabilityIds(
+        "guide",
+        _guide_id,
+        CAPABILITY_EXPECTED,
+        hint="set capability_ids: any (hallsim serve --capability-ids any) to accept any id, as pyhall does",
+    ),
+    "any": CapabilityIds("any", _any_id, "a capability id (a non-empty string), e.g. cap.doc.summarize"),
+}
+GUIDE_CAPABILITY_IDS = CAPABILITY_IDS["guide"]
 
 #: the request the guides document (Make guide "Request body" with its example values; the Pipedream step
 #: sends the same five fields): what gates send, what benchmarks and tests start from
@@ -54,6 +92,8 @@ class FieldProblem:
     expected: str
     got: Any = None
     missing: bool = False
+    #: what would make the emulator take it (a setting to change), if anything
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"field": self.field, "expected": self.expected}
@@ -61,11 +101,14 @@ class FieldProblem:
             out["problem"] = "missing"
         else:
             out["got"] = self.got
+        if self.hint is not None:
+            out["hint"] = self.hint
         return out
 
     def __str__(self) -> str:
         got = "missing" if self.missing else f"got {json.dumps(self.got, default=str)}"
-        return f"{self.field}: expected {self.expected}; {got}"
+        hint = f"; {self.hint}" if self.hint is not None else ""
+        return f"{self.field}: expected {self.expected}; {got}{hint}"
 
 
 def _type_name(value: Any) -> str:
@@ -82,7 +125,11 @@ def _type_name(value: Any) -> str:
     return "string"
 
 
-def validate_route_request(body: Any, envs: tuple[str, ...] = GUIDE_ENVS) -> list[FieldProblem]:
+def validate_route_request(
+    body: Any,
+    envs: tuple[str, ...] = GUIDE_ENVS,
+    capability_ids: CapabilityIds = GUIDE_CAPABILITY_IDS,
+) -> list[FieldProblem]:
     """Every problem with a parsed request body; an empty list means the body follows the contract.
 
     Unknown extra fields are accepted and ignored (as a pydantic model with default settings would), but they
@@ -95,16 +142,16 @@ def validate_route_request(body: Any, envs: tuple[str, ...] = GUIDE_ENVS) -> lis
     for name in REQUIRED_FIELDS:
         if body.get(name) is None:
             expected = {
-                "capability_id": CAPABILITY_EXPECTED,
+                "capability_id": capability_ids.expected,
                 "worker_id": "a registered worker id (a non-empty string), e.g. wrk_make_acme_prod",
                 "env": f"one of {', '.join(envs)}",
             }[name]
             problems.append(FieldProblem(name, expected, missing=True))
     capability = body.get("capability_id")
-    if capability is not None and not (
-        isinstance(capability, str) and CAPABILITY_PATTERN.fullmatch(capability)
-    ):
-        problems.append(FieldProblem("capability_id", CAPABILITY_EXPECTED, capability))
+    if capability is not None and not capability_ids.accepts(capability):
+        # the hint only where it helps: a string id the other setting would take
+        hint = capability_ids.hint if _any_id(capability) else None
+        problems.append(FieldProblem("capability_id", capability_ids.expected, capability, hint=hint))
     worker = body.get("worker_id")
     if worker is not None and not (isinstance(worker, str) and worker.strip()):
         problems.append(FieldProblem("worker_id", "a registered worker id (a non-empty string)", worker))

@@ -30,16 +30,25 @@ def _error(description: str, example: dict[str, Any]) -> dict[str, Any]:
 
 def openapi_document(hall: HallApp | None = None) -> dict[str, Any]:
     envs = list(hall.envs) if hall is not None else list(GUIDE_ENVS)
+    if hall is None or hall.capability_ids == "guide":
+        capability: dict[str, Any] = {
+            "type": "string",
+            "pattern": f"^{CAPABILITY_PATTERN.pattern}$",
+            "description": "WCP capability being requested, `cap.<area>.<verb>.v<N>`",
+            "examples": ["cap.data.write.v1"],
+        }
+    else:  # capability_ids: any (contract.CAPABILITY_IDS)
+        capability = {
+            "type": "string",
+            "minLength": 1,
+            "description": "WCP capability being requested: any non-empty id (capability_ids: any)",
+            "examples": ["cap.data.write.v1", "cap.doc.summarize"],
+        }
     request = {
         "type": "object",
         "required": ["capability_id", "worker_id", "env"],
         "properties": {
-            "capability_id": {
-                "type": "string",
-                "pattern": f"^{CAPABILITY_PATTERN.pattern}$",
-                "description": "WCP capability being requested, `cap.<area>.<verb>.v<N>`",
-                "examples": ["cap.data.write.v1"],
-            },
+            "capability_id": capability,
             "worker_id": {"type": "string", "minLength": 1, "examples": ["wrk_make_acme_prod"]},
             "env": {"type": "string", "enum": envs},
             "data_label": {"type": ["string", "null"], "enum": [*DATA_LABELS, None]},

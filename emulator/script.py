@@ -3,6 +3,7 @@
     tokens: [t, ci-token]            # accepted bearer tokens (default: the emulator's own, "t")
     default: allow                   # behaviour for requests no rule matches (default: allow)
     envs: [dev, prod]                # accepted `env` values (default: the guides' dev, prod)
+    capability_ids: guide            # guide: only cap.<area>.<verb>.v<N> (default); any: any non-empty id
     time_scale: 1.0                  # modelled seconds x time_scale = wall seconds (for `slow`)
     max_body: 65536                  # bytes; a larger request body is answered 413
     rules:                           # ordered; see hallsim/emulator/rules.py for every key
@@ -25,14 +26,29 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hallsim._yaml import YamlDocument
 from hallsim.emulator._errors import ScriptError
-from hallsim.emulator._settings import check_envs, check_max_body, check_time_scale, check_tokens
+from hallsim.emulator._settings import (
+    check_capability_ids,
+    check_envs,
+    check_max_body,
+    check_time_scale,
+    check_tokens,
+)
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.rules import Rule, parse_rule
 
 if TYPE_CHECKING:
     from hallsim.emulator.policy import Policy
 
-SCRIPT_KEYS = ("tokens", "default", "envs", "time_scale", "max_body", "rules", "policy")
+SCRIPT_KEYS = (
+    "tokens",
+    "default",
+    "envs",
+    "capability_ids",
+    "time_scale",
+    "max_body",
+    "rules",
+    "policy",
+)
 T = TypeVar("T")
 _PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
 
@@ -45,6 +61,7 @@ class Script:
     tokens: tuple[str, ...] | None = None
     default: Behaviour | None = None
     envs: tuple[str, ...] | None = None
+    capability_ids: str | None = None
     time_scale: float | None = None
     max_body: int | None = None
     rules: tuple[Rule, ...] = ()
@@ -82,6 +99,7 @@ def load_script(path: str | Path) -> Script:
         tokens=_setting(doc, data, "tokens", check_tokens),
         default=_default(doc, data),
         envs=_setting(doc, data, "envs", check_envs),
+        capability_ids=_setting(doc, data, "capability_ids", check_capability_ids),
         time_scale=_setting(doc, data, "time_scale", check_time_scale),
         max_body=_setting(doc, data, "max_body", check_max_body),
         rules=_rules(doc, data),

@@ -116,6 +116,7 @@ class HallEmulator:
         *,
         rules: Iterable[Mapping[str, Any] | Rule] = (),
         envs: Iterable[str] = GUIDE_ENVS,
+        capability_ids: str = "guide",
         max_body: int = DEFAULT_MAX_BODY,
         policy: Any = None,
     ) -> None:
@@ -130,6 +131,7 @@ class HallEmulator:
             time_scale=time_scale,
             journal_size=journal_size,
             envs=envs,
+            capability_ids=capability_ids,
             max_body=max_body,
             policy=policy,
         )

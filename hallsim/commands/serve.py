@@ -37,6 +37,14 @@ from hallsim.commands._errors import user_errors
     help="pyhall rules file: decide with pyhall-wcp (policy mode); the default behaviour becomes `policy`.",
 )
 @click.option(
+    "--capability-ids",
+    # the keys of emulator/contract.py CAPABILITY_IDS (not imported here: serve stays import-light)
+    type=click.Choice(["guide", "any"]),
+    default=None,
+    help="Which capability_id values requests may carry: guide, the guides' cap.<area>.<verb>.v<N> "
+    "(default), or any non-empty id, as pyhall's RouteInput.",
+)
+@click.option(
     "--time-scale",
     type=click.FloatRange(min=1e-6, min_open=False),
     default=None,
@@ -64,6 +72,7 @@ def command(
     tokens: tuple[str, ...],
     behaviour: str | None,
     policy: Path | None,
+    capability_ids: str | None,
     time_scale: float | None,
     journal_size: int,
     max_body: int | None,
@@ -91,6 +100,8 @@ def command(
         _option("--token", app.set_tokens, tokens)
     if behaviour is not None:
         _option("--behaviour", app.set_default, behaviour)
+    if capability_ids is not None:
+        app.capability_ids = capability_ids
     if time_scale is not None:
         _option("--time-scale", app.set_time_scale, time_scale)
     if max_body is not None:
@@ -107,7 +118,8 @@ def command(
     rules = len(app.book.rules)
     click.echo(
         f"  default: {app.default.spec}   rules: {rules}   time scale: {app.time_scale:g}   "
-        f"envs: {', '.join(app.envs)}" + ("   policy: " + app.policy.source if app.policy else "")
+        f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
+        + ("   policy: " + app.policy.source if app.policy else "")
     )
     click.echo(f"  admin: {url}/__hall/health, {url}/__hall/journal   (Ctrl-C to stop)", nl=True)
     server = make_server(app)

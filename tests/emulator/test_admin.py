@@ -13,6 +13,7 @@ def test_health(client: Any) -> None:
     assert health["status"] == "ok"
     assert (health["default"], health["rules"], health["tokens"]) == ("allow", 0, 1)
     assert health["envs"] == ["dev", "prod"]
+    assert health["capability_ids"] == "guide"
     assert health["held_requests"] == 0
 
 

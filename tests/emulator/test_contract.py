@@ -187,6 +187,62 @@ def test_the_accepted_envs_are_a_setting(make_client: Any) -> None:
         assert answer.status_code == 200
 
 
+# hall-contract.md "Request" documents `cap.<area>.<verb>.v<N>`; pyhall-wcp 0.2.2 models.py RouteInput takes
+# any string (its example: cap.doc.summarize). Which one the Hall Server enforces is UNCONFIRMED: a setting.
+@pytest.mark.parametrize(
+    ("setting", "capability_id", "accepted"),
+    [
+        ("guide", "cap.data.write.v1", True),
+        ("guide", "cap.doc.summarize", False),
+        ("guide", "cap.data.write", False),
+        ("guide", "", False),
+        ("any", "cap.doc.summarize", True),
+        ("any", "cap.data.write.v1", True),
+        ("any", "summarize", True),
+        ("any", "", False),
+        ("any", "   ", False),
+        ("any", 7, False),
+        ("any", ["cap.doc.summarize"], False),
+        ("any", None, False),  # null: missing, the field is required
+    ],
+)
+def test_which_capability_ids_are_accepted_is_a_setting(
+    make_client: Any, setting: str, capability_id: Any, accepted: bool
+) -> None:
+    with make_client(HallApp(capability_ids=setting)) as hall:
+        answer = hall.post("/api/route", json=body(capability_id=capability_id))
+    assert answer.status_code == (200 if accepted else 422)
+    if not accepted:
+        assert [p["field"] for p in answer.json()["problems"]] == ["capability_id"]
+
+
+def test_a_guide_refusal_says_which_setting_would_accept_the_id(client: Any) -> None:
+    answer = client.post("/api/route", json=body(capability_id="cap.doc.summarize"))
+    assert answer.status_code == 422
+    assert "set capability_ids: any" in answer.json()["detail"]
+    assert "--capability-ids any" in answer.json()["problems"][0]["hint"]
+    # no hint where `any` would refuse it too
+    for bad in (7, ""):
+        refused = client.post("/api/route", json=body(capability_id=bad)).json()
+        assert "hint" not in refused["problems"][0]
+        assert "capability_ids" not in refused["detail"]
+
+
+def test_under_any_an_id_of_another_shape_gets_a_decision(make_client: Any) -> None:
+    with make_client(HallApp(capability_ids="any")) as hall:
+        decision = hall.post("/api/route", json=body(capability_id="cap.doc.summarize")).json()
+    assert (decision["denied"], decision["selected_worker_species_id"]) == (False, "wrk.doc.summarize")
+
+
+def test_the_capability_ids_setting_changes_and_reset_restores_it(app: HallApp, client: Any) -> None:
+    other = body(capability_id="cap.doc.summarize")
+    app.capability_ids = "any"
+    assert client.post("/api/route", json=other).status_code == 200
+    app.reset()
+    assert app.capability_ids == "guide"
+    assert client.post("/api/route", json=other).status_code == 422
+
+
 def test_an_oversized_body_is_413(make_client: Any) -> None:
     with make_client(HallApp(max_body=200)) as small:
         assert small.post("/api/route", json=GUIDE_REQUEST).status_code == 200
@@ -221,3 +277,12 @@ def test_openapi_describes_the_route(client: Any) -> None:
         "RESTRICTED",
     ]
     assert "sort_keys=True" in schemas["Decision"]["properties"]["artifact_hash"]["description"]
+    assert "pattern" in schemas["RouteRequest"]["properties"]["capability_id"]
+
+
+def test_openapi_follows_the_capability_ids_setting(make_client: Any) -> None:
+    with make_client(HallApp(capability_ids="any")) as hall:
+        described = hall.get("/openapi.json").json()["components"]["schemas"]["RouteRequest"]
+    capability = described["properties"]["capability_id"]
+    assert "pattern" not in capability
+    assert capability["minLength"] == 1

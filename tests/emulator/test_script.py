@@ -93,6 +93,8 @@ def test_load_script_on_a_running_emulator_replaces_rules_and_default(
             r"tokens: expected one or more tokens \(non-empty text without spaces\)",
         ),
         ("envs: [prod, '']\n", ":1:", "envs: expected one or more env names"),
+        ("capability_ids: loose\n", ":1:", "capability_ids: expected guide .* or any .*; got 'loose'"),
+        ("capability_ids: [any]\n", ":1:", "capability_ids: expected guide .* or any"),
         ("time_scale: fast\n", ":1:", "time_scale: expected a number > 0"),
         ("time_scale: 5000\n", ":1:", "time_scale: expected a number > 0 and <= 1000"),
         ("max_body: 0\n", ":1:", "max_body: expected a whole number of bytes >= 1"),
@@ -131,3 +133,18 @@ def test_a_script_sets_the_body_limit_and_reset_restores_the_start_up_one(
         assert client.post("/api/route", json=GUIDE_REQUEST | {"worker_id": "w" * 200}).status_code == 413
         hall.reset()
         assert client.post("/api/route", json=GUIDE_REQUEST | {"worker_id": "w" * 200}).status_code == 200
+
+
+def test_a_script_sets_which_capability_ids_are_accepted_and_reset_restores_the_start_up_one(
+    hall: HallEmulator, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "capability_ids: any\n")
+    assert load_script(path).capability_ids == "any"
+    other = GUIDE_REQUEST | {"capability_id": "cap.doc.summarize"}
+    hall.load_script(path)
+    with httpx.Client(base_url=hall.url, headers={"Authorization": "Bearer t"}) as client:
+        assert client.get("/__hall/health").json()["capability_ids"] == "any"
+        assert client.post("/api/route", json=other).status_code == 200
+        hall.reset()
+        assert client.get("/__hall/health").json()["capability_ids"] == "guide"
+        assert client.post("/api/route", json=other).status_code == 422

@@ -158,6 +158,18 @@ def test_serve_in_policy_mode(tmp_path: Path) -> None:
         assert (denied["denied"], denied["reason"]) == (True, "DENY_NO_MATCHING_RULE")
 
 
+def test_serve_capability_ids_option_wins_over_the_script_and_is_shown(tmp_path: Path) -> None:
+    script = tmp_path / "hall.yaml"
+    script.write_text("capability_ids: guide\n", encoding="utf-8")
+    with serve("--script", str(script), "--capability-ids", "any") as (served, url):
+        start_up = [served.read_line() for _ in range(3)]
+        assert any("capability ids: any" in line for line in start_up), start_up
+        assert httpx.get(f"{url}/__hall/health").json()["capability_ids"] == "any"
+        other = {**GUIDE_REQUEST, "capability_id": "cap.doc.summarize"}
+        answer = httpx.post(f"{url}/api/route", json=other, headers={"Authorization": "Bearer t"})
+        assert answer.status_code == 200
+
+
 def test_serve_reports_a_bad_script_without_a_traceback(tmp_path: Path) -> None:
     script = tmp_path / "hall.yaml"
     script.write_text("rules:\n  - respond: denny\n", encoding="utf-8")
@@ -180,6 +192,7 @@ def test_serve_reports_a_bad_script_without_a_traceback(tmp_path: Path) -> None:
         (["--token", "ci token"], "Error: --token: tokens: expected one or more tokens"),
         (["--time-scale", "5000"], "Error: --time-scale: time_scale: expected a number > 0 and <= 1000"),
         (["--policy", "absent.json"], "Error: --policy: /.*/absent.json: no such policy rules file"),
+        (["--capability-ids", "loose"], r"Error: .*'--capability-ids'.*'loose'.*'guide', 'any'"),
     ],
 )
 def test_serve_says_which_option_is_wrong(args: list[str], message: str) -> None:

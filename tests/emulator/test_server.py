@@ -72,6 +72,7 @@ def test_open_keep_alive_connections_do_not_block_stop() -> None:
         ({"journal_size": "10"}, "journal_size: expected a whole number >= 1"),
         ({"envs": ()}, "envs: expected one or more env names"),
         ({"max_body": 0}, "max_body: expected a whole number of bytes >= 1"),
+        ({"capability_ids": "loose"}, "capability_ids: expected guide .* or any .*; got 'loose'"),
         ({"rules": [{"respond": "nope"}]}, r"rules\[0\]\.respond: unknown behaviour"),
     ],
 )
@@ -83,6 +84,11 @@ def test_bad_settings_are_refused_up_front(kwargs: dict, message: str) -> None:
 def test_a_lone_string_is_one_token_or_env_not_its_characters() -> None:
     hall = HallEmulator(tokens="ci", envs="prod")
     assert (hall.tokens, hall.app.envs) == (("ci",), ("prod",))
+
+
+def test_capability_ids_is_a_keyword_setting() -> None:
+    assert HallEmulator().app.capability_ids == "guide"  # the guides' shape unless told otherwise
+    assert HallEmulator(capability_ids="any").app.capability_ids == "any"
 
 
 def test_settings_change_while_running(hall: HallEmulator, http: httpx.Client) -> None:
