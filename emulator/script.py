@@ -71,7 +71,7 @@ class Script:
 class _Located(YamlDocument):
     """A script file that can tell the line of a value from its dotted path (`rules[2].respond`)."""
 
-    def where(self, loc: str | Sequence[str | int]) -> str:  # type: ignore[override]
+    def where(self, loc: str | Sequence[str | int]) -> str:
         if isinstance(loc, str):
             loc = [key or int(index) for key, index in _PATH_PART.findall(loc.split(":")[0])]
         return super().where(loc)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+
+_Document = TypeVar("_Document", bound="YamlDocument")
 
 
 class YamlDocument:
@@ -31,7 +33,9 @@ class YamlDocument:
             raise error(f"{path}{where}: not valid YAML: {problem}") from None
 
     @classmethod
-    def read(cls, path: Path, *, error: type[Exception] = ValueError, what: str = "file") -> YamlDocument:
+    def read(
+        cls: type[_Document], path: Path, *, error: type[Exception] = ValueError, what: str = "file"
+    ) -> _Document:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:

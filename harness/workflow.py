@@ -33,15 +33,25 @@ class HallEndpoint:
 
 
 class WorkflowRun(Protocol):
-    platform: Platform
-    #: pipedream: completed | exited | errored | timed_out; make: success | warning | error
-    outcome: str
-    #: whether the step or module marked protected ran (for Make: executed for at least one bundle)
-    protected_ran: bool
-    #: the emulator's journal entries for this run (JournalEntry.to_dict()), oldest first
-    hall_requests: list[dict[str, Any]]
-    #: every named setting the run used, UNCONFIRMED platform choices included, as name -> value
-    settings: dict[str, Any]
+    # read-only members, so a platform's run may narrow them (platform "make", a frozen dataclass field)
+    @property
+    def platform(self) -> Platform: ...
+
+    @property
+    def outcome(self) -> str:
+        """pipedream: completed | exited | errored | timed_out; make: success | warning | error"""
+
+    @property
+    def protected_ran(self) -> bool:
+        """Whether the step or module marked protected ran (for Make: executed for at least one bundle)."""
+
+    @property
+    def hall_requests(self) -> list[dict[str, Any]]:
+        """The emulator's journal entries for this run (JournalEntry.to_dict()), oldest first."""
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Every named setting the run used, UNCONFIRMED platform choices included, as name -> value."""
 
     def to_json(self) -> dict[str, Any]: ...
 
@@ -49,10 +59,15 @@ class WorkflowRun(Protocol):
 
 
 class Workflow(Protocol):
-    platform: Platform
-    path: Path
-    #: names (Pipedream steps) or ids as strings (Make modules) of the protected actions
-    protected: tuple[str, ...]
+    @property
+    def platform(self) -> Platform: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """Names (Pipedream steps) or ids as strings (Make modules) of the protected actions."""
 
     def run(
         self,

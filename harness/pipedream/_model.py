@@ -213,6 +213,8 @@ def _line_offset(doc: YamlDocument, index: int) -> int:
         if child is None:
             return 0
         node = child
+    if node is None:
+        return 0
     start = int(node.start_mark.line)  # 0-based line of the value (the `|` of a block scalar)
     return start + 1 if getattr(node, "style", None) in ("|", ">") else start
 

@@ -16,7 +16,7 @@ from hallsim.harness._errors import InputError
 from hallsim.harness.node import find_node
 from hallsim.harness.pipedream._host import host_for
 from hallsim.harness.pipedream._model import PLACEHOLDERS, WorkflowSpec, fill_placeholders, placeholders
-from hallsim.harness.pipedream._run import PipedreamRun, StepResult
+from hallsim.harness.pipedream._run import PipedreamRun, StepResult, StepStatus
 from hallsim.harness.pipedream._settings import RunSettings, resolve_settings
 from hallsim.harness.pipedream._sink import shared_sink
 from hallsim.harness.workflow import HallEndpoint
@@ -194,7 +194,8 @@ class PipedreamWorkflow:
 
     @staticmethod
     def _step_result(step: Any, raw: dict[str, Any]) -> StepResult:
-        status = raw["status"] if raw["status"] != "running" else "error"
+        # a step the host still saw running when the run ended (the time limit struck it) reads as an error
+        status: StepStatus = raw["status"] if raw["status"] != "running" else "error"
         return StepResult(
             name=step.name,
             kind=step.kind,
