@@ -290,6 +290,14 @@ def run_matrices(
                 f"{job.workflow.path}: no protected action: mark the step or module the gate guards as "
                 "protected in the workflow, or name it with --protected"
             )
+        # a misspelt --protected is reported before any row runs, not after all of them
+        unknown = [name for name in job.protected if str(name) not in job.workflow.units]
+        if unknown:
+            kind = "module ids" if job.workflow.platform == "make" else "step names"
+            raise InputError(
+                f"{job.workflow.path}: --protected {', '.join(unknown)}: not in this workflow; "
+                f"its {kind} are {', '.join(job.workflow.units)}"
+            )
     own_pool = pool is None
     pool = pool or EmulatorPool(concurrency)
     started = time.perf_counter()

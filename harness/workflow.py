@@ -69,6 +69,10 @@ class Workflow(Protocol):
     def protected(self) -> tuple[str, ...]:
         """Names (Pipedream steps) or ids as strings (Make modules) of the protected actions."""
 
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Every step name (Pipedream) or module id as a string (Make): what `protected` may name."""
+
     def run(
         self,
         hall: HallEndpoint,

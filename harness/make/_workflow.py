@@ -128,6 +128,10 @@ class MakeBlueprint:
     def modules(self) -> dict[int, Module]:
         return self.loaded.modules
 
+    @property
+    def units(self) -> tuple[str, ...]:
+        return tuple(str(module_id) for module_id in sorted(self.loaded.modules))
+
     def run(
         self,
         hall: HallEndpoint,

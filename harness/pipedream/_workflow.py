@@ -75,6 +75,10 @@ class PipedreamWorkflow:
     def protected(self) -> tuple[str, ...]:
         return tuple(step.name for step in self.spec.steps if step.protected)
 
+    @property
+    def units(self) -> tuple[str, ...]:
+        return tuple(step.name for step in self.spec.steps)
+
     def settings_for(self, settings: Mapping[str, Any] | None = None) -> RunSettings:
         return resolve_settings([(f"{self.path}: settings", self.spec.settings), ("run settings", settings)])
 

@@ -106,6 +106,18 @@ def test_protected_override_reads_the_named_step(pool: EmulatorPool) -> None:
         run_matrix(OPTION_A, protected=["nope"], behaviours=["allow"], pool=pool)
 
 
+def test_a_misspelt_protected_name_is_refused_before_any_row_runs(pool: EmulatorPool) -> None:
+    rows_run: list[object] = []
+    with pytest.raises(InputError, match=r"--protected 99: not in this workflow; its module ids are 1, 2, 3"):
+        run_matrix(
+            GATE_IGNORE,
+            protected=["99"],
+            pool=pool,
+            on_row=lambda *row: rows_run.append(row),
+        )
+    assert rows_run == []
+
+
 def test_a_workflow_without_a_protected_action_is_refused(pool: EmulatorPool) -> None:
     with pytest.raises(InputError, match="no protected action"):
         run_matrix(PIPEDREAM / "pyhall_gate.mjs", behaviours=["allow"], pool=pool)
