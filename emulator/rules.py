@@ -15,7 +15,8 @@ A rule in mapping form (script files, `set_rules`, the admin API):
                                            # cycle (start again), fall-through (the rule stops matching)
     times: 3                               # answer at most 3 times, then fall through to the next rule
     probability: 0.25                      # fire for 25 % of matching requests, else fall through
-    seed: 7                                # seeds that draw, so chaos runs are reproducible
+    seed: 7                                # seeds that draw, so chaos runs are reproducible (only with
+                                           # probability: a seed alone is refused, not silently ignored)
 
 Lookup stays cheap as rules grow: a rule with an exact condition on a request field is filed under that value,
 so a request only looks at the rules filed under its own values plus the rules without any exact condition
@@ -120,6 +121,12 @@ class Rule:
     probability: float | None = None
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        # a Rule built in Python is checked when built, so the mistake shows at the line that made it
+        if self.seed is not None and self.probability is None:
+            where = "Rule" + (f"(name={self.name!r})" if self.name is not None else "")
+            raise _lone_seed(f"{where}.seed", self.seed)
+
     def matches(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
         return all(c.matches(body, headers) for c in self.conditions)
 
@@ -190,6 +197,8 @@ def parse_rule(spec: Mapping[str, Any] | Rule, where: str = "rule") -> Rule:
     seed = spec.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ScriptError(f"{where}.seed: expected a whole number; got {seed!r}")
+    if seed is not None and probability is None:
+        raise _lone_seed(f"{where}.seed", seed)
     return Rule(
         respond=tuple(respond),
         conditions=_conditions(spec.get("match"), f"{where}.match"),
@@ -198,6 +207,15 @@ def parse_rule(spec: Mapping[str, Any] | Rule, where: str = "rule") -> Rule:
         times=times,
         probability=probability,
         seed=seed,
+    )
+
+
+def _lone_seed(where: str, seed: int) -> ScriptError:
+    # without probability there is no draw to seed: refused, so nobody believes a chaos run is seeded
+    return ScriptError(
+        f"{where}: seed only applies with probability (it seeds the draw that decides whether the rule "
+        f"fires); give probability too (e.g. probability: 0.25 with seed: {seed}) or drop seed; "
+        f"got seed {seed!r} without probability"
     )
 
 

@@ -79,6 +79,12 @@ def test_mistakes_are_400_saying_what_was_expected(client: Any) -> None:
         ("put", "/__hall/default", {"json": "nope"}, "unknown behaviour 'nope'"),
         ("put", "/__hall/rules", {"json": {"rule": []}}, "expected a list of rules"),
         ("post", "/__hall/rules", {"json": {"respond": "x"}}, "rules[0].respond: unknown behaviour 'x'"),
+        (
+            "post",
+            "/__hall/rules",
+            {"json": {"respond": "allow", "seed": 7}},
+            "rules[0].seed: seed only applies",
+        ),
         ("put", "/__hall/rules", {"content": b"{"}, "expected a JSON body"),
         ("put", "/__hall/time-scale", {"json": {"time_scale": "fast"}}, "time_scale: expected a number"),
         ("get", "/__hall/journal?since=last", {}, "expected a whole number"),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator, ScriptError, parse_behaviour, parse_rule
-from hallsim.emulator.rules import RuleBook
+from hallsim.emulator.rules import Rule, RuleBook
 
 ALLOW = parse_behaviour("allow")
 
@@ -148,6 +148,11 @@ def test_probability_restarts_on_reset() -> None:
         ({"respond": "allow", "times": 0}, "times: expected a whole number >= 1"),
         ({"respond": "allow", "probability": 1.5}, "probability: expected a number from 0 to 1"),
         ({"respond": "allow", "seed": "x"}, "seed: expected a whole number"),
+        ({"respond": "allow", "seed": 7}, r"rules\[0\]\.seed: seed only applies with probability"),
+        (
+            {"respond": "allow", "probability": None, "seed": 7},
+            r"rules\[0\]\.seed: seed only applies with probability",
+        ),
         ({"respond": "allow", "match": {"worker": "x"}}, "unknown field 'worker'"),
         ({"respond": "allow", "match": {"worker_id": "re:("}}, "not a valid regular expression"),
         ({"respond": "allow", "match": {"worker_id": {"in": ["a"]}}}, "expected text"),
@@ -218,6 +223,24 @@ def test_fluent_rules_on_a_running_emulator(hall: HallEmulator, http: Any) -> No
         http.post("/api/route", json=flaky, timeout=0.2)
     assert http.post("/api/route", json=flaky).json()["denied"] is False
     assert http.post("/api/route", json=request()).json()["denied"] is False
+
+
+def test_a_seed_without_probability_is_refused_from_python(hall: HallEmulator) -> None:
+    # every Python way to give a rule a seed: a seed alone would silently draw nothing, so it is an error
+    respond = (parse_behaviour("http-503"),)
+    with pytest.raises(ScriptError, match=r"^Rule\(name='flaky'\)\.seed: seed only applies with probability"):
+        Rule(respond=respond, name="flaky", seed=7)
+    with pytest.raises(ScriptError, match=r"^Rule\.seed: seed only applies with probability"):
+        Rule(respond=respond, seed=7)
+    with pytest.raises(ScriptError, match=r"^rules\[0\]\.seed: seed only applies with probability"):
+        hall.add_rule(respond="http-503", seed=7)
+    hall.when(worker_id="wrk_flaky").respond("allow")
+    with pytest.raises(ScriptError, match=r"^rules\[1\]\.seed: seed only applies with probability"):
+        hall.set_rules([{"respond": "allow", "probability": 0.5, "seed": 1}, {"respond": "allow", "seed": 1}])
+    assert [r.respond[0].spec for r in hall.rules] == ["allow"]  # the rules in place stay
+    # the fluent form always gives probability with its seed
+    rule = hall.when(worker_id="wrk_flaky").probability(0.5, seed=7).respond("http-503")
+    assert (rule.probability, rule.seed) == (0.5, 7)
 
 
 def test_set_rules_replaces_and_reset_restores(hall: HallEmulator, http: Any) -> None:

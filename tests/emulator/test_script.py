@@ -84,6 +84,12 @@ def test_load_script_on_a_running_emulator_replaces_rules_and_default(
             ":3:",
             r"rules\[0\]\.times: expected a whole number >= 1",
         ),
+        # a seed without probability has no draw to seed: refused rather than silently ignored
+        (
+            "rules:\n  - respond: allow\n  - name: flaky\n    respond: http-503\n    seed: 7\n",
+            ":5:",
+            r"rules\[1\]\.seed: seed only applies with probability .*got seed 7 without probability",
+        ),
         ("default: nope\n", ":1:", "default: unknown behaviour 'nope'"),
         ("tokens: []\n", ":1:", "tokens: expected one or more tokens"),
         # the emulator refuses these too: the script says so with its file and line, not later without them
