@@ -139,6 +139,9 @@ class HallApp:
     def set_tokens(self, tokens: Iterable[str]) -> None:
         self.tokens = check_tokens(tokens)
 
+    def set_envs(self, envs: Iterable[str]) -> None:
+        self.envs = check_envs(envs)
+
     def set_time_scale(self, scale: Any) -> None:
         self.time_scale = check_time_scale(scale)
 

@@ -27,6 +27,13 @@ from hallsim.commands._errors import user_errors
     "--token", "tokens", multiple=True, metavar="T", help="Accepted bearer token (repeatable; default: t)."
 )
 @click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    metavar="NAME",
+    help="Accepted `env` value (repeatable; default: the guides' dev, prod; pyhall also knows stage, edge).",
+)
+@click.option(
     "--behaviour",
     metavar="SPEC",
     help="Default behaviour for requests no rule matches (see `hallsim behaviours`), e.g. deny:reason.",
@@ -70,6 +77,7 @@ def command(
     port: int,
     script: Path | None,
     tokens: tuple[str, ...],
+    envs: tuple[str, ...],
     behaviour: str | None,
     policy: Path | None,
     capability_ids: str | None,
@@ -98,6 +106,8 @@ def command(
     # the command line wins over the script
     if tokens:
         _option("--token", app.set_tokens, tokens)
+    if envs:
+        _option("--env", app.set_envs, envs)
     if behaviour is not None:
         _option("--behaviour", app.set_default, behaviour)
     if capability_ids is not None:

@@ -158,16 +158,24 @@ def test_serve_in_policy_mode(tmp_path: Path) -> None:
         assert (denied["denied"], denied["reason"]) == (True, "DENY_NO_MATCHING_RULE")
 
 
-def test_serve_capability_ids_option_wins_over_the_script_and_is_shown(tmp_path: Path) -> None:
+def test_serve_capability_ids_and_env_options_win_over_the_script_and_are_shown(tmp_path: Path) -> None:
     script = tmp_path / "hall.yaml"
-    script.write_text("capability_ids: guide\n", encoding="utf-8")
-    with serve("--script", str(script), "--capability-ids", "any") as (served, url):
+    script.write_text("capability_ids: guide\nenvs: [dev]\n", encoding="utf-8")
+    args = ("--capability-ids", "any", "--env", "dev", "--env", "prod", "--env", "stage")
+    with serve("--script", str(script), *args) as (served, url):
         start_up = [served.read_line() for _ in range(3)]
         assert any("capability ids: any" in line for line in start_up), start_up
-        assert httpx.get(f"{url}/__hall/health").json()["capability_ids"] == "any"
+        assert any("envs: dev, prod, stage " in line for line in start_up), start_up
+        health = httpx.get(f"{url}/__hall/health").json()
+        assert (health["capability_ids"], health["envs"]) == ("any", ["dev", "prod", "stage"])
+        headers = {"Authorization": "Bearer t"}
         other = {**GUIDE_REQUEST, "capability_id": "cap.doc.summarize"}
-        answer = httpx.post(f"{url}/api/route", json=other, headers={"Authorization": "Bearer t"})
-        assert answer.status_code == 200
+        assert httpx.post(f"{url}/api/route", json=other, headers=headers).status_code == 200
+        stage = httpx.post(f"{url}/api/route", json={**GUIDE_REQUEST, "env": "stage"}, headers=headers)
+        assert stage.status_code == 200
+        edge = httpx.post(f"{url}/api/route", json={**GUIDE_REQUEST, "env": "edge"}, headers=headers)
+        assert edge.status_code == 422
+        assert "dev, prod, stage" in edge.text
 
 
 def test_serve_reports_a_bad_script_without_a_traceback(tmp_path: Path) -> None:
@@ -190,6 +198,8 @@ def test_serve_reports_a_bad_script_without_a_traceback(tmp_path: Path) -> None:
     [
         (["--behaviour", "flaky"], "Error: --behaviour: unknown behaviour 'flaky'"),
         (["--token", "ci token"], "Error: --token: tokens: expected one or more tokens"),
+        # the same check and message as a script's `envs:`, naming the option
+        (["--env", "prod", "--env", " "], r"Error: --env: envs: expected one or more env names \(non-empty"),
         (["--time-scale", "5000"], "Error: --time-scale: time_scale: expected a number > 0 and <= 1000"),
         (["--policy", "absent.json"], "Error: --policy: /.*/absent.json: no such policy rules file"),
         (["--capability-ids", "loose"], r"Error: .*'--capability-ids'.*'loose'.*'guide', 'any'"),
