@@ -3,7 +3,7 @@ worker), a fresh configuration per test, and small workflow files written on the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,9 @@ GUIDE_ENV = {
 RunWorkflow = Callable[..., PipedreamRun]
 
 
-@pytest.fixture(scope="session")
-def hall_emulator() -> Iterator[HallEmulator]:
-    with HallEmulator(tokens=("t",), time_scale=TIME_SCALE) as emulator:
-        yield emulator
-
-
 @pytest.fixture
 def hall(hall_emulator: HallEmulator) -> HallEmulator:
-    hall_emulator.reset()
+    """The plugin's emulator (one per session, reset around each test); runs set its time scale."""
     return hall_emulator
 
 

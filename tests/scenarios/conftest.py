@@ -4,7 +4,7 @@ test session (xdist worker) reset for each test, and scenario files written on t
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,16 +20,10 @@ GATE_IGNORE = MAKE / "gate_ignore.blueprint.json"
 WriteScenario = Callable[..., Path]
 
 
-@pytest.fixture(scope="session")
-def shared_hall() -> Iterator[HallEmulator]:
-    with HallEmulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def hall(shared_hall: HallEmulator) -> HallEmulator:
-    shared_hall.reset()
-    return shared_hall
+def hall(hall_emulator: HallEmulator) -> HallEmulator:
+    """The plugin's emulator (one per session, reset around each test)."""
+    return hall_emulator
 
 
 @pytest.fixture
