@@ -1,16 +1,3 @@
-"""The harness: runs Pipedream workflows and replays Make blueprints against the Hall emulator."""
-
-from __future__ import annotations
-
-from hallsim.harness._errors import HarnessError, InputError
-from hallsim.harness.workflow import HallEndpoint, Workflow, WorkflowRun, detect_platform, load_workflow
-
-__all__ = [
-    "HallEndpoint",
-    "HarnessError",
-    "InputError",
-    "Workflow",
-    "WorkflowRun",
-    "detect_platform",
-    "load_workflow",
-]
+# harness/ is a source root of the hallsim namespace package, not a package: import hallsim.harness instead.
+# (Without this file, Python run from the repository root would import this folder as an empty namespace.)
+raise ImportError("harness/ is a source root, not a package: import hallsim.harness")

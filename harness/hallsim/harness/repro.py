@@ -214,8 +214,9 @@ class Repro:
             expect["routes"] = routes_taken(self.run)
         calls = journal.route_requests(self.hall_requests)
         expect["hall_calls"] = {"count": len(calls)}
+        hall_calls: dict[str, Any] = expect["hall_calls"]
         if calls and self.matched:
-            expect["hall_calls"]["with"] = dict(self.record.match)
+            hall_calls["with"] = dict(self.record.match)
         expect["audit"] = _audit_expectation(
             audit_records(self.run), journal.issued_decision(self.hall_requests)
         )

@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hallsim._yaml import YamlDocument
+from hallsim.emulator.files import YamlDocument
 from hallsim.harness._errors import InputError
 from hallsim.harness.expectations import matcher_problem
 from hallsim.harness.workflow import Platform, detect_platform

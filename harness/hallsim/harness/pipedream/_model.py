@@ -34,7 +34,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hallsim._yaml import YamlDocument
+from hallsim.emulator.files import YamlDocument
 from hallsim.harness._errors import InputError
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hallsim.commands import _console
-from hallsim.commands._errors import user_errors
+from hallsim.cli.commands import _console
+from hallsim.cli.commands._errors import user_errors
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hallsim import __version__
+from hallsim.emulator._version import __version__
 from hallsim.emulator.contract import CAPABILITY_PATTERN, DATA_LABELS, GUIDE_ENVS
 
 if TYPE_CHECKING:

@@ -59,7 +59,7 @@ def protocol_class() -> type:
     except ImportError:  # pragma: no cover - httptools is a dependency where it builds
         from uvicorn.protocols.http.h11_impl import H11Protocol as base  # type: ignore[assignment]
 
-    class HallProtocol(base):
+    class HallProtocol(base):  # pyright: ignore[reportGeneralTypeIssues]  (chosen at run time)
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             app = self.app

@@ -1,5 +1,5 @@
 """The `hallsim` command line: a thin layer that parses arguments, calls the library and turns its errors into
-a clear message and an exit code. Each command lives in its own module under hallsim/commands/ and is imported
+a clear message and an exit code. Each command lives in its own module under commands/ and is imported
 only when it runs, so `hallsim serve` starts fast."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import importlib
 
 import click
 
-from hallsim import __version__
+from hallsim.emulator._version import __version__
 
-# command name -> module under hallsim.commands that defines `command`
+# command name -> module under hallsim.cli.commands that defines `command`
 _COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "Run the Hall Server emulator."),
     "behaviours": ("behaviours", "List the emulator's behaviours."),
@@ -29,7 +29,7 @@ class _LazyGroup(click.Group):
         if cmd_name not in _COMMANDS:
             return None
         module_name, _ = _COMMANDS[cmd_name]
-        module = importlib.import_module(f"hallsim.commands.{module_name}")
+        module = importlib.import_module(f"hallsim.cli.commands.{module_name}")
         command: click.Command = module.command
         return command
 

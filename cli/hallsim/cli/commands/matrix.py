@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hallsim.commands import _console
-from hallsim.commands._errors import user_errors
-from hallsim.commands._inputs import parse_vars, read_event_file
+from hallsim.cli.commands import _console
+from hallsim.cli.commands._errors import user_errors
+from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
 if TYPE_CHECKING:
     from rich.console import Console

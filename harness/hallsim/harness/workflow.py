@@ -39,18 +39,22 @@ class WorkflowRun(Protocol):
     @property
     def outcome(self) -> str:
         """pipedream: completed | exited | errored | timed_out; make: success | warning | error"""
+        ...
 
     @property
     def protected_ran(self) -> bool:
         """Whether the step or module marked protected ran (for Make: executed for at least one bundle)."""
+        ...
 
     @property
     def hall_requests(self) -> list[dict[str, Any]]:
         """The emulator's journal entries for this run (JournalEntry.to_dict()), oldest first."""
+        ...
 
     @property
     def settings(self) -> dict[str, Any]:
         """Every named setting the run used, UNCONFIRMED platform choices included, as name -> value."""
+        ...
 
     def to_json(self) -> dict[str, Any]: ...
 
@@ -67,10 +71,12 @@ class Workflow(Protocol):
     @property
     def protected(self) -> tuple[str, ...]:
         """Names (Pipedream steps) or ids as strings (Make modules) of the protected actions."""
+        ...
 
     @property
     def units(self) -> tuple[str, ...]:
         """Every step name (Pipedream) or module id as a string (Make): what `protected` may name."""
+        ...
 
     def run(
         self,

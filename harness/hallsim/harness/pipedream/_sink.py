@@ -24,7 +24,7 @@ _ANSWER = b'{"ok": true}'
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real webhook endpoint would
-    server: _SinkServer
+    server: _SinkServer  # pyright: ignore[reportIncompatibleVariableOverride]  (always a _SinkServer)
 
     def _any(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

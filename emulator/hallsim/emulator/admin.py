@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hallsim import __version__
 from hallsim.emulator._errors import EmulatorError
+from hallsim.emulator._version import __version__
 from hallsim.emulator.openapi import openapi_document
 
 if TYPE_CHECKING:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hallsim._yaml import YamlDocument
 from hallsim.emulator._errors import ScriptError
 from hallsim.emulator._settings import (
     check_capability_ids,
@@ -34,6 +33,7 @@ from hallsim.emulator._settings import (
     check_tokens,
 )
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
+from hallsim.emulator.files import YamlDocument
 from hallsim.emulator.rules import Rule, parse_rule
 
 if TYPE_CHECKING:

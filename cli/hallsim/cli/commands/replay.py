@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from hallsim.commands._errors import user_errors
-from hallsim.commands._inputs import parse_vars, read_event_file
+from hallsim.cli.commands._errors import user_errors
+from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
 
 @click.command(

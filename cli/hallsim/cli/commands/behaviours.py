@@ -6,7 +6,7 @@ import json
 
 import click
 
-from hallsim.commands._errors import user_errors
+from hallsim.cli.commands._errors import user_errors
 
 
 @click.command("behaviours", help="List the emulator's behaviours, one line each.")

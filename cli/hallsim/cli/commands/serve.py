@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hallsim.commands._errors import user_errors
+from hallsim.cli.commands._errors import user_errors
 
 
 @click.command("serve", help="Run the Hall Server emulator (POST /api/route) until Ctrl-C.")
