@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hallsim.harness import journal
 from hallsim.harness._errors import HarnessError, InputError
 from hallsim.harness.verdict import allow_received, unallowed_runs
-from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
+from hallsim.harness.workflow import HallEndpoint, Workflow, WorkflowRun, load_workflow
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
@@ -57,9 +57,13 @@ class MatrixRow:
     error: str | None = None
     #: each execution of the protected action that did not follow a well-formed allow, and what came before it
     unallowed: tuple[str, ...] = ()
+    #: the run itself, for reports that show its full trace (not part of `to_json()`)
+    run: WorkflowRun | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(replace(self, run=None))
+        del data["run"]
+        return data
 
     def details(self, sep: str) -> str:
         """What the Hall did, then why an allowed row still fails open, or the error that stopped it."""
@@ -395,6 +399,7 @@ def _run_row(
                 hall_calls=len(journal.route_requests(requests)),
                 wall_ms=round((time.perf_counter() - started) * 1000, 1),
                 unallowed=unallowed,
+                run=run,
             )
             extra = (dict(run.settings), tuple(data.get("unconfirmed_settings") or ()))
     if on_row is not None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hallsim.cli.commands import _console
+from hallsim.cli.commands import _console, _reports
 from hallsim.cli.commands._errors import user_errors
 from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
@@ -57,6 +57,8 @@ _VERDICT_STYLE = {
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@_reports.html_option
+@_reports.junit_option
 @user_errors
 def command(
     workflows: tuple[Path, ...],
@@ -69,6 +71,8 @@ def command(
     concurrency: int,
     as_json: bool,
     markdown: bool,
+    html: Path | None,
+    junit: Path | None,
 ) -> None:
     """Exit status: 0 when every row fails closed, 1 when a row fails open, 2 when a row could not be run."""
     from hallsim.harness.matrix import DEFAULT_TIME_SCALE, MatrixJob, matrix_behaviours, run_matrices
@@ -123,6 +127,7 @@ def command(
     else:
         for report in reports:
             _print_report(console, report)
+    _reports.write_matrix(reports, html, junit)
     if any(r.fail_open for r in reports):
         raise SystemExit(1)
     if any(r.errors for r in reports):

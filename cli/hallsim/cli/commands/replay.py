@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hallsim.cli.commands import _reports
 from hallsim.cli.commands._errors import user_errors
 from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
@@ -44,6 +45,7 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
     help="A run setting, e.g. time_scale=0.01, action_env=workflow (the trace lists them all).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@_reports.html_option
 @user_errors
 def command(
     workflow: Path,
@@ -54,6 +56,7 @@ def command(
     variables: tuple[str, ...],
     settings: tuple[str, ...],
     as_json: bool,
+    html: Path | None,
 ) -> None:
     from hallsim.emulator import HallEmulator
     from hallsim.harness.workflow import HallEndpoint, load_workflow
@@ -73,3 +76,4 @@ def command(
         click.echo(json.dumps(run.to_json(), indent=2, ensure_ascii=False))
     else:
         click.echo(run.render())
+    _reports.write_replay(loaded, run, behaviour or f"script {script}", html, (token,))
