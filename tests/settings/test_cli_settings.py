@@ -138,7 +138,8 @@ def test_run_takes_its_scenarios_from_the_table(repo: Path) -> None:
 def test_behaviours_takes_its_flags_from_a_command_table(repo: Path) -> None:
     write(repo, "[tool.hallsim.behaviours]\nmatrix = true\n")
     listed = invoke("behaviours").stdout.split()
-    assert "allow" in listed and "http-500" in listed
+    assert "allow" in listed
+    assert "http-500" in listed
     assert "--matrix (on)  (pyproject.toml:2 [tool.hallsim.behaviours])" in invoke("behaviours").stderr
 
 

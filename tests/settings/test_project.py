@@ -154,7 +154,8 @@ def test_shared_keys_feed_each_command_its_own_option(repo: Path) -> None:
     serve = defaults_for(project, "serve", SERVE)
     assert serve.values["tokens"].value == ["t2"]  # serve's --token is repeatable
     assert serve.values["time_scale"].value == 0.05
-    assert serve.set_param is None and not serve.set_values
+    assert serve.set_param is None
+    assert not serve.set_values
     replay = defaults_for(project, "replay", REPLAY)
     assert replay.values["token"].value == "t2"
     assert replay.values["as_json"].value is True

@@ -13,7 +13,7 @@ MASK = "***"
 _SECRET_KEY = re.compile(r"(authorization|token|secret|password|passwd|api[_-]?key|cookie|credential)", re.I)
 #: credentials written inline: `Bearer abc`, `token=abc`, `"api_key": "abc"`
 _INLINE = re.compile(
-    r"(?P<head>\b(?:Bearer|Basic|Token)\s+)(?P<value>(?!\*\*\*)[A-Za-z0-9._~+/=-]+)"
+    r"(?P<head>\b(?:Bearer|Basic)\s+)(?P<value>(?!\*\*\*)[A-Za-z0-9._~+/=-]+)"
     r"|(?P<khead>[\"']?(?:[A-Za-z_]*(?:token|secret|password|api[_-]?key))[\"']?\s*[:=]\s*[\"']?)"
     r"(?P<kvalue>(?!\*\*\*)[^\s\"',}&]+)",
     re.I,

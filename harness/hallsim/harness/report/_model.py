@@ -17,7 +17,11 @@ TONES: tuple[Tone, ...] = ("bad", "broken", "error", "good")
 
 
 def worst(tones: list[Tone] | tuple[Tone, ...]) -> Tone:
-    return min(tones, key=TONES.index, default="good")
+    found: Tone = "good"
+    for tone in tones:
+        if TONES.index(tone) < TONES.index(found):
+            found = tone
+    return found
 
 
 @dataclass(frozen=True)
