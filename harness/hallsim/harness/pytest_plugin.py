@@ -224,6 +224,12 @@ class AuditSink:
 
 
 @pytest.fixture
-def audit_sink(httpserver: HTTPServer) -> AuditSink:
+def audit_sink(request: pytest.FixtureRequest) -> AuditSink:
     """A local sink for downstream webhooks (pytest-httpserver): `.url` to post to, `.records` received."""
-    return AuditSink(httpserver)
+    try:
+        import pytest_httpserver  # noqa: F401  (its `httpserver` fixture serves the sink)
+    except ImportError:
+        message = "hallsim's audit_sink fixture needs pytest-httpserver: pip install 'hallsim[pytest]'"
+        pytest.fail(message, pytrace=False)
+    server: HTTPServer = request.getfixturevalue("httpserver")
+    return AuditSink(server)
