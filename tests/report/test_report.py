@@ -133,7 +133,7 @@ def test_make_diagram_has_a_lane_per_route_and_highlights_the_path_taken(break_m
     router = next(node for node in shape.nodes if node.lanes)
     assert [lane.label for lane in router.lanes] == ["Allowed", "Denied"]
     deny_row = next(r for r in break_matrix.rows if r.behaviour == "deny")  # type: ignore[attr-defined]
-    path = path_of(deny_row.run.to_json())
+    path = path_of(deny_row.run.record)
     assert "route:3:1" in path.lanes
     assert "route:3:2" not in path.lanes
     svg = render_svg(shape, path)
@@ -145,7 +145,7 @@ def test_pipedream_diagram_marks_where_the_run_stopped() -> None:
     workflow = load_workflow(OPTION_A)
     with HallEmulator(default="deny") as hall:
         run = workflow.run(HallEndpoint(hall.url, next(iter(hall.tokens)), hall))
-    path = path_of(run.to_json())
+    path = path_of(run.record)
     assert path.stopped == "step:pyhall_gate"
     svg = render_svg(shape_of(workflow), path)
     assert 'class="node ran stopped" data-key="step:pyhall_gate"' in svg

@@ -22,7 +22,9 @@ from hallsim.harness.report._model import (
 from hallsim.harness.report._shape import PathTaken, Shape, path_of, shape_of
 
 if TYPE_CHECKING:
+    from hallsim.emulator.journal import JournalEntry
     from hallsim.harness.matrix import MatrixReport, MatrixRow
+    from hallsim.harness.record import RunRecord
     from hallsim.harness.runner import EventRun, ScenarioResult
     from hallsim.harness.workflow import Workflow, WorkflowRun
 
@@ -97,12 +99,9 @@ def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
 
 
 def _matrix_row(row: MatrixRow, masker: Masker, unconfirmed: Sequence[str]) -> ReportRow:
-    run = row.run
-    data: Mapping[str, Any] | None = run.to_json() if run is not None else None
     why = list(row.unallowed) if row.verdict == "FAIL-OPEN" or row.expected_protected else []
     if row.error:
         why.append(row.error)
-    parts = _run_parts(run, data, masker, unconfirmed)
     return ReportRow(
         name=row.behaviour,
         verdict=row.verdict,
@@ -115,7 +114,7 @@ def _matrix_row(row: MatrixRow, masker: Masker, unconfirmed: Sequence[str]) -> R
         protected_ran=row.protected_ran,
         allowed=row.expected_protected,
         wall_ms=row.wall_ms,
-        **parts,
+        **_run_parts(row.run, masker, unconfirmed),
     )
 
 
@@ -123,96 +122,94 @@ def _text_or_none(value: Any, masker: Masker) -> str | None:
     return masker.text(str(value)) if value else None
 
 
-def _run_parts(
-    run: WorkflowRun | None, data: Mapping[str, Any] | None, masker: Masker, unconfirmed: Sequence[str] = ()
-) -> dict[str, Any]:
+def _run_parts(run: WorkflowRun | None, masker: Masker, unconfirmed: Sequence[str] = ()) -> dict[str, Any]:
     """The trace of one run, as the report's row shows it when expanded."""
-    if data is None:
+    if run is None:
         return {}
-    settings = data.get("settings") or {}
-    names = tuple(unconfirmed) or tuple(data.get("unconfirmed_settings") or ())
+    record = run.record
+    # display only, never judged: Make's mapping warnings and the timing are in the run's JSON output alone
+    shown = run.to_json()
+    names = tuple(unconfirmed) or tuple(run.unconfirmed_settings)
     return {
-        "hall": tuple(_exchange(entry, masker) for entry in data.get("hall_requests") or ()),
-        "routes": tuple(masker.text(line) for line in _routes(data)),
-        "stubbed": tuple(masker.text(line) for line in _stubbed(data)),
-        "timing": _timing(data),
-        "trace": masker.text(run.render()) if run is not None else "",
-        "path": path_of(data),
-        "unconfirmed": {name: masker.value(settings.get(name)) for name in names},
+        "hall": tuple(_exchange(entry, masker) for entry in run.hall_requests),
+        "routes": tuple(masker.text(line) for line in (*_routes(record), *_warnings(shown))),
+        "stubbed": tuple(masker.text(line) for line in _stubbed(record)),
+        "timing": _timing(shown),
+        "trace": masker.text(run.render()),
+        "path": path_of(record),
+        "unconfirmed": {name: masker.value(run.settings.get(name)) for name in names},
     }
 
 
-def _exchange(entry: Mapping[str, Any], masker: Masker) -> HallExchange:
-    response = entry.get("response")
-    body: Any = None
-    if isinstance(response, Mapping):
-        body = journal.response_json(entry)
-        if body is None:
-            body = response.get("body")
-    rule = entry.get("rule")
+def _exchange(entry: JournalEntry, masker: Masker) -> HallExchange:
+    response = entry.response
+    stamp = datetime.fromtimestamp(entry.time, tz=timezone.utc).isoformat(timespec="milliseconds")
     return HallExchange(
-        seq=int(entry.get("seq") or 0),
-        time=str(entry.get("time") or ""),
-        method=str(entry.get("method") or ""),
-        path=str(entry.get("path") or ""),
-        headers=masker.json(entry.get("headers")),
-        body=masker.json(entry.get("body")),
-        behaviour=str(entry.get("behaviour") or ""),
-        rule="" if rule is None else str(rule),
+        seq=entry.seq,
+        time=stamp.replace("+00:00", "Z"),
+        method=entry.method,
+        path=entry.path,
+        headers=masker.json(entry.headers),
+        body=masker.json(entry.body),
+        behaviour=entry.behaviour or "",
+        rule="" if entry.rule is None else str(entry.rule),
         answer=masker.text(journal.describe_entry(entry)),
-        answer_body=masker.json(body),
+        answer_body=masker.json(response.get("body")) if response else "",
     )
 
 
-def _routes(data: Mapping[str, Any]) -> list[str]:
+def _routes(record: RunRecord) -> list[str]:
+    """The routers' decisions (Make) or how each step ended the flow (Pipedream), one line each."""
+    if record.platform == "make":
+        return [
+            f'bundle {d.bundle}: router [{d.router}] route {d.route} "{d.label}": '
+            f"{'TAKEN' if d.taken else 'not taken'} — {d.why}"
+            for d in record.route_decisions()
+        ]
     lines = []
-    if data.get("platform") == "make":
-        for bundle in data.get("routes") or ():
-            for decision in bundle.get("decisions") or ():
-                taken = "TAKEN" if decision.get("taken") else "not taken"
-                lines.append(
-                    f"bundle {bundle.get('bundle')}: router [{decision.get('router')}] route "
-                    f'{decision.get("route")} "{decision.get("label") or ""}": {taken} — '
-                    f"{decision.get('why')}"
-                )
-        for warning in data.get("warnings") or ():
-            lines.append(f"module {warning.get('module')} ({warning.get('in')}): {warning.get('message')}")
-        return lines
-    for step in data.get("steps") or ():
-        for flow in step.get("flow") or ():
-            lines.append(f"step {step.get('name')}: $.flow.{flow.get('action')}({flow.get('reason') or ''})")
-        if step.get("status") == "not_run":
-            lines.append(f"step {step.get('name')}: not run")
+    for unit in record.units:
+        if unit.status == "exited":
+            lines.append(
+                f"step {unit.name}: $.flow.exit({unit.exit_reason!r}) — the steps after it do not run"
+            )
+        elif not unit.ran:
+            lines.append(f"step {unit.name}: not run")
+        elif unit.status in ("error", "timeout"):
+            lines.append(f"step {unit.name}: {unit.status}: {unit.error}")
     return lines
 
 
-def _stubbed(data: Mapping[str, Any]) -> list[str]:
-    """Calls a stand-in answered: Make's recorded actions, the audit sink, other hosts' stubs."""
+def _warnings(shown: Mapping[str, Any]) -> list[str]:
+    return [
+        f"module {w.get('module')} ({w.get('in')}): {w.get('message')}"
+        for w in shown.get("warnings") or ()
+        if isinstance(w, Mapping)
+    ]
+
+
+def _stubbed(record: RunRecord) -> list[str]:
+    """Calls a stand-in answered: Make's recorded actions (not sent anywhere), the audit sink."""
     lines = []
-    if data.get("platform") == "make":
-        for event in data.get("trace") or ():
-            if event.get("kind") == "recorded":
-                mapper = json.dumps(event.get("mapper"), ensure_ascii=False, default=str)
-                lines.append(f"[{event.get('module')}] {event.get('label')} (recorded, not sent): {mapper}")
-    for request in data.get("sink_requests") or ():
-        body = json.dumps(request.get("body", request.get("json")), ensure_ascii=False, default=str)
-        lines.append(f"audit sink {request.get('method', 'POST')} {request.get('path', '')}: {body}")
-    for stub in data.get("stubs") or data.get("stubbed") or ():
-        lines.append(json.dumps(stub, ensure_ascii=False, default=str))
+    for write in record.audit:
+        body = json.dumps(write.body, ensure_ascii=False, default=str)
+        if write.source == "sink":
+            lines.append(f"audit sink (local stand-in for the downstream webhook) received: {body}")
+        else:
+            lines.append(f"[{write.source}] recorded action, not sent: {body}")
     return lines
 
 
-def _timing(data: Mapping[str, Any]) -> str:
-    time = data.get("time")
+def _timing(shown: Mapping[str, Any]) -> str:
+    time = shown.get("time")
     if isinstance(time, Mapping):
         return (
             f"{time.get('modelled_s')} s modelled, {time.get('wall_s')} s wall "
             f"(time scale {time.get('time_scale')})"
         )
-    if "wall_ms" in data:
+    if "wall_ms" in shown:
         return (
-            f"{data.get('modelled_ms')} ms modelled, {data.get('wall_ms')} ms wall "
-            f"(time scale {data.get('time_scale')})"
+            f"{shown.get('modelled_ms')} ms modelled, {shown.get('wall_ms')} ms wall "
+            f"(time scale {shown.get('time_scale')})"
         )
     return ""
 
@@ -278,13 +275,13 @@ def scenario_report(
 
 
 def _scenario_verdict(rows: Sequence[ReportRow]) -> str:
-    passed = sum(1 for r in rows if r.verdict == "passed")
+    passed = sum(1 for r in rows if r.tone == "good")
     return f"{passed} of {len(rows)} scenarios passed"
 
 
 def _scenario_row(result: ScenarioResult, masker: Masker) -> ReportRow:
     status = result.status
-    tone: Tone = {"passed": "good", "failed": "bad", "error": "error"}.get(status, "error")  # type: ignore[assignment]
+    tone: Tone = "good" if status == "passed" else "bad" if status == "failed" else "error"
     why = [f"{m.where}: expected {m.expected}; actual {m.actual}" for m in result.problems]
     if result.error:
         why.append(result.error)
@@ -292,55 +289,63 @@ def _scenario_row(result: ScenarioResult, masker: Masker) -> ReportRow:
         why += [f"{run.label}: {m.where}: expected {m.expected}; actual {m.actual}" for m in run.mismatches]
         if run.error:
             why.append(f"{run.label}: {run.error}")
-    first = result.runs[0] if result.runs else None
-    label = status + (
-        f" (pins {result.fail_open_runs} fail-open)" if result.passed and result.fail_open_runs else ""
-    )
-    hall_did = journal.describe(first.hall_requests) if first else "-"
+    first = next((r.record for r in result.runs if r.record is not None), None)
+    label = status
+    if result.passed and result.fail_open_runs:
+        label += f" (pins {result.fail_open_runs} fail-open)"
     return ReportRow(
         name=f"{_relative(result.scenario.path)}  ({result.scenario.name})",
-        verdict=label if status != "passed" else "passed",
+        verdict=label,
         tone=tone,
-        outcome=str(first.run.get("outcome")) if first and first.run else "-",
-        hall_did=masker.text(hall_did),
+        outcome=first.outcome if first else "-",
+        hall_did=masker.text(journal.describe(first.hall_requests)) if first else "-",
         why=tuple(masker.text(w) for w in why),
-        protected_ran=bool(first.run.get("protected_ran")) if first and first.run else None,
+        protected_ran=first.protected_ran if first else None,
         wall_ms=round(result.duration_s * 1000, 1),
-        **_event_parts(result.runs, masker),
+        **_event_parts(result.runs, result.scenario.platform, masker),
     )
 
 
-def _event_parts(runs: Sequence[EventRun], masker: Masker) -> dict[str, Any]:
+def _event_parts(runs: Sequence[EventRun], platform: str, masker: Masker) -> dict[str, Any]:
     """Every event run's trace in one row (a scenario usually has one event)."""
     hall: list[HallExchange] = []
     routes: list[str] = []
     stubbed: list[str] = []
     traces: list[str] = []
-    timing: list[str] = []
     unconfirmed: dict[str, Any] = {}
     path = PathTaken()
     for run in runs:
-        data = run.run or {}
         prefix = f"{run.label}: " if len(runs) > 1 else ""
-        hall += [_exchange(e, masker) for e in run.hall_requests]
-        routes += [prefix + masker.text(line) for line in _routes(data)]
-        stubbed += [prefix + masker.text(line) for line in _stubbed(data)]
-        traces.append((f"── {run.label}\n" if len(runs) > 1 else "") + masker.text(run.trace))
-        if _timing(data):
-            timing.append(prefix + _timing(data))
-        settings = data.get("settings") or {}
-        unconfirmed.update({n: masker.value(settings.get(n)) for n in data.get("unconfirmed_settings") or ()})
+        traces.append(
+            (f"── {run.label}\n" if len(runs) > 1 else "") + masker.text(run.trace or run.error or "")
+        )
+        record = run.record
+        if record is None:
+            continue
+        hall += [_exchange(e, masker) for e in record.hall_requests]
+        routes += [prefix + masker.text(line) for line in _routes(record)]
+        stubbed += [prefix + masker.text(line) for line in _stubbed(record)]
+        unconfirmed.update({n: masker.value(run.settings.get(n)) for n in _unconfirmed_names(platform)})
         if path == PathTaken():
-            path = path_of(data)
+            path = path_of(record)
     return {
         "hall": tuple(hall),
         "routes": tuple(routes),
         "stubbed": tuple(stubbed),
-        "trace": "\n\n".join(traces),
-        "timing": "; ".join(timing),
+        "trace": "\n\n".join(t for t in traces if t),
         "path": path,
         "unconfirmed": unconfirmed,
     }
+
+
+def _unconfirmed_names(platform: str) -> tuple[str, ...]:
+    if platform == "make":
+        from hallsim.harness.make._settings import unconfirmed_names
+
+        return unconfirmed_names()
+    from hallsim.harness.pipedream._settings import UNCONFIRMED
+
+    return tuple(sorted(UNCONFIRMED))
 
 
 def replay_report(
@@ -356,21 +361,20 @@ def replay_report(
     from hallsim.harness.verdict import allow_received, unallowed_runs
 
     masker = Masker(secrets)
-    data = run.to_json()
-    requests = list(run.hall_requests)
-    unallowed = unallowed_runs(data, requests)
-    allowed = allow_received(data, requests)
+    record = run.record
+    unallowed = unallowed_runs(record)
+    allowed = allow_received(record)
     verdict = judge(run.protected_ran, allowed, ran_unallowed=bool(unallowed))
     row = ReportRow(
         name=hall,
         verdict=verdict,
         tone=_MATRIX_TONES.get(verdict, "error"),
         outcome=str(run.outcome),
-        hall_did=masker.text(journal.describe(requests)),
+        hall_did=masker.text(journal.describe(record.hall_requests)),
         why=tuple(masker.text(u) for u in unallowed),
         protected_ran=run.protected_ran,
         allowed=allowed,
-        **_run_parts(run, data, masker),
+        **_run_parts(run, masker),
     )
     table = ReportTable(
         title=_relative(workflow.path),

@@ -3,12 +3,14 @@ error handler), and the path one run took through it, drawn as inline SVG (no sc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hallsim.harness.workflow import Workflow
+if TYPE_CHECKING:
+    from hallsim.harness.record import RunRecord
+    from hallsim.harness.workflow import Workflow
 
 
 @dataclass(frozen=True)
@@ -89,31 +91,20 @@ def _make_nodes(flow: Iterable[Any]) -> tuple[Node, ...]:
     return tuple(nodes)
 
 
-def path_of(run: Mapping[str, Any] | None, protected: Iterable[str] = ()) -> PathTaken:
-    """The path a run took, read from its record (`WorkflowRun.to_json()`)."""
-    if not run:
+def path_of(record: RunRecord | None) -> PathTaken:
+    """The path a run took, read from its typed record."""
+    if record is None:
         return PathTaken()
-    if run.get("platform") == "make":
-        ran = {f"module:{m.get('id')}" for m in run.get("modules") or () if m.get("executed")}
-        lanes = {
-            f"route:{taken.get('router')}:{taken.get('route')}"
-            for bundle in run.get("routes") or ()
-            for taken in bundle.get("taken") or ()
-        }
-        stopped = run.get("stopped")
-        where = (
-            f"module:{stopped['module']}" if isinstance(stopped, Mapping) and "module" in stopped else None
-        )
-        return PathTaken(frozenset(ran), frozenset(lanes), where)
-    ran = {"step:trigger"}
+    prefix = "module" if record.platform == "make" else "step"
+    ran = {f"{prefix}:{unit.name}" for unit in record.units if unit.ran}
+    lanes = {f"route:{d.router}:{d.route}" for d in record.route_decisions() if d.taken}
     stopped = None
-    for step in run.get("steps") or ():
-        status = step.get("status")
-        if status not in (None, "not_run"):
-            ran.add(f"step:{step.get('name')}")
-        if status in ("exited", "errored", "timed_out", "error", "timeout") and stopped is None:
-            stopped = f"step:{step.get('name')}"
-    return PathTaken(frozenset(ran), frozenset(), stopped)
+    if record.platform != "make":
+        ran.add("step:trigger")
+        stopped = next(
+            (f"step:{u.name}" for u in record.units if u.status in ("exited", "error", "timeout")), None
+        )
+    return PathTaken(frozenset(ran), frozenset(lanes), stopped)
 
 
 # the drawing: boxes W x H, GAP apart, one row per lane
