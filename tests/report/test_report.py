@@ -40,7 +40,7 @@ def test_matrix_html_has_the_verdict_first_and_a_row_per_behaviour(break_matrix:
     report = matrix_report([break_matrix])  # type: ignore[list-item]
     html = render_html(report)
     assert report.tone == "bad"
-    assert report.verdict == "1 gate: 1 fail open"
+    assert report.verdict == "1 of 1 gate fails open"
     assert html.index('id="verdict"') < html.index('class="workflow')
     rows = re.findall(r'<details class="row tone-(\w+)" data-verdict="([^"]+)"', html)
     assert rows == [
@@ -196,3 +196,23 @@ def test_an_unwritable_report_path_is_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "cannot write the report" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_gate_that_never_reaches_the_hall_is_not_green() -> None:
+    component = ROOT / "fixtures" / "pipedream" / "component.yaml"
+    report = matrix_report([run_matrix(component, behaviours=["allow", "deny"], concurrency=2)])
+    (table,) = report.tables
+    assert table.tone == "broken"
+    assert report.verdict == "1 of 1 gate is broken"
+    (group,) = table.groups
+    assert group.cause.startswith("the Hall was never called")
+    assert group.rows == ("allow", "deny", "unreachable")
+
+
+def test_a_long_behaviour_spec_gets_a_short_label_and_keeps_the_whole_spec() -> None:
+    spec = "http-502:<html><head><title>502 Bad Gateway</title></head></html>"
+    report = matrix_report([run_matrix(GATE_BREAK, behaviours=[spec], concurrency=1)])
+    row = report.tables[0].rows[0]
+    assert row.name == f"http-502:(HTML, {len(spec) - len('http-502:')} chars)"
+    assert row.spec == spec
+    assert "&lt;title&gt;502 Bad Gateway" in render_html(report)

@@ -131,10 +131,10 @@ def find_project(start: Path | None = None) -> Path | None:
     for folder in (here, *here.parents):
         candidate = folder / HALLSIM_TOML
         if candidate.is_file():
-            return candidate
+            return Path(shown(candidate))
         candidate = folder / PYPROJECT
         if candidate.is_file() and _has_table(candidate):
-            return candidate
+            return Path(shown(candidate))
         if (folder / ".git").exists():
             return None
     return None
@@ -218,7 +218,10 @@ def load_project(path: Path) -> Project:
             value = _resolve(path.parent, value)
         shared[name] = setting(value, name)
     if table.workflows is not None:
-        shared["workflows"] = setting(_expand(path, table.workflows, "workflows", line_of), "workflows")
+        shared["workflows"] = setting(
+            _expand(path, table.workflows, ".".join((*prefix, "workflows")), line_of("workflows")),
+            "workflows",
+        )
     if table.scenarios is not None:
         shared["scenarios"] = setting([_resolve(path.parent, p) for p in table.scenarios], "scenarios")
     set_values: dict[str, Setting] = {}
@@ -262,14 +265,13 @@ def _resolve(root: Path, value: str) -> str:
     return shown(root / os.path.expanduser(value))
 
 
-def _expand(path: Path, patterns: Sequence[str], key: str, line_of: Any) -> list[str]:
+def _expand(path: Path, patterns: Sequence[str], key: str, where: int | None) -> list[str]:
     """Glob patterns relative to the project file's folder, each expanded in sorted order."""
     found: list[str] = []
     for pattern in patterns:
         full = str(path.parent / os.path.expanduser(pattern))
         matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
         if not matches:
-            where = line_of(key)
             raise InputError(
                 f"{path}{f':{where}' if where else ''}: {key}: {pattern!r} matches no file "
                 f"(patterns are relative to {shown(path.parent) or '.'})"

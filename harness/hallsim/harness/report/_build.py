@@ -81,8 +81,18 @@ def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
     tone = worst([r.tone for r in rows])
     # a gate that never reached the Hall in any row has not been tested by the matrix: never green
     # (the same test as MatrixReport.summary's "the Hall was never called")
+    groups = _groups(rows)
     if tone == "good" and not any(r.hall_calls or r.error for r in report.rows):
         tone = "broken"
+        groups = (
+            CauseGroup(
+                "broken",
+                "broken",
+                "the Hall was never called: the gate did not reach it in any row, so no row tested it",
+                None,
+                tuple(r.name for r in rows),
+            ),
+        )
     return ReportTable(
         title=str(report.workflow),
         platform=report.platform,
@@ -90,7 +100,7 @@ def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
         tone=tone,
         rows=rows,
         protected=tuple(report.protected),
-        groups=_groups(rows),
+        groups=groups,
         shape=_shape(report.workflow),
         chosen=masker.value(dict(report.chosen)),
         settings=masker.value(dict(report.settings)),
@@ -98,12 +108,22 @@ def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
     )
 
 
+def _label(spec: str, width: int = 26) -> str:
+    """A behaviour spec short enough for the name column; the whole spec is in the row's details."""
+    if len(spec) <= width:
+        return spec
+    name, sep, arg = spec.partition(":")
+    kind = "HTML" if arg.lstrip().startswith("<") else "text"
+    return f"{name}:({kind}, {len(arg)} chars)" if sep else spec[: width - 1] + "…"
+
+
 def _matrix_row(row: MatrixRow, masker: Masker, unconfirmed: Sequence[str]) -> ReportRow:
     why = list(row.unallowed) if row.verdict == "FAIL-OPEN" or row.expected_protected else []
     if row.error:
         why.append(row.error)
     return ReportRow(
-        name=row.behaviour,
+        name=_label(row.behaviour),
+        spec=masker.text(row.behaviour),
         verdict=row.verdict,
         tone=_MATRIX_TONES.get(row.verdict, "error"),
         outcome=row.outcome,
@@ -400,15 +420,24 @@ def _report(title: str, command: str, tables: tuple[ReportTable, ...]) -> Report
         counts = {
             kind: sum(1 for t in tables if t.tone == kind) for kind in ("bad", "broken", "error", "good")
         }
-        words = {
+        one = {
+            "bad": "fails open",
+            "broken": "is broken",
+            "error": "could not be run",
+            "good": "fails closed",
+        }
+        many = {
             "bad": "fail open",
-            "broken": "block a good allow",
-            "error": "could not be run in full",
+            "broken": "are broken",
+            "error": "could not be run",
             "good": "fail closed",
         }
+        parts = [f"{n} {(one if n == 1 else many)[k]}" for k, n in counts.items() if n]
+        # "2 of 6 gates fail open, 1 is broken, 3 fail closed"
+        first, rest = parts[0].split(" ", 1) if parts else ("0", "")
         gates = len(tables)
-        parts = [f"{n} {words[k]}" for k, n in counts.items() if n]
-        verdict = f"{gates} gate{'s' if gates != 1 else ''}: " + ", ".join(parts)
+        parts[:1] = [f"{first} of {gates} gate{'s' if gates != 1 else ''} {rest}"]
+        verdict = ", ".join(parts)
     return Report(
         title=title,
         command=command,

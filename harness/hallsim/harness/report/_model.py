@@ -52,6 +52,8 @@ class ReportRow:
     outcome: str
     #: what the Hall did, in words
     hall_did: str
+    #: the whole Hall behaviour spec when `name` is a short label for it
+    spec: str = ""
     #: why the row has its verdict: the executions that ran unallowed, the failed expectations, the error
     why: tuple[str, ...] = ()
     cause: str | None = None
