@@ -183,3 +183,13 @@ def test_without_a_project_file_nothing_is_printed_about_settings(repo: Path) ->
     result = invoke("behaviours")
     assert result.exit_code == 0
     assert result.stderr == ""
+
+
+def test_shell_completion_completes_commands_and_options(repo: Path) -> None:
+    """docs/settings.md: `eval "$(_HALLSIM_COMPLETE=bash_source hallsim)"`; Click answers the shell."""
+    source = CliRunner().invoke(cli, [], prog_name="hallsim", env={"_HALLSIM_COMPLETE": "bash_source"})
+    assert "_hallsim_completion()" in source.output
+    env = {"_HALLSIM_COMPLETE": "bash_complete", "COMP_WORDS": "hallsim ma", "COMP_CWORD": "1"}
+    assert CliRunner().invoke(cli, [], prog_name="hallsim", env=env).output.split() == ["plain,matrix"]
+    env = {"_HALLSIM_COMPLETE": "bash_complete", "COMP_WORDS": "hallsim matrix --conc", "COMP_CWORD": "2"}
+    assert CliRunner().invoke(cli, [], prog_name="hallsim", env=env).output.split() == ["plain,--concurrency"]

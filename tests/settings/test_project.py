@@ -98,7 +98,10 @@ def test_values_keep_their_line_and_table(repo: Path) -> None:
         ("token = = 't'\nx = 1\n", "pyproject.toml:2: not valid TOML: Invalid value"),
         ("token = 't\n", "pyproject.toml:2: not valid TOML"),
         ("[tool.hallsim.set]\nfilter_kind = ['a']\n", "pyproject.toml:3: tool.hallsim.set.filter_kind:"),
-        ("workflows = ['nothing/*.yaml']\n", "pyproject.toml:2: tool.hallsim.workflows: 'nothing/*.yaml' matches no file"),
+        (
+            "workflows = ['nothing/*.yaml']\n",
+            "pyproject.toml:2: tool.hallsim.workflows: 'nothing/*.yaml' matches no file",
+        ),
     ],
 )
 def test_bad_values_name_file_line_key_and_expected(repo: Path, body: str, message: str) -> None:
