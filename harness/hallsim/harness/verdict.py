@@ -15,7 +15,8 @@ vouched for only when every answer the journal holds is a well-formed allow."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from hallsim.harness import journal
 from hallsim.harness.record import Execution, HallCall, RunRecord
@@ -71,3 +72,72 @@ def protected_ran(record: RunRecord, protected: Sequence[str] | None = None) -> 
         return record.protected_ran
     names = {str(p) for p in protected}
     return any(u.ran for u in record.units if u.name in names)
+
+
+# --- the verdict for a whole gate ---------------------------------------------------------------------------
+
+#: what a gate (a workflow, judged over every row of the matrix or over one run) comes to, worst first:
+#: fail-open: the protected action ran without a well-formed allow; error: hallsim could not run it (its own
+#: failure, the emulator's exception, Node missing, a bad input): a verdict nobody may rely on; broken: the
+#: protected action does not run after a good allow (or the gate never calls the Hall), so the gate would stop
+#: production on its first run; fail-closed: none of these
+GateVerdict = Literal["fail-open", "error", "broken", "fail-closed"]
+GATE_VERDICTS: tuple[GateVerdict, ...] = ("fail-open", "error", "broken", "fail-closed")
+
+#: the exit status of `hallsim matrix`, `hallsim run` and `hallsim replay --verdict` for each gate verdict;
+#: with several gates, the worst one among those `--fail-on` names (default: all three) decides
+EXIT_STATUS: dict[GateVerdict, int] = {"fail-closed": 0, "fail-open": 1, "error": 2, "broken": 3}
+FAILING: tuple[GateVerdict, ...] = ("fail-open", "error", "broken")
+
+#: how each verdict reads in a sentence, for one gate and for several
+_PHRASES: dict[GateVerdict, tuple[str, str]] = {
+    "fail-open": ("fails open", "fail open"),
+    "error": ("could not run", "could not run"),
+    "broken": ("is broken", "are broken"),
+    "fail-closed": ("fails closed", "fail closed"),
+}
+
+
+def phrase(verdict: GateVerdict, count: int = 1) -> str:
+    return _PHRASES[verdict][0 if count == 1 else 1]
+
+
+def exit_status(verdicts: Iterable[GateVerdict], fail_on: Iterable[GateVerdict] = FAILING) -> int:
+    """0 when no verdict in `fail_on` is among `verdicts`; else the status of the worst one that is."""
+    found, failing = set(verdicts), set(fail_on)
+    for verdict in GATE_VERDICTS:
+        if verdict in found and verdict in failing:
+            return EXIT_STATUS[verdict]
+    return 0
+
+
+def overall_line(verdicts: Sequence[GateVerdict]) -> str:
+    """One answer for several gates: "2 of 6 gates fail open, 1 is broken, 3 fail closed"."""
+    total = len(verdicts)
+    counted = [(v, sum(1 for x in verdicts if x == v)) for v in GATE_VERDICTS]
+    counted = [(v, n) for v, n in counted if n]
+    if not counted:
+        return "no gates were judged"
+    parts = []
+    for index, (verdict, count) in enumerate(counted):
+        if index == 0:
+            noun = "gate" if total == 1 else "gates"
+            parts.append(f"{count} of {total} {noun} {phrase(verdict, count)}")
+        else:
+            parts.append(f"{count} {phrase(verdict, count)}")
+    return ", ".join(parts)
+
+
+def parse_fail_on(text: str) -> tuple[GateVerdict, ...]:
+    """`--fail-on fail-open,broken,error` (or `all`, `none`): which verdicts make the exit status non-zero."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return FAILING
+    if names == ["none"]:
+        return ()
+    unknown = [n for n in names if n not in FAILING]
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)}: expected a comma-separated list of {', '.join(FAILING)} (or all, none)"
+        )
+    return tuple(v for v in FAILING if v in names)
