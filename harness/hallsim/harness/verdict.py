@@ -114,8 +114,11 @@ def exit_status(verdicts: Iterable[GateVerdict], fail_on: Iterable[GateVerdict] 
 def overall_line(verdicts: Sequence[GateVerdict]) -> str:
     """One answer for several gates: "2 of 6 gates fail open, 1 is broken, 3 fail closed"."""
     total = len(verdicts)
-    counted = [(v, sum(1 for x in verdicts if x == v)) for v in GATE_VERDICTS]
-    counted = [(v, n) for v, n in counted if n]
+    counted: list[tuple[GateVerdict, int]] = []
+    for verdict in GATE_VERDICTS:
+        count = sum(1 for x in verdicts if x == verdict)
+        if count:
+            counted.append((verdict, count))
     if not counted:
         return "no gates were judged"
     parts = []
