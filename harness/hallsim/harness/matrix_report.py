@@ -13,20 +13,44 @@ from pathlib import Path
 from typing import Any
 
 from hallsim.harness.causes import Cause
-from hallsim.harness.verdict import FAILING, GateVerdict, exit_status, overall_line, phrase
+from hallsim.harness.verdict import (
+    BLOCKED_ON_ALLOW,
+    ERROR,
+    FAIL_CLOSED,
+    FAIL_OPEN,
+    FAILING,
+    RAN_ON_ALLOW,
+    ROW_VERDICTS,
+    GateVerdict,
+    exit_status,
+    judge,
+    overall_line,
+    phrase,
+)
+
+__all__ = [
+    "ALLOW_ROW",
+    "BLOCKED_ON_ALLOW",
+    "ERROR",
+    "FAIL_CLOSED",
+    "FAIL_OPEN",
+    "LEGEND",
+    "RAN_ON_ALLOW",
+    "ROW_VERDICTS",
+    "UNREACHABLE",
+    "CauseGroup",
+    "MatrixReport",
+    "MatrixResult",
+    "MatrixRow",
+    "behaviour_label",
+    "judge",
+    "short_behaviour",
+]
 
 #: the row for a Hall nobody answers at: a loopback port where nothing listens (connection refused)
 UNREACHABLE = "unreachable"
 #: the row that shows whether the protected action runs at all
 ALLOW_ROW = "allow"
-
-#: row verdicts, worst first
-FAIL_OPEN = "FAIL-OPEN"
-BLOCKED_ON_ALLOW = "blocked on a good allow"
-FAIL_CLOSED = "fail-closed"
-RAN_ON_ALLOW = "ran on allow"
-ERROR = "error"
-ROW_VERDICTS = (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR, FAIL_CLOSED, RAN_ON_ALLOW)
 
 #: what the columns of the table mean
 LEGEND = (
@@ -243,20 +267,6 @@ def behaviour_label(spec: str) -> str:
 def short_behaviour(spec: str, width: int = LABEL_WIDTH) -> str:
     """A behaviour spec cut to `width` (kept for callers; tables use `behaviour_label`)."""
     return spec if len(spec) <= width else spec[: width - 1] + "…"
-
-
-def judge(protected_ran: bool, allowed: bool, *, ran_unallowed: bool | None = None) -> str:
-    """The verdict for one row: FAIL-OPEN when the protected action ran without a well-formed allow.
-
-    `ran_unallowed`: whether some execution of the protected action did not follow a well-formed allow
-    (`verdict.unallowed_runs`); by default, whether it ran in a row with no allow at all."""
-    if ran_unallowed is None:
-        ran_unallowed = protected_ran and not allowed
-    if ran_unallowed:
-        return FAIL_OPEN
-    if protected_ran:
-        return RAN_ON_ALLOW
-    return BLOCKED_ON_ALLOW if allowed else FAIL_CLOSED
 
 
 @dataclass(frozen=True)

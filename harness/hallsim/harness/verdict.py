@@ -16,10 +16,20 @@ vouched for only when every answer the journal holds is a well-formed allow."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from hallsim.harness import journal
+from hallsim.harness.causes import Cause, row_cause
 from hallsim.harness.record import Execution, HallCall, RunRecord
+
+#: a row's (one run's) verdict, worst first
+FAIL_OPEN = "FAIL-OPEN"
+BLOCKED_ON_ALLOW = "blocked on a good allow"
+ERROR = "error"
+FAIL_CLOSED = "fail-closed"
+RAN_ON_ALLOW = "ran on allow"
+ROW_VERDICTS = (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR, FAIL_CLOSED, RAN_ON_ALLOW)
 
 
 def _allowed(call: HallCall) -> bool:
@@ -144,3 +154,75 @@ def parse_fail_on(text: str) -> tuple[GateVerdict, ...]:
             f"{', '.join(unknown)}: expected a comma-separated list of {', '.join(FAILING)} (or all, none)"
         )
     return tuple(v for v in FAILING if v in names)
+
+
+def judge(protected_ran: bool, allowed: bool, *, ran_unallowed: bool | None = None) -> str:
+    """The verdict for one row: FAIL-OPEN when the protected action ran without a well-formed allow.
+
+    `ran_unallowed`: whether some execution of the protected action did not follow a well-formed allow
+    (`unallowed_runs`); by default, whether it ran in a row with no allow at all."""
+    if ran_unallowed is None:
+        ran_unallowed = protected_ran and not allowed
+    if ran_unallowed:
+        return FAIL_OPEN
+    if protected_ran:
+        return RAN_ON_ALLOW
+    return BLOCKED_ON_ALLOW if allowed else FAIL_CLOSED
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """One run judged by the rule: the row verdict, what it means for the gate, and why."""
+
+    verdict: str
+    gate: GateVerdict
+    protected_ran: bool
+    allow_received: bool
+    #: each execution of the protected action that did not follow a well-formed allow
+    unallowed: tuple[str, ...]
+    cause: Cause | None = None
+    #: the emulator's own exceptions met by this run (the verdict is then `error`)
+    errors: tuple[str, ...] = ()
+
+    @property
+    def fail_open(self) -> bool:
+        return self.verdict == FAIL_OPEN
+
+    def line(self) -> str:
+        """The verdict in one line, the cause after it."""
+        text = f"verdict: {self.verdict} (the gate {phrase(self.gate)})"
+        if self.errors:
+            text += ": " + "; ".join(self.errors)
+        if self.cause is not None:
+            text += f"\n  why: {self.cause.line()}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "gate": self.gate,
+            "fail_open": self.fail_open,
+            "protected_ran": self.protected_ran,
+            "allow_received": self.allow_received,
+            "unallowed": list(self.unallowed),
+            "cause": self.cause.to_json() if self.cause is not None else None,
+            "errors": list(self.errors),
+        }
+
+
+def judge_run(record: RunRecord, protected: Sequence[str] | None = None) -> RunVerdict:
+    """Judge one run (`hallsim replay --verdict`, scenarios): fail-open when the protected action ran without
+    a well-formed allow, error when the emulator raised, broken when it did not run after a good allow."""
+    ran = protected_ran(record, protected)
+    allowed = allow_received(record)
+    unallowed = tuple(unallowed_runs(record, protected)) if record.journaled or ran else ()
+    verdict = judge(ran, allowed, ran_unallowed=bool(unallowed))
+    gate: GateVerdict = "fail-closed"
+    if record.emulator_errors:
+        verdict, gate = ERROR, "error"
+    elif verdict == FAIL_OPEN:
+        gate = "fail-open"
+    elif verdict == BLOCKED_ON_ALLOW:
+        gate = "broken"
+    cause = row_cause(record, protected) if verdict in (FAIL_OPEN, BLOCKED_ON_ALLOW) else None
+    return RunVerdict(verdict, gate, ran, allowed, unallowed, cause, record.emulator_errors)
