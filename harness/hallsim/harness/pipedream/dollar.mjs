@@ -1,5 +1,12 @@
 // The `$` object a step receives, and the record of one step's execution (pipedream.md "The $ object").
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// hallsim's own runtime files: their frames are not the user's code
+const RUNTIME_DIR = dirname(fileURLToPath(import.meta.url));
+const FRAME = /(?:\(|at )(?:file:\/\/)?(\/[^():]+):(\d+):(\d+)\)?\s*$/;
 
 const MAX_LOG_LINES = 200;
 const MAX_TEXT = 8000;
@@ -25,6 +32,30 @@ export function jsonable(value) {
   }
 }
 
+function sourceLine(file, line) {
+  try {
+    return readFileSync(file, "utf8").split(/\r?\n/)[line - 1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Where in the user's own code an error was raised (as `node --check` and Node's own reports show it):
+ * the syntax error's position, else the first stack frame outside hallsim's runtime and Node's internals. */
+export function userLocation(err) {
+  if (err?.hallsimLocation) return err.hallsimLocation;
+  if (typeof err?.stack !== "string") return null;
+  for (const text of err.stack.split("\n").slice(1)) {
+    const match = FRAME.exec(text.trim());
+    if (!match) continue;
+    const file = decodeURIComponent(match[1]);
+    if (file.startsWith(RUNTIME_DIR + "/")) continue;
+    const line = Number(match[2]);
+    return { file, line, column: Number(match[3]), code: sourceLine(file, line) };
+  }
+  return null;
+}
+
 export function serialiseError(err, depth = 0) {
   if (err instanceof Error || (err && typeof err === "object" && "message" in err && "stack" in err)) {
     const out = {
@@ -32,6 +63,8 @@ export function serialiseError(err, depth = 0) {
       message: clip(String(err.message ?? "")),
       stack: typeof err.stack === "string" ? clip(err.stack) : null,
     };
+    const location = userLocation(err);
+    if (location) out.location = location;
     if (err.code !== undefined) out.code = String(err.code);
     if (err.cause !== undefined && depth < 3) out.cause = serialiseError(err.cause, depth + 1);
     return out;

@@ -3,7 +3,8 @@
 // components": "the harness should resolve that import to a local stand-in") without touching the user's
 // file, and gives stack traces that point at the user's own file and line.
 import vm from "node:vm";
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { createRequire, isBuiltin } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as platform from "./platform.mjs";
@@ -95,20 +96,27 @@ export function createLoader() {
   }
 
   function compile(source, url, lineOffset = 0) {
-    return new vm.SourceTextModule(source, {
-      identifier: url,
-      lineOffset,
-      initializeImportMeta(meta) {
-        meta.url = url;
-      },
-      importModuleDynamically,
-    });
+    try {
+      return new vm.SourceTextModule(source, {
+        identifier: url,
+        lineOffset,
+        initializeImportMeta(meta) {
+          meta.url = url;
+        },
+        importModuleDynamically,
+      });
+    } catch (err) {
+      if (err instanceof SyntaxError) locateSyntaxError(err, source, url, lineOffset);
+      throw err;
+    }
   }
 
-  async function compileFile(url) {
+  function compileFile(url) {
     let source;
     try {
-      source = await readFile(fileURLToPath(url), "utf8");
+      // read synchronously: a promise-based read leaves its file handle's close pending for a moment, and
+      // the end-of-run check would report that close (CloseReq) as work the step left running
+      source = readFileSync(fileURLToPath(url), "utf8");
     } catch (err) {
       throw new ModuleLoadError(`cannot read ${displayPath(url)}: ${err.message}`);
     }
@@ -125,6 +133,25 @@ export function createLoader() {
   }
 
   return { load };
+}
+
+/** vm.SourceTextModule's SyntaxError carries no position; `node --check` finds it as Node itself reports
+ * it (file:line, the line, a caret under the column). Only runs when a module does not compile. */
+function locateSyntaxError(err, source, url, lineOffset) {
+  const check = spawnSync(process.execPath, ["--input-type=module", "--check"], {
+    input: source,
+    encoding: "utf8",
+    timeout: 10000,
+  });
+  const match = /^\[stdin\]:(\d+)\r?\n(.*)\r?\n( *)\^/m.exec(check.stderr ?? "");
+  if (!match) return;
+  const line = Number(match[1]);
+  err.hallsimLocation = {
+    file: displayPath(url),
+    line: line + lineOffset,
+    column: match[3].length + 1,
+    code: match[2],
+  };
 }
 
 function displayPath(url) {
