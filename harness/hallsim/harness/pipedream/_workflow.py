@@ -156,6 +156,7 @@ class PipedreamWorkflow:
                 "apply_prop_defaults": cfg.apply_prop_defaults,
                 "check_prop_options": cfg.check_prop_options,
                 "scale_timers": cfg.scale_timers,
+                "suspend_outcome": cfg.suspend_outcome,
             },
             "egress": {"mode": cfg.egress, "allow": allow},
         }

@@ -179,9 +179,17 @@ export async function runWorkflow(run, emit) {
           return;
         }
         rerun = state.rerun;
-        if (rerun && attempt <= rerun.maxRetries && end.status !== "exited") {
-          attempt += 1;
-          continue;
+        if (rerun && end.status !== "exited") {
+          if (attempt <= rerun.maxRetries) {
+            // the execution pauses for the rerun's delay (modelled time, no wall time) and runs the step again
+            virtualMs += rerun.delay;
+            attempt += 1;
+            continue;
+          }
+          state.warn(
+            `$.flow.rerun on run ${attempt}: beyond maxRetries ${rerun.maxRetries}, the step is not run again ` +
+              "and the workflow goes on (docs code/nodejs/rerun.mdx)",
+          );
         }
         if (end.status === "exited") {
           // pipedream.md "The $ object": the workflow ends after the step that called $.flow.exit
