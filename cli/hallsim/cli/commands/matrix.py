@@ -72,7 +72,7 @@ def command(
 ) -> None:
     """Exit status: 0 when every row fails closed, 1 when a row fails open, 2 when a row could not be run."""
     from hallsim.harness.matrix import DEFAULT_TIME_SCALE, MatrixJob, matrix_behaviours, run_matrices
-    from hallsim.harness.workflow import load_workflow
+    from hallsim.harness.workflow import expand_workflows, load_workflow
 
     if as_json and markdown:
         raise click.UsageError("choose one of --json and --markdown")
@@ -81,7 +81,7 @@ def command(
     run_settings = parse_vars(settings, "--set")
     jobs = [
         MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None, run_settings)
-        for path in workflows
+        for path in expand_workflows(workflows)
     ]
     console = _console.console()
     show_progress = console.is_terminal and not (as_json or markdown)

@@ -20,7 +20,7 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
         "2 for bad input."
     ),
 )
-@click.argument("workflow", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("workflow", type=click.Path(path_type=Path))
 @click.option(
     "--hall", "behaviour", metavar="BEHAVIOUR", help="The emulator's behaviour, e.g. allow, deny, http-500."
 )

@@ -145,6 +145,7 @@ def render_run(run: PipedreamRun) -> str:
         f" · {_ms(run.wall_ms)} wall, {_ms(run.modelled_ms)} modelled"
         f" at time_scale {settings.get('time_scale')}"
         f" · timeout {settings.get('timeout_s')} s",
+        *([f"  @pipedream/platform: {run.node['platform']}"] if run.node.get("platform") else []),
         "",
         f"Hall requests ({len(run.hall_requests)}) at {run.hall_url}",
     ]

@@ -124,8 +124,11 @@ def resolve_settings(layers: list[tuple[str, Mapping[str, Any] | None]]) -> RunS
     origin: dict[str, str] = {}
     for where, values in layers:
         for name, value in (values or {}).items():
-            merged[str(name)] = value
-            origin[str(name)] = where
+            # `pipedream.components` and `components` are the same setting (the prefix names the platform,
+            # as Make's settings are named make.*)
+            key = str(name).removeprefix("pipedream.")
+            merged[key] = value
+            origin[key] = where
     try:
         return RunSettings(**merged)
     except ValidationError as err:

@@ -8,12 +8,15 @@ import { spawnSync } from "node:child_process";
 import { createRequire, isBuiltin } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as platform from "./platform.mjs";
+import * as filters from "./filters.mjs";
 import { scaledTimers, scaledTimersPromises } from "./clock.mjs";
 import { watchModule } from "./state.mjs";
 
 // what a step gets instead of the real module
 const SUBSTITUTES = {
   "@pipedream/platform": platform,
+  // the built-in Filter app (builtins/filter) shares the registry comparisons with filter steps
+  "@hallsim/filters": filters,
   "node:timers": scaledTimers,
   timers: scaledTimers,
   "node:timers/promises": scaledTimersPromises,
@@ -28,7 +31,7 @@ export class ModuleLoadError extends Error {
 }
 
 /** A loader for one run: every module it compiles is new, so no module state outlives the run. */
-export function createLoader() {
+export function createLoader({ platformModule = null } = {}) {
   const cache = new Map(); // url or specifier -> vm.Module (this run only)
 
   function synthetic(namespace, identifier) {
@@ -46,6 +49,16 @@ export function createLoader() {
   }
 
   async function resolve(specifier, referrerUrl) {
+    if (specifier === "@pipedream/platform" && platformModule) {
+      // the real package, from the workflow's own node_modules or setting platform_package
+      const url = pathToFileURL(platformModule).href;
+      if (!cache.has(url)) {
+        const namespace = await import(url);
+        watchModule(url, namespace.default);
+        cache.set(url, synthetic(namespace, url));
+      }
+      return cache.get(url);
+    }
     if (Object.hasOwn(SUBSTITUTES, specifier)) {
       const id = `hallsim:${specifier}`;
       if (!cache.has(id)) {

@@ -123,7 +123,7 @@ export async function runWorkflow(run, emit) {
   const components = [];
   try {
     // every step's module is imported before the first step runs, as a deployed workflow would be
-    const loader = createLoader();
+    const loader = createLoader({ platformModule: run.platform_module ?? null });
     for (let i = 0; i < run.steps.length; i++) {
       const spec = run.steps[i];
       if (spec.kind === "filter") continue;
