@@ -20,7 +20,9 @@ import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { Readable } from "node:stream";
 
-export const PLATFORM_VERSION = "3.4.0";
+// the real package is CommonJS: its ES namespace has this name too
+export const __esModule = true;
+const PLATFORM_VERSION = "3.4.0";
 // axios's own User-Agent, as the real package (axios ^1.15) sends it
 const USER_AGENT = "axios/1.21.1";
 
@@ -192,6 +194,25 @@ function encodeBody(data, headers) {
   return JSON.stringify(data);
 }
 
+/** A request that got no response, as axios reports it: a timeout is its own AxiosError ("timeout of N ms
+ * exceeded", ECONNABORTED); anything else is AxiosError.from(the socket's error), which keeps that error's
+ * name, message and code ("Error", "connect ECONNREFUSED 127.0.0.1:3", ECONNREFUSED). */
+function networkError(err, config) {
+  const timedOut = err?.name === "TimeoutError" || err?.name === "AbortError";
+  if (timedOut) {
+    const error = new AxiosError(`timeout of ${config.timeout}ms exceeded`, "ECONNABORTED", config);
+    error.cause = err;
+    return error;
+  }
+  // fetch wraps the socket's error: TypeError("fetch failed", { cause })
+  const cause = err?.cause ?? err;
+  const error = new AxiosError(cause?.message ?? String(cause), cause?.code ?? "ERR_NETWORK", config);
+  error.name = cause?.name ?? "Error";
+  for (const key of ["errno", "syscall", "address", "port"]) if (cause?.[key] !== undefined) error[key] = cause[key];
+  error.cause = cause;
+  return error;
+}
+
 /** One request the way axios makes it: the response, or an AxiosError (not yet sanitised). */
 async function send(config) {
   const headers = { Accept: "application/json, text/plain, */*", "User-Agent": USER_AGENT };
@@ -202,19 +223,12 @@ async function send(config) {
   const url = buildUrl(config);
   const init = { method, headers, body: encodeBody(config.data, headers) };
   if (config.timeout) init.signal = AbortSignal.timeout(config.timeout);
+  const started = performance.now();
   let res;
   try {
     res = await fetch(url, init);
   } catch (err) {
-    const timedOut = err?.name === "TimeoutError" || err?.name === "AbortError";
-    const cause = err?.cause;
-    const error = new AxiosError(
-      timedOut ? `timeout of ${config.timeout}ms exceeded` : cause?.message ?? err?.message ?? String(err),
-      timedOut ? "ECONNABORTED" : cause?.code ?? "ERR_NETWORK",
-      config,
-    );
-    error.cause = err;
-    throw error;
+    throw networkError(err, config);
   }
   const text = await res.text();
   let data = text;
@@ -232,6 +246,8 @@ async function send(config) {
     config,
     request: {},
     data,
+    // axios >= 1.13 times each request (the real package's responses have it)
+    duration: Math.round(performance.now() - started),
   };
   const valid =
     typeof config.validateStatus === "function" ? config.validateStatus(res.status) : res.status >= 200 && res.status < 300;
@@ -295,10 +311,11 @@ export async function axios(step, config = {}) {
     if (config.debug) stepExport(step, response.data, "debug_response");
     return config.returnFullResponse ? response : response.data;
   } catch (err) {
-    if (err?.isAxiosError) {
-      // the real package exports `debug` only when `$` is a step's $ (it has a context)
-      const summary = err.response ? convertAxiosError(err) : (convertAxiosError(err), undefined);
-      if (summary && step?.context) stepExport(step, summary, "debug");
+    // only an error with a response is converted (a network error keeps its stack and config); `debug` is
+    // exported only when `$` is a step's $ (it has a context)
+    if (err?.isAxiosError && err.response) {
+      const summary = convertAxiosError(err);
+      if (step?.context) stepExport(step, summary, "debug");
     }
     throw err;
   }
@@ -319,6 +336,10 @@ function create(defaults = {}) {
   const request = async (config = {}) => {
     const merged = merge(defaults, config);
     prepare(merged);
+    // axios's Axios.request gives an error that lost its stack the frames of the call (the instance's
+    // interceptor deletes it first), so errors from an instance have a stack of "    at ..." lines only
+    const caller = {};
+    Error.captureStackTrace(caller, request);
     try {
       const response = await send(merged);
       if (merged.debug) stepExport(undefined, response.data, "debug_response");
@@ -328,6 +349,7 @@ function create(defaults = {}) {
         const summary = convertAxiosError(err);
         stepExport(undefined, summary, "debug");
       }
+      if (err?.isAxiosError && err.stack === undefined) err.stack = String(caller.stack).replace(/^[^\n]*\n/, "");
       throw err;
     }
   };
