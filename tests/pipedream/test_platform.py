@@ -1,5 +1,5 @@
-"""hallsim's `@pipedream/platform` stand-in side by side with the real package (3.4.0, installed from npm into a
-cache folder): the same probe step runs under both and must observe the same things. Skipped, saying why,
+"""hallsim's `@pipedream/platform` stand-in side by side with the real package (3.4.0, installed from npm into
+a cache folder): the same probe step runs under both and must observe the same things. Skipped, saying why,
 when npm is missing or cannot reach the registry."""
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from hallsim.harness.pipedream._platform import STAND_IN_MATCHES, find_platform
 
 from .conftest import GUIDE_ENV, code_step
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hallsim" / f"pipedream-platform-{STAND_IN_MATCHES}"
+CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "hallsim"
+    / f"pipedream-platform-{STAND_IN_MATCHES}"
+)
 
 
 def _installed(folder: Path) -> bool:
@@ -38,14 +42,24 @@ def real_platform() -> Path:
     staging = Path(tempfile.mkdtemp(dir=CACHE.parent, prefix=".install-"))
     try:
         done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(staging), f"@pipedream/platform@{STAND_IN_MATCHES}"],
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(staging),
+                f"@pipedream/platform@{STAND_IN_MATCHES}",
+            ],
             capture_output=True,
             text=True,
             timeout=300,
             check=False,
         )
         if done.returncode != 0 or not _installed(staging):
-            pytest.skip(f"npm could not install @pipedream/platform@{STAND_IN_MATCHES}: {done.stderr.strip()[-300:]}")
+            pytest.skip(
+                f"npm could not install @pipedream/platform@{STAND_IN_MATCHES}: {done.stderr.strip()[-300:]}"
+            )
         try:
             staging.rename(CACHE)  # atomic: a parallel test worker may have won the race
         except OSError:
@@ -83,9 +97,13 @@ export default defineComponent({
       params: { gone: undefined, kept: "k" },
       data: { a: 1, gone: undefined },
     });
-    const full = await axios($, { method: "POST", url: `${hall}/api/route`, headers: auth, data: payload, returnFullResponse: true });
-    out.full = { keys: Object.keys(full).sort(), status: full.status, denied: full.data.denied, ctype: full.headers["content-type"] };
-    const data = await axios($, { method: "POST", url: `${hall}/api/route`, headers: auth, data: payload, debug: true });
+    const route = { method: "POST", url: `${hall}/api/route`, headers: auth, data: payload };
+    const full = await axios($, { ...route, returnFullResponse: true });
+    out.full = {
+      keys: Object.keys(full).sort(), status: full.status, denied: full.data.denied,
+      ctype: full.headers["content-type"],
+    };
+    const data = await axios($, { ...route, debug: true });
     out.plain = { type: typeof data, denied: data.denied };
     const instance = axios.create({ baseURL: hall, headers: auth });
     out.created = (await instance.post("/api/route", payload)).denied;
@@ -125,7 +143,10 @@ def _probe(run_workflow: Any, write_workflow: Any, **settings: Any) -> tuple[Any
     # a dozen requests: real time, so a busy machine does not run into the modelled 30 s limit
     # egress=loopback: the probe's refused connection reaches the socket (nothing listens on port 3)
     run = run_workflow(
-        write_workflow(code_step("probe", PROBE), env=GUIDE_ENV), time_scale=1.0, egress="loopback", **settings
+        write_workflow(code_step("probe", PROBE), env=GUIDE_ENV),
+        time_scale=1.0,
+        egress="loopback",
+        **settings,
     )
     step = run.step("probe")
     assert step.status == "success", step.error
@@ -160,7 +181,9 @@ def _comparable(run: Any, step: Any) -> dict[str, Any]:
     }
 
 
-def test_the_stand_in_behaves_as_the_real_package(run_workflow, write_workflow, real_platform, tmp_path) -> None:
+def test_the_stand_in_behaves_as_the_real_package(
+    run_workflow, write_workflow, real_platform, tmp_path
+) -> None:
     stand_run, stand_step = _probe(run_workflow, write_workflow)
     assert stand_run.node["platform"].startswith("hallsim stand-in")
     real_run, real_step = _probe(run_workflow, write_workflow, platform_package=str(real_platform))
@@ -173,8 +196,10 @@ def test_the_stand_in_behaves_as_the_real_package(run_workflow, write_workflow, 
     probe = real["probe"]
     assert probe["body"] == ["ConfigurationError", "unexpected body, use only data instead", True]
     assert probe["http_error"]["name"] == "AxiosError - Request failed with status code 404"
-    assert "stack" not in probe["http_error"] and "config" not in probe["http_error"]
-    assert real["sent"]["x-set"] == "1" and "x-undefined" not in json.dumps(real["sent"])
+    assert "stack" not in probe["http_error"]
+    assert "config" not in probe["http_error"]
+    assert real["sent"]["x-set"] == "1"
+    assert "x-undefined" not in json.dumps(real["sent"])
     assert "/body" not in real["sink_paths"]
 
 
@@ -190,7 +215,8 @@ def test_the_workflows_own_node_modules_is_preferred(tmp_path, real_platform) ->
     shutil.copytree(real_platform / "node_modules", project / "node_modules", symlinks=True)
     (project / "steps").mkdir()
     found = find_platform(project / "steps" / "gate.mjs", None)
-    assert found.entry is not None and found.version == STAND_IN_MATCHES
+    assert found.entry is not None
+    assert found.version == STAND_IN_MATCHES
     assert find_platform(tmp_path / "elsewhere.mjs", None).entry is None
 
 
@@ -226,4 +252,5 @@ def test_a_request_timeout_looks_the_same_under_both(run_workflow, write_workflo
         assert run.step("probe").status == "success", run.step("probe").error
         probes.append(run.step("probe").exports["probe"])
     assert probes[0] == probes[1]
-    assert probes[1]["message"] == "timeout of 300ms exceeded" and probes[1]["code"] == "ECONNABORTED"
+    assert probes[1]["message"] == "timeout of 300ms exceeded"
+    assert probes[1]["code"] == "ECONNABORTED"

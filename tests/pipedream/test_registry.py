@@ -32,7 +32,9 @@ def sync_folder(root: Path, steps: list[dict[str, Any]], side: dict[str, Any] | 
     folder.mkdir(parents=True, exist_ok=True)
     document = {"schema": "workflow/2022.04", "name": "t", "triggers": [{"id": "hi_t"}], "steps": steps}
     (folder / "workflow.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    (folder / ".workflow.state").write_text("---\nschema: workflow.state/2022.04\nid: p_test01\n", encoding="utf-8")
+    (folder / ".workflow.state").write_text(
+        "---\nschema: workflow.state/2022.04\nid: p_test01\n", encoding="utf-8"
+    )
     if side is not None:
         (folder / ".hallsim.yaml").write_text(yaml.safe_dump(side), encoding="utf-8")
     return folder
@@ -131,7 +133,9 @@ def _error_message_matches(got: tuple[Any, ...], expected: tuple[Any, ...]) -> b
 
 
 @pytest.mark.parametrize(("condition", "initial", "second", "expected"), FILTER_TABLE)
-def test_builtin_continue_filter_acts_as_the_registry_component(run_sync, condition, initial, second, expected):
+def test_builtin_continue_filter_acts_as_the_registry_component(
+    run_sync, condition, initial, second, expected
+):
     run = run_sync([filter_step("filter-continue-based-on-condition@0.0.2", condition, initial, second)])
     got = outcome(run)
     assert _error_message_matches(got, expected), got
@@ -164,7 +168,9 @@ DELAY_TABLE = [
 
 def delay_step(value: Any, unit: str) -> dict[str, Any]:
     unit_value = {"__lv": {"label": unit, "value": unit}}
-    return action("check", "delay-delay-workflow@0.0.1", {"delayDurationValue": value, "delayDurationUnit": unit_value})
+    return action(
+        "check", "delay-delay-workflow@0.0.1", {"delayDurationValue": value, "delayDurationUnit": unit_value}
+    )
 
 
 def delay_result(run: Any) -> tuple[Any, ...]:
@@ -220,19 +226,23 @@ def test_an_action_no_one_has_is_a_load_error_naming_the_key_and_where_hallsim_l
     with pytest.raises(InputError) as err:
         load_workflow(folder)
     text = str(err.value)
-    assert "workflow.yaml:" in text and "slack-send-message@0.1.0" in text
-    assert "hallsim's built-in actions" in text and COMPONENTS_ENV in text
+    assert "workflow.yaml:" in text
+    assert "slack-send-message@0.1.0" in text
+    assert "hallsim's built-in actions" in text
+    assert COMPONENTS_ENV in text
 
 
 def test_uses_parses_registry_and_private_keys():
     registry = parse_uses("filter-continue-based-on-condition@0.0.2")
-    assert registry is not None and (registry.key, registry.version, registry.workspace) == (
+    assert registry is not None
+    assert (registry.key, registry.version, registry.workspace) == (
         "filter-continue-based-on-condition",
         "0.0.2",
         None,
     )
     private = parse_uses("@acme/record-decision@1.2.0")
-    assert private is not None and (private.key, private.workspace) == ("record-decision", "acme")
+    assert private is not None
+    assert (private.key, private.workspace) == ("record-decision", "acme")
     assert parse_uses("./gate/entry.js") is None
 
 
@@ -293,7 +303,9 @@ def own_components(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("level", "extra"), [(None, "none"), ({"__lv": {"label": "High", "value": "high"}}, 7)], ids=["default", "high"]
+    ("level", "extra"),
+    [(None, "none"), ({"__lv": {"label": "High", "value": "high"}}, 7)],
+    ids=["default", "high"],
 )
 def test_app_props_propdefinitions_and_additional_props_bind_as_on_pipedream(
     run_sync, own_components, level, extra

@@ -99,8 +99,8 @@ def detect_platform(path: Path) -> Platform:
         if sync_workflows(path):
             return "pipedream"
         raise InputError(
-            f"{path}: a folder, but neither a Pipedream GitHub-Sync workflow folder (with workflow.yaml) nor a "
-            "project folder holding them"
+            f"{path}: a folder, but neither a Pipedream GitHub-Sync workflow folder (with workflow.yaml) "
+            "nor a project folder holding them"
         )
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -112,7 +112,7 @@ def detect_platform(path: Path) -> Platform:
 
 
 def expand_workflows(paths: Sequence[Path | str]) -> list[Path]:
-    """The workflows the paths name: a synced Pipedream project folder stands for each workflow folder in it."""
+    """The workflows the paths name: a synced Pipedream project folder stands for each workflow in it."""
     expanded: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hallsim.harness._errors import InputError
 from hallsim.harness.pipedream._host import NodeHost, NodeHostError, close_hosts, host_for
 from hallsim.harness.pipedream._model import WorkflowSpec, load_step_file, load_workflow_file
 from hallsim.harness.pipedream._run import PipedreamRun, StepResult
 from hallsim.harness.pipedream._settings import UNCONFIRMED, RunSettings
 from hallsim.harness.pipedream._sync import is_sync_folder, load_sync_folder, sync_workflows
 from hallsim.harness.pipedream._workflow import PipedreamWorkflow
-from hallsim.harness._errors import InputError
 
 
 def load_workflow(path: Path | str) -> PipedreamWorkflow:
@@ -24,9 +24,8 @@ def load_workflow(path: Path | str) -> PipedreamWorkflow:
         if len(folders) != 1:
             found = ", ".join(f.name for f in folders) or "none"
             raise InputError(
-                f"{path}: expected a synced workflow folder (with workflow.yaml) or a project folder with one; "
-                f"workflow folders found: {found}"
-                + ("; name one of them" if len(folders) > 1 else "")
+                f"{path}: expected a synced workflow folder (with workflow.yaml) or a project folder with "
+                f"one; workflow folders found: {found}" + ("; name one of them" if len(folders) > 1 else "")
             )
         return PipedreamWorkflow(load_sync_folder(folders[0]))
     if path.suffix in (".mjs", ".js"):

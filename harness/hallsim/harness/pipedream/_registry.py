@@ -1,10 +1,12 @@
-"""Registry actions by key and version, as a synced workflow names them (`uses: filter-continue-based-on-condition
-@0.0.2`, or `@workspace/key@version` for a workspace's private action), found in a local copy of
-PipedreamHQ/pipedream's `components/` tree, else among hallsim's built-in control actions (builtins/).
+"""Registry actions by key and version, as a synced workflow names them (`uses:
+filter-continue-based-on-condition@0.0.2`, or `@workspace/key@version` for a workspace's private action),
+found in a local copy of PipedreamHQ/pipedream's `components/` tree, else among hallsim's built-in control
+actions (builtins/).
 
 The registry's layout (PipedreamHQ/pipedream components/<app>/actions/<name>/<name>.mjs, the key being
-`<app>-<name>`): the app folder is the longest `-`-separated prefix of the key that names a folder; the file is
-checked for `key: "<key>"`, and the other action files of the app are searched when the folder name differs."""
+`<app>-<name>`): the app folder is the longest `-`-separated prefix of the key that names a folder; the file
+is checked for `key: "<key>"`, and the other action files of the app are searched when the folder name
+differs."""
 
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from hallsim.harness._errors import InputError
 BUILTINS = Path(__file__).resolve().parent / "builtins"
 #: the environment variable naming a components copy (the setting `components` wins over it)
 COMPONENTS_ENV = "HALLSIM_PIPEDREAM_COMPONENTS"
-_USES = re.compile(r"^(?P<private>@(?P<workspace>[^/@]+)/)?(?P<key>[a-z0-9_][a-z0-9_.-]*)@(?P<version>[^@\s]+)$")
+_USES = re.compile(
+    r"^(?P<private>@(?P<workspace>[^/@]+)/)?(?P<key>[a-z0-9_][a-z0-9_.-]*)@(?P<version>[^@\s]+)$"
+)
 _VERSION = re.compile(r"""\bversion\s*:\s*["']([^"']+)["']""")
 _EXTENSIONS = (".mjs", ".js", ".ts")
 

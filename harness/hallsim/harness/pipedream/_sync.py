@@ -143,13 +143,17 @@ def _trigger_type(doc: YamlDocument, triggers: Any, warnings: list[str]) -> str:
     return "http"
 
 
-def _step(doc: YamlDocument, index: int, raw: Any, folder: Path, settings: dict[str, Any], warnings: list[str]) -> StepSpec:
+def _step(
+    doc: YamlDocument, index: int, raw: Any, folder: Path, settings: dict[str, Any], warnings: list[str]
+) -> StepSpec:
     where = doc.where(["steps", index])
     if not isinstance(raw, dict):
         raise InputError(f"{where}: steps[{index}]: expected a mapping with namespace, runtime, uses")
     for key in raw:
         if key not in _STEP_KEYS:
-            warnings.append(f"{doc.where(['steps', index, str(key)])}: steps[{index}].{key}: unknown key, ignored")
+            warnings.append(
+                f"{doc.where(['steps', index, str(key)])}: steps[{index}].{key}: unknown key, ignored"
+            )
     name = raw.get("namespace")
     if not isinstance(name, str) or not _STEP_NAME.match(name):
         raise InputError(
@@ -190,7 +194,10 @@ def _step(doc: YamlDocument, index: int, raw: Any, folder: Path, settings: dict[
         )
     # resolved now so a missing action is a load error; each run resolves it again with its own settings
     resolved = resolve_action(
-        ref, components=settings.get("components"), project=folder.parent, where=doc.where(["steps", index, "uses"])
+        ref,
+        components=settings.get("components"),
+        project=folder.parent,
+        where=doc.where(["steps", index, "uses"]),
     )
     warnings.extend(resolved.warnings)
     source = resolved.file.read_text(encoding="utf-8")
@@ -215,8 +222,8 @@ def load_sync_folder(folder: Path) -> WorkflowSpec:
         for key in pd_settings:
             if key not in _KNOWN_SETTINGS:
                 warnings.append(
-                    f"{doc.where(['settings', str(key)])}: settings.{key}: a Pipedream setting hallsim does not "
-                    "model (hallsim's own settings go in .hallsim.yaml)"
+                    f"{doc.where(['settings', str(key)])}: settings.{key}: a Pipedream setting hallsim "
+                    "does not model (hallsim's own settings go in .hallsim.yaml)"
                 )
     side, side_doc = _read_side_file(folder)
     hallsim_settings = dict(side.settings)
@@ -233,7 +240,17 @@ def load_sync_folder(folder: Path) -> WorkflowSpec:
             where = side_doc.where(["protected"]) if side_doc else str(folder / HALLSIM_FILE)
             raise InputError(f"{where}: protected: {name!r} is not a step; the steps are {', '.join(names)}")
     steps = [
-        StepSpec(s.name, s.kind, s.name in side.protected, s.file, s.source, s.line_offset, s.props, s.filter, s.ref)
+        StepSpec(
+            s.name,
+            s.kind,
+            s.name in side.protected,
+            s.file,
+            s.source,
+            s.line_offset,
+            s.props,
+            s.filter,
+            s.ref,
+        )
         for s in steps
     ]
     env: dict[str, str] = {}
@@ -245,10 +262,10 @@ def load_sync_folder(folder: Path) -> WorkflowSpec:
                 raise InputError(f"{where}: env.{name}: unknown placeholder {{{{{placeholder}}}}}")
         env[name] = text
     trigger_type = side.trigger or _trigger_type(doc, data.get("triggers"), warnings)
-    name = data.get("name")
+    title = data.get("name")
     return WorkflowSpec(
         path=folder,
-        name=str(name) if name else folder.name,
+        name=str(title) if title else folder.name,
         trigger_type=trigger_type,
         event=side.event if side.event is not None else {},
         context={},

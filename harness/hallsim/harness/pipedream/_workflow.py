@@ -103,7 +103,10 @@ class PipedreamWorkflow:
         if step.ref is not None:
             # a registry action: found again with this run's components setting
             resolved = resolve_action(
-                step.ref, components=settings.components, project=self.path.parent, where=f"{self.path}: {step.name}"
+                step.ref,
+                components=settings.components,
+                project=self.path.parent,
+                where=f"{self.path}: {step.name}",
             )
             warnings.extend(w for w in resolved.warnings if w not in warnings)
             out.update(
