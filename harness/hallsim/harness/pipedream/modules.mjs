@@ -158,13 +158,22 @@ function locateSyntaxError(err, source, url, lineOffset) {
   });
   const match = /^\[stdin\]:(\d+)\r?\n(.*)\r?\n( *)\^/m.exec(check.stderr ?? "");
   if (!match) return;
-  const line = Number(match[1]);
-  err.hallsimLocation = {
-    file: displayPath(url),
-    line: line + lineOffset,
-    column: match[3].length + 1,
-    code: match[2],
-  };
+  const line = Number(match[1]) + lineOffset;
+  let code = match[2];
+  let column = match[3].length + 1;
+  if (lineOffset) {
+    // inline code: show the workflow file's own line (indented in the YAML), the caret moved with it
+    try {
+      const own = readFileSync(fileURLToPath(url), "utf8").split(/\r?\n/)[line - 1];
+      if (own !== undefined && own.endsWith(code)) {
+        column += own.length - code.length;
+        code = own;
+      }
+    } catch {
+      // the position stays relative to the step's code
+    }
+  }
+  err.hallsimLocation = { file: displayPath(url), line, column, code };
 }
 
 function displayPath(url) {
