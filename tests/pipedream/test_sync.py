@@ -74,7 +74,9 @@ def test_a_denied_gate_stops_at_the_registry_filter_or_before(run_workflow) -> N
 
 def test_a_synced_project_gets_the_same_verdicts_as_the_yaml_format() -> None:
     synced = run_matrix(FILTER, time_scale=TIME_SCALE)
-    own = run_matrix(FIXTURES / "inline_filter.yaml", settings={"filter_kind": "registry"}, time_scale=TIME_SCALE)
+    own = run_matrix(
+        FIXTURES / "inline_filter.yaml", settings={"filter_kind": "registry"}, time_scale=TIME_SCALE
+    )
     assert [(r.behaviour, r.verdict) for r in synced.rows] == [(r.behaviour, r.verdict) for r in own.rows]
     assert any(r.verdict == "FAIL-OPEN" for r in synced.rows)  # missing-denied: !undefined continues
 
@@ -96,7 +98,12 @@ def test_replay_takes_a_synced_folder() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["outcome"] == "completed"
-    assert [s["name"] for s in data["steps"]] == ["pyhall_gate", "continue_if_allowed", "write_record", "audit_log"]
+    assert [s["name"] for s in data["steps"]] == [
+        "pyhall_gate",
+        "continue_if_allowed",
+        "write_record",
+        "audit_log",
+    ]
 
 
 def test_matrix_takes_a_project_folder(tmp_path) -> None:
@@ -104,7 +111,8 @@ def test_matrix_takes_a_project_folder(tmp_path) -> None:
         cli, ["matrix", str(PROJECT), "--json", "--behaviour", "allow", "--time-scale", str(TIME_SCALE)]
     )
     text = result.output
-    assert "every-key-p_hsKeys01" in text and "pyhall-gate-filter-p_hsFilt01" in text
+    assert "every-key-p_hsKeys01" in text
+    assert "pyhall-gate-filter-p_hsFilt01" in text
 
 
 @pytest.mark.parametrize(
@@ -124,7 +132,13 @@ def test_label_value_wrappers_unwrap_to_their_values(value: Any, expected: Any) 
 def write_sync(tmp_path: Path, steps: list[Any], **top: Any) -> Path:
     folder = tmp_path / "wf-p_x"
     folder.mkdir(exist_ok=True)
-    document = {"schema": "workflow/2022.04", "name": "x", "triggers": [{"id": "hi_x"}], **top, "steps": steps}
+    document = {
+        "schema": "workflow/2022.04",
+        "name": "x",
+        "triggers": [{"id": "hi_x"}],
+        **top,
+        "steps": steps,
+    }
     (folder / "workflow.yaml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return folder
 
@@ -138,15 +152,23 @@ def code(folder: Path, name: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("step", "message"),
     [
-        ({"namespace": "a", "runtime": "python3.12", "uses": "./a/entry.py"}, "hallsim runs Node.js steps only"),
+        (
+            {"namespace": "a", "runtime": "python3.12", "uses": "./a/entry.py"},
+            "hallsim runs Node.js steps only",
+        ),
         ({"namespace": "a-b", "uses": "./a/entry.js"}, r"steps\[0\].namespace: expected a step name"),
-        ({"namespace": "a", "uses": "./missing/entry.js"}, r"steps\[0\].uses: no such file './missing/entry.js'"),
+        (
+            {"namespace": "a", "uses": "./missing/entry.js"},
+            r"steps\[0\].uses: no such file './missing/entry.js'",
+        ),
         ({"namespace": "a", "uses": "not a key"}, "neither a path"),
         ({"namespace": "a", "uses": "@acme/nothing@1.0.0"}, "no action with key 'nothing' found"),
         ({"namespace": "a"}, r"steps\[0\].uses: expected ./<namespace>/entry.js"),
     ],
 )
-def test_a_step_hallsim_cannot_run_is_a_load_error_naming_file_line_and_field(tmp_path, step, message) -> None:
+def test_a_step_hallsim_cannot_run_is_a_load_error_naming_file_line_and_field(
+    tmp_path, step, message
+) -> None:
     folder = write_sync(tmp_path, [step])
     with pytest.raises(InputError, match=message) as err:
         load_workflow(folder)

@@ -20,7 +20,10 @@ def _file_step(tmp_path: Path, name: str, text: str) -> dict[str, str]:
 
 
 SYNTAX = "export default defineComponent({\n  async run({ steps, $ }) {\n    const x = {;\n  },\n});\n"
-THROWS = "export default defineComponent({\n  async run({ steps, $ }) {\n    const x = null;\n    return x.denied;\n  },\n});\n"
+THROWS = (
+    "export default defineComponent({\n  async run({ steps, $ }) {\n"
+    "    const x = null;\n    return x.denied;\n  },\n});\n"
+)
 
 
 def test_a_syntax_error_names_the_file_line_and_column_and_shows_the_line(
@@ -37,15 +40,18 @@ def test_a_syntax_error_names_the_file_line_and_column_and_shows_the_line(
     }
     trace = run.render()
     assert f"at {tmp_path / 'broken.mjs'}:3:16" in trace or "broken.mjs:3:16" in trace
-    assert "|     const x = {;\n" in trace and "|                ^" in trace
-    assert "modules.mjs" not in trace and "runtime.mjs" not in trace
+    assert "|     const x = {;\n" in trace
+    assert "|                ^" in trace
+    assert "modules.mjs" not in trace
+    assert "runtime.mjs" not in trace
 
 
 def test_a_syntax_error_in_inline_code_points_into_the_workflow_file(tmp_path, run_workflow):
     path = tmp_path / "inline.yaml"
     path.write_text(
         "steps:\n  - name: bad\n    source: |\n"
-        "      export default defineComponent({\n        async run() {\n          return 1 +;\n        },\n      });\n",
+        "      export default defineComponent({\n        async run() {\n"
+        "          return 1 +;\n        },\n      });\n",
         encoding="utf-8",
     )
     location = run_workflow(path).step("bad").error["location"]
@@ -66,7 +72,8 @@ def test_an_uncaught_error_names_the_users_line_and_hides_hallsims_frames(
         "code": "    return x.denied;",
     }
     trace = run.render()
-    assert "runtime.mjs" not in trace and "worker.mjs" not in trace
+    assert "runtime.mjs" not in trace
+    assert "worker.mjs" not in trace
     shown = run_workflow(
         write_workflow(_file_step(tmp_path, "throws", THROWS)), show_internal_frames=True
     ).render()
