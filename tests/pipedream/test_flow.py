@@ -86,4 +86,4 @@ def test_an_http_request_prop_executes_its_request(write_workflow, run_workflow,
     step = run.step("call")
     assert step.status == "success", step.error
     assert step.exports == {"status": 200, "denied": False}
-    assert run.hall_requests[0]["body"] == json.loads(PAYLOAD)
+    assert run.hall_requests[0].to_dict()["body"] == json.loads(PAYLOAD)
