@@ -115,7 +115,7 @@ def command(
     from hallsim.harness.matrix import UNREACHABLE, MatrixJob, MatrixResult, matrix_behaviours, run_matrices
     from hallsim.harness.record import DEFAULT_TIME_SCALE
     from hallsim.harness.verdict import parse_fail_on
-    from hallsim.harness.workflow import load_workflow
+    from hallsim.harness.workflow import expand_workflows, load_workflow
 
     if as_json and markdown:
         raise click.UsageError("choose one of --json and --markdown")
@@ -128,7 +128,7 @@ def command(
     run_settings = parse_vars(settings, "--set")
     jobs = [
         MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None, run_settings)
-        for path in workflows
+        for path in expand_workflows(workflows)
     ]
     console = _console.console()
     show_progress = console.is_terminal and not (as_json or markdown)

@@ -22,7 +22,7 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
         "protected action did not run after a good allow)."
     ),
 )
-@click.argument("workflow", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("workflow", type=click.Path(path_type=Path))
 @click.option(
     "--hall", "behaviour", metavar="BEHAVIOUR", help="The emulator's behaviour, e.g. allow, deny, http-500."
 )
