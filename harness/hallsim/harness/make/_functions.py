@@ -14,7 +14,7 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from hallsim.harness.make._dates import add_months, format_date, parse_date, to_datetime
@@ -355,7 +355,3 @@ KEYWORDS: dict[str, Callable[[Env], Any]] = {
 
 def supported_functions() -> str:
     return ", ".join(sorted(FUNCTIONS))
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
