@@ -20,7 +20,7 @@ from hallsim.harness._errors import InputError
 from hallsim.harness.make import MakeRun
 from hallsim.harness.workflow import HallEndpoint
 
-from .conftest import NOWHERE, action, flt, condition, http_v3, router, webhook
+from .conftest import NOWHERE, action, condition, flt, http_v3, router, webhook
 
 Replay = Callable[..., MakeRun]
 
@@ -169,7 +169,10 @@ def test_status_error_types(replay: Replay, httpserver: HTTPServer, status: int,
 
 
 def test_parse_response_parses_xml(replay: Replay, httpserver: HTTPServer) -> None:
-    xml = '<decision id="d-1"><denied>true</denied><reason>DENY_POLICY_GATE</reason><tag>a</tag><tag>b</tag></decision>'
+    xml = (
+        '<decision id="d-1"><denied>true</denied><reason>DENY_POLICY_GATE</reason>'
+        "<tag>a</tag><tag>b</tag></decision>"
+    )
     httpserver.expect_request("/api/route").respond_with_data(xml, content_type="application/xml")
     endpoint = HallEndpoint(httpserver.url_for("").rstrip("/"), "t")
     run = replay(
