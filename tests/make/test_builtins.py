@@ -326,7 +326,7 @@ def test_coverage_line(replay: Replay) -> None:
     assert [m["module"] for m in coverage["unknown"]] == ["util:MadeUpTool"]
     text = run.render()
     assert (
-        "Coverage: 2 of 4 modules emulated (2 ran); 1 recorded: [3] slack:CreateMessage → {'ts': '1'}; "
+        'Coverage: 2 of 4 modules emulated (2 ran); 1 recorded: [3] slack:CreateMessage → {"ts": "1"}; '
         "1 unknown to hallsim: [4] util:MadeUpTool → {}"
     ) in text
     assert (

@@ -5,6 +5,7 @@ so loudly (setting make.unknown_builtin=error refuses them instead)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +86,8 @@ class Coverage:
 def _short(module: ModuleCoverage) -> str:
     if not module.executions:
         return f"[{module.id}] {module.module} (did not run)"
-    output = module.output if module.output not in (None, {}) else "{}"
-    return f"[{module.id}] {module.module} → {output}"
+    output = json.dumps(module.output if module.output is not None else {}, default=str, ensure_ascii=False)
+    return f"[{module.id}] {module.module} → {output if len(output) <= 60 else output[:57] + '...'}"
 
 
 def unknown_modules(blueprint: LoadedBlueprint) -> list[Module]:

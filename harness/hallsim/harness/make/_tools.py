@@ -205,10 +205,8 @@ def _repeater(engine: Engine, parameters: dict[str, Any], fields: dict[str, Any]
 
 TOOLS: dict[str, Tool] = {
     "util:SetVariable2": _set_variable,
-    "util:SetVariable": _set_variable,
     "util:SetVariables": _set_variables,
     "util:GetVariable2": _get_variable,
-    "util:GetVariable": _get_variable,
     "util:GetVariables": _get_variables,
     "util:FunctionIncrement": _increment,
     "util:ComposeTransformer": _compose,
