@@ -1,9 +1,9 @@
 """The fail-closed matrix: run a gate once per Hall behaviour, and once with the Hall unreachable; judge each.
 
-The rule (issue 6): the protected action may run only after a well-formed allow. Whether the gate got one is
-read from the emulator's journal for that run (a 200 whose JSON body has the boolean `denied: false`,
-delivered in full), never from the behaviour's name, so scripted sequences and late answers are judged by
-what happened."""
+The rule (harness/verdict.py): the protected action may run only after a well-formed allow. Whether the gate
+got one is read from the emulator's journal for that run (a 200 whose JSON body has the boolean `denied:
+false`, delivered in full), never from the behaviour's name, so scripted sequences and late answers are judged
+by what happened."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from hallsim.harness import journal
 from hallsim.harness._errors import HarnessError, InputError
-from hallsim.harness.verdict import allow_received, unallowed_runs
+from hallsim.harness.record import DEFAULT_TIME_SCALE
+from hallsim.harness.verdict import allow_received, protected_ran, unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
+    from hallsim.emulator.journal import JournalEntry
 
 #: the row for a Hall nobody answers at: a loopback port where nothing listens (connection refused)
 UNREACHABLE = "unreachable"
@@ -35,10 +37,6 @@ BLOCKED_ON_ALLOW = "blocked on a good allow"
 FAIL_CLOSED = "fail-closed"
 RAN_ON_ALLOW = "ran on allow"
 ERROR = "error"
-
-#: matrix runs scale modelled time down this much: a 30 s Pipedream timeout is 0.3 s of wall time, a Make 10 s
-#: timeout 0.1 s, both far above the few milliseconds a real answer takes, so a good answer is never cut short
-DEFAULT_TIME_SCALE = 0.01
 
 
 @dataclass(frozen=True)
@@ -375,12 +373,12 @@ def _run_row(
             )
             extra: tuple[dict[str, Any], tuple[str, ...]] = ({}, ())
         else:
-            data = run.to_json()
-            requests = list(run.hall_requests) if behaviour != UNREACHABLE else []
-            ran = _protected_ran(job, data, run.protected_ran)
-            allowed = allow_received(data, requests, job.protected or None)
-            unallowed = tuple(unallowed_runs(data, requests, job.protected or None))
+            record = run.record
+            ran = protected_ran(record, job.protected or None)
+            allowed = allow_received(record)
+            unallowed = tuple(unallowed_runs(record, job.protected or None))
             verdict = judge(ran, allowed, ran_unallowed=bool(unallowed))
+            requests = list(record.hall_requests) if behaviour != UNREACHABLE else []
             hall_did = _hall_did(behaviour, requests, dead_port)
             if journal.well_formed_allow(requests) and not allowed:
                 hall_did += ", but the client had given up before the answer reached it"
@@ -396,40 +394,14 @@ def _run_row(
                 wall_ms=round((time.perf_counter() - started) * 1000, 1),
                 unallowed=unallowed,
             )
-            extra = (dict(run.settings), tuple(data.get("unconfirmed_settings") or ()))
+            extra = (dict(run.settings), tuple(run.unconfirmed_settings))
     if on_row is not None:
         with _lock:
             on_row(job.workflow.path, row)
     return row, extra
 
 
-def _hall_did(behaviour: str, requests: list[dict[str, Any]], dead_port: int) -> str:
+def _hall_did(behaviour: str, requests: list[JournalEntry], dead_port: int) -> str:
     if behaviour == UNREACHABLE:
         return f"connection refused (nothing listens on 127.0.0.1:{dead_port})"
     return journal.describe(requests)
-
-
-def _protected_ran(job: MatrixJob, data: Mapping[str, Any], reported: bool) -> bool:
-    """With --protected, read from the run which of the named steps or modules ran; else the run's own."""
-    if not job.protected:
-        return bool(reported)
-    return protected_ran_in(data, job.protected, job.workflow.path)
-
-
-def protected_ran_in(data: Mapping[str, Any], protected: Sequence[str], where: Path) -> bool:
-    """Whether any of the named Pipedream steps or Make module ids ran in this run (its `to_json()`)."""
-    if data.get("platform") == "make":
-        units = {str(m.get("id")): bool(m.get("executed")) for m in data.get("modules") or []}
-        kind = "module ids"
-    else:
-        units = {
-            str(s.get("name")): s.get("status") not in (None, "not_run") for s in data.get("steps") or []
-        }
-        kind = "step names"
-    unknown = [p for p in protected if str(p) not in units]
-    if unknown:
-        raise InputError(
-            f"{where}: --protected {', '.join(unknown)}: not in this workflow; "
-            f"its {kind} are {', '.join(units)}"
-        )
-    return any(units[str(p)] for p in protected)

@@ -14,6 +14,8 @@ from hallsim.harness._errors import InputError
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
+    from hallsim.emulator.journal import JournalEntry
+    from hallsim.harness.record import RunRecord
 
 Platform = Literal["pipedream", "make"]
 
@@ -47,8 +49,18 @@ class WorkflowRun(Protocol):
         ...
 
     @property
-    def hall_requests(self) -> list[dict[str, Any]]:
-        """The emulator's journal entries for this run (JournalEntry.to_dict()), oldest first."""
+    def hall_requests(self) -> list[JournalEntry]:
+        """The emulator's journal entries for this run (copies taken when it ended), oldest first."""
+        ...
+
+    @property
+    def record(self) -> RunRecord:
+        """The typed, ordered record of the run that every judge reads (`hallsim.harness.record`)."""
+        ...
+
+    @property
+    def unconfirmed_settings(self) -> tuple[str, ...]:
+        """The names of the settings that stand for a platform rule the references mark UNCONFIRMED."""
         ...
 
     @property
@@ -56,7 +68,9 @@ class WorkflowRun(Protocol):
         """Every named setting the run used, UNCONFIRMED platform choices included, as name -> value."""
         ...
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_json(self) -> dict[str, Any]:
+        """The run as JSON: an output derived from the record, never read back by a judge."""
+        ...
 
     def render(self) -> str: ...
 

@@ -71,7 +71,8 @@ def command(
     markdown: bool,
 ) -> None:
     """Exit status: 0 when every row fails closed, 1 when a row fails open, 2 when a row could not be run."""
-    from hallsim.harness.matrix import DEFAULT_TIME_SCALE, MatrixJob, matrix_behaviours, run_matrices
+    from hallsim.harness.matrix import MatrixJob, matrix_behaviours, run_matrices
+    from hallsim.harness.record import DEFAULT_TIME_SCALE
     from hallsim.harness.workflow import load_workflow
 
     if as_json and markdown:

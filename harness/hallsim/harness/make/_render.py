@@ -241,9 +241,9 @@ def render_run(run: MakeRun) -> str:
         f"Status: {run.status}   ·   protected action {ran}   ·   {run.operations} operations",
     ]
     requests = journal.route_requests(run.hall_requests)
-    # the fail-closed rule (issue 6): the protected action may run only after a well-formed allow
+    # the fail-closed rule (harness/verdict.py): the protected action may run only after a well-formed allow
     if run.protected_ran and run.hall.emulator is not None:
-        unallowed = unallowed_runs(run.to_json(), run.hall_requests)
+        unallowed = unallowed_runs(run.record)
         if unallowed:
             lines.append("FAIL-OPEN: the protected action ran without a well-formed allow from the Hall")
             lines += [f"{_INDENT}{line}" for line in unallowed]

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from hallsim.harness.make._coverage import Coverage, coverage
 from hallsim.harness.make._settings import SETTINGS, unconfirmed_names
 from hallsim.harness.make._trace import jsonable
+from hallsim.harness.record import (
+    ABSENT,
+    AuditWrite,
+    Event,
+    Execution,
+    HallCall,
+    RouteDecision,
+    RunRecord,
+    UnitResult,
+    is_route_url,
+    pair_calls,
+)
 
 if TYPE_CHECKING:
+    from hallsim.emulator.journal import JournalEntry
     from hallsim.harness.make._engine import Engine
     from hallsim.harness.make._workflow import MakeBlueprint
     from hallsim.harness.workflow import HallEndpoint
@@ -28,7 +42,7 @@ class MakeRun:
         bundles: list[dict[str, Any]],
         variables: dict[str, Any],
         settings: dict[str, Any],
-        hall_requests: list[dict[str, Any]],
+        hall_requests: list[JournalEntry],
         protected: tuple[str, ...],
         wall_s: float,
     ) -> None:
@@ -104,6 +118,82 @@ class MakeRun:
             out.append(entry)
         return out
 
+    @property
+    def unconfirmed_settings(self) -> tuple[str, ...]:
+        """The names of the settings that stand for a platform rule the references mark UNCONFIRMED."""
+        return tuple(unconfirmed_names())
+
+    @property
+    def record(self) -> RunRecord:
+        """The typed run record the judges read (`hallsim.harness.record`), built on each read."""
+        protected = {int(p) for p in self.protected}
+        timeline: list[Event] = []
+        audit: list[AuditWrite] = []
+        for event in self.engine.events:
+            data = event.data
+            if event.kind == "route":
+                timeline.append(
+                    RouteDecision(
+                        bundle=event.bundle,
+                        router=int(data["router"]),
+                        route=int(data["route"]),
+                        label=str(data["label"]),
+                        taken=bool(data["taken"]),
+                        why=str(data["why"]),
+                        phase=event.phase,
+                    )
+                )
+                continue
+            if event.kind != "module" or event.module is None:
+                continue
+            request = data.get("request")
+            if isinstance(request, Mapping) and is_route_url(request.get("url")):
+                response = data.get("response")
+                status = response.get("status") if isinstance(response, Mapping) else None
+                timeline.append(
+                    HallCall(
+                        unit=str(event.module),
+                        url=str(request["url"]),
+                        received=isinstance(status, int),
+                        status=status if isinstance(status, int) else None,
+                        bundle=event.bundle,
+                    )
+                )
+            timeline.append(
+                Execution("module", str(event.module), event.module in protected, event.bundle, event.phase)
+            )
+            # the module's action kind (engine.execute: "http", "tool", "recorded", ...)
+            if data.get("kind") == "recorded" and isinstance(data.get("mapper"), Mapping):
+                audit.append(AuditWrite(str(event.module), jsonable(data["mapper"])))
+        paired, ok = pair_calls(timeline, self.hall_requests)
+        units = []
+        for module_id in sorted(self.blueprint.modules):
+            runs = self.engine.executions.get(module_id, [])
+            last = runs[-1] if runs else None
+            units.append(
+                UnitResult(
+                    kind="module",
+                    name=str(module_id),
+                    ran=bool(runs),
+                    protected=module_id in protected,
+                    executions=len(runs),
+                    output=last.get("output") if last is not None and "error" not in last else ABSENT,
+                    error=last["error"] if last is not None and "error" in last else ABSENT,
+                )
+            )
+        return RunRecord(
+            platform="make",
+            outcome=self.outcome,
+            protected=tuple(str(p) for p in self.protected),
+            timeline=paired,
+            units=tuple(units),
+            hall_requests=tuple(self.hall_requests),
+            journaled=self.hall.emulator is not None,
+            audit=tuple(audit),
+            bundles=len(self.bundles),
+            paired=ok,
+        )
+
     def to_json(self) -> dict[str, Any]:
         engine = self.engine
         stop = engine.stop
@@ -126,9 +216,9 @@ class MakeRun:
             "coverage": self.coverage.to_dict(),
             "datastores": jsonable(self.datastores),
             "hall": {"url": self.hall.url},
-            "hall_requests": jsonable(self.hall_requests),
+            "hall_requests": jsonable([entry.to_dict() for entry in self.hall_requests]),
             "settings": jsonable(self.settings),
-            "unconfirmed_settings": list(unconfirmed_names()),
+            "unconfirmed_settings": list(self.unconfirmed_settings),
             "variables": jsonable(self.variables),
             "time": self.to_time(),
             "trace": [event.to_dict() for event in engine.events],

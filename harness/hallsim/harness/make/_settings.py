@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hallsim.harness._errors import InputError
+from hallsim.harness.record import DEFAULT_TIME_SCALE
 
 #: Make's error types (help.make.com "Types of errors")
 ERROR_TYPES = (
@@ -48,7 +49,7 @@ SETTINGS: dict[str, Setting] = {
     for s in (
         Setting(
             "time_scale",
-            0.01,
+            DEFAULT_TIME_SCALE,
             "float",
             "wall seconds per modelled second: a 10 s module timeout takes 0.1 s of wall time at 0.01. Break "
             "retries and sleeps run on a virtual clock and take no wall time at all",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -272,7 +273,7 @@ class MakeBlueprint:
         engine.run(bundles)
         wall = time.perf_counter() - began
         requests = (
-            [entry.to_dict() for entry in emulator.journal_since(first_seq)] if emulator is not None else []
+            [copy.copy(entry) for entry in emulator.journal_since(first_seq)] if emulator is not None else []
         )
         return MakeRun(
             blueprint=self,

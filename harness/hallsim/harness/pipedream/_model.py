@@ -26,7 +26,6 @@ steps:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -312,7 +311,3 @@ def fill_placeholders(text: str, values: dict[str, str | None]) -> str | None:
     if whole and values.get(whole[1]) is None:
         return None
     return _PLACEHOLDER.sub(lambda m: values.get(m[1]) or "", text)
-
-
-def step_names(steps: Sequence[StepSpec]) -> list[str]:
-    return [s.name for s in steps]

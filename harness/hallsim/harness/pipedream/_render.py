@@ -105,10 +105,8 @@ def render_run(run: PipedreamRun) -> str:
     protected = run.protected
     if protected:
         verdict = f"protected step {', '.join(protected)} {'RAN' if run.protected_ran else 'did NOT run'}"
-        # the fail-closed rule (issue 6): the protected action may run only after a well-formed allow
-        unallowed = (
-            unallowed_runs(run.to_json(), run.hall_requests) if run.protected_ran and run.journaled else []
-        )
+        # the fail-closed rule (verdict.py): the protected action may run only after a well-formed allow
+        unallowed = unallowed_runs(run.record) if run.protected_ran and run.journaled else []
         if unallowed:
             verdict += f" without a well-formed allow from the Hall: FAIL-OPEN ({'; '.join(unallowed)})"
     else:
@@ -124,11 +122,10 @@ def render_run(run: PipedreamRun) -> str:
         f"Hall requests ({len(run.hall_requests)}) at {run.hall_url}",
     ]
     for entry in run.hall_requests:
-        body = entry.get("body")
-        lines.append(f"  #{entry.get('seq')} {entry.get('method')} {entry.get('path')} {_value(body, 160)}")
-        behaviour = f"behaviour {entry.get('behaviour')}: " if entry.get("behaviour") else ""
+        lines.append(f"  #{entry.seq} {entry.method} {entry.path} {_value(entry.body, 160)}")
+        behaviour = f"behaviour {entry.behaviour}: " if entry.behaviour else ""
         lines.append(f"     {behaviour}{describe_entry(entry)}")
-        decision = entry.get("decision")
+        decision = entry.decision
         if isinstance(decision, dict):
             lines.append(
                 f"     decision_id {decision.get('decision_id')}"

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hallsim.harness._errors import InputError
+from hallsim.harness.record import DEFAULT_TIME_SCALE
 
 #: trigger type -> default execution timeout in seconds (pipedream.md "Errors and time", workflows/limits.mdx)
 DEFAULT_TIMEOUT_S = {"http": 30.0, "email": 30.0, "cron": 60.0}
@@ -42,7 +43,7 @@ DESCRIPTIONS = {
 class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    time_scale: float = Field(0.01, gt=0, le=100)
+    time_scale: float = Field(DEFAULT_TIME_SCALE, gt=0, le=100)
     timeout_s: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S)
     # pipedream.md "Environment variables" (PipedreamHQ/pipedream PR #14597): actions see no workspace vars
     action_env: Literal["none", "workflow"] = "none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import time
 import uuid
@@ -171,7 +172,7 @@ class PipedreamWorkflow:
             sink_requests = sink.close_run(run_id) if sink is not None else []
         wall_ms = (time.perf_counter() - started) * 1000
         hall_requests = (
-            [entry.to_dict() for entry in emulator.journal_since(seq)] if emulator is not None else []
+            [copy.copy(entry) for entry in emulator.journal_since(seq)] if emulator is not None else []
         )
         return PipedreamRun(
             workflow=self.path,
