@@ -45,9 +45,9 @@ def test_corpus_gate(hall: HallEndpoint, name: str, behaviour: str) -> None:
     expect = CASES[name][behaviour]
     assert run.status == expect["status"]
     assert run.protected_ran is expect["protected_ran"]
-    posts = [r for r in run.hall_requests if r["method"] == "POST" and r["path"] == "/api/route"]
+    posts = [r for r in run.hall_requests if r.method == "POST" and r.path == "/api/route"]
     assert len(posts) == expect["hall_posts"]
-    assert all(r["response"]["status"] == 200 for r in posts)
+    assert all(r.status == 200 for r in posts)
     ran = set(executed(run))
     assert set(expect.get("ran", [])) <= ran
     assert not set(expect.get("not_ran", [])) & ran

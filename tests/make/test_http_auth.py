@@ -55,8 +55,8 @@ def test_api_key_auth_gate_calls_the_hall_and_routes_on_its_answer(
     run = replay(api_key_gate(), hall=hall)
     [request] = run.hall_requests
     # the Hall's own token, defaulted (the journal masks it); the Hall accepted it: it answered the decision
-    assert request["headers"]["authorization"].startswith("Bearer ")
-    assert request["response"]["status"] == 200
+    assert request.headers["authorization"].startswith("Bearer ")
+    assert request.status == 200
     assert _taken(run) == [route]
     [event] = [e for e in run.events if e.module == 2]
     keychain = event.data["request"]["keychain"]
