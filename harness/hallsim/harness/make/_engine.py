@@ -282,10 +282,9 @@ class Engine:
     def aggregate(self, aggregator: Module, collected: list[Outputs], bundle: int, depth: int) -> Any:
         """An aggregator's one output bundle from the bundles that reached it, or None when none did and
         make.aggregator.no_bundles is none."""
-        data: dict[str, Any] = {"name": aggregator.module, "label": aggregator.label, "kind": "aggregator"}
         if not collected and self.settings["make.aggregator.no_bundles"] == "none":
-            data.update(output=None, operations=0, received=0)
-            self.event("module", bundle, depth, aggregator.id, **data)
+            why = "no bundle reached it, so it outputs none and the flow after it does not run"
+            self.event("aggregator-empty", bundle, depth, aggregator.id, label=aggregator.label, why=why)
             return None
         rows = [
             aggregator.mapper.eval(self.env(inner, aggregator.id, bundle, "aggregator mapper"))
@@ -294,6 +293,7 @@ class Engine:
         output = _tools.aggregate(aggregator.module, aggregator.parameters, rows)
         self.operations += 1
         self.record(aggregator, bundle, output=output)
+        data: dict[str, Any] = {"name": aggregator.module, "label": aggregator.label, "kind": "aggregator"}
         data.update(output=output, operations=1, received=len(collected))
         self.event("module", bundle, depth, aggregator.id, **data)
         return output

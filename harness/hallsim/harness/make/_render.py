@@ -162,8 +162,10 @@ def _event_lines(run: MakeRun, event: Event, shown: set[int]) -> list[str]:
         return lines
     if kind == "no-route":
         return [f"{pad}→ {data['why']}"]
+    if kind == "aggregator-empty":
+        return [f"{pad}[{event.module}] {data.get('label')}: {data['why']}"]
     if kind == "feeder":
-        return [f"{pad}iterator [{event.module}] item {data['item']} of {data['of']}"]
+        return [f"{pad}bundle {data['item']} of {data['of']} from [{event.module}]"]
     if kind == "ifelse":
         chosen = data.get("chosen")
         return [f"{pad}[{event.module}] {data.get('label')}: branch {chosen if chosen else 'none'} taken"]
