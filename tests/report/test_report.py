@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hallsim.cli import cli
 from hallsim.emulator import HallEmulator
 from hallsim.harness import HallEndpoint, load_workflow
-from hallsim.harness.matrix import run_matrix
+from hallsim.harness.matrix import behaviour_label, run_matrix
 from hallsim.harness.report import (
     Masker,
     matrix_report,
@@ -47,11 +47,15 @@ def test_matrix_html_has_the_verdict_first_and_a_row_per_behaviour(break_matrix:
         ("good", "ran on allow"),
         ("bad", "FAIL-OPEN"),
         ("good", "fail-closed"),
-        ("good", "fail-closed"),
     ]
-    # one group for the failing row, naming it
-    assert "the protected action ran without a well-formed allow from the Hall" in html
-    assert "(deny)" in html
+    # one group for the failing row: its cause, the change that fixes it, the row it covers
+    (table,) = report.tables
+    (group,) = table.groups
+    assert group.rows == ("deny",)
+    assert "`{{2.denied}}`, which resolves to nothing" in group.cause
+    assert group.fix is not None
+    assert "{{2.data.denied}}" in group.fix
+    assert "<strong>Fix:</strong>" in html
 
 
 def test_the_page_fetches_nothing(break_matrix: object) -> None:
@@ -66,18 +70,23 @@ def test_the_page_fetches_nothing(break_matrix: object) -> None:
 def test_junit_has_one_case_per_row_and_fails_the_fail_open_one(break_matrix: object) -> None:
     xml = render_junit(matrix_report([break_matrix]))  # type: ignore[list-item]
     root = ET.fromstring(xml)
-    assert root.get("tests") == "4"
+    assert root.get("tests") == "3"
     assert root.get("failures") == "1"
     assert root.get("errors") == "0"
     (suite,) = root.findall("testsuite")
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["allow", "deny", "http-500", "unreachable"]
+    assert [c.get("name") for c in cases] == ["allow", "deny", "http-500"]
     # a file name is not split into fake packages at its dots
     assert "." not in (cases[0].get("classname") or "")
     failure = cases[1].find("failure")
     assert failure is not None
     assert failure.get("type") == "FAIL-OPEN"
-    assert "module 4 (bundle 1) ran after the Hall denied" in (failure.get("message") or "")
+    # the message is the verdict and its cause; the body adds what ran unallowed and the change to make
+    assert (failure.get("message") or "").startswith(
+        "FAIL-OPEN: module 4 (filter `Allowed`): the Router filter"
+    )
+    assert "module 4 (bundle 1) ran after the Hall denied" in (failure.text or "")
+    assert "fix: " in (failure.text or "")
     assert "Make replay:" in (cases[1].findtext("system-out") or "")
 
 
@@ -204,15 +213,15 @@ def test_a_gate_that_never_reaches_the_hall_is_not_green() -> None:
     (table,) = report.tables
     assert table.tone == "broken"
     assert report.verdict == "1 of 1 gate is broken"
-    (group,) = table.groups
-    assert group.cause.startswith("the Hall was never called")
-    assert group.rows == ("allow", "deny", "unreachable")
+    # the matrix's cause: the published action sees no environment variables, so it never calls the Hall
+    assert any("published action" in group.cause and group.tone == "broken" for group in table.groups)
 
 
 def test_a_long_behaviour_spec_gets_a_short_label_and_keeps_the_whole_spec() -> None:
     spec = "http-502:<html><head><title>502 Bad Gateway</title></head></html>"
     report = matrix_report([run_matrix(GATE_BREAK, behaviours=[spec], concurrency=1)])
     row = report.tables[0].rows[0]
-    assert row.name == f"http-502:(HTML, {len(spec) - len('http-502:')} chars)"
+    assert row.name == behaviour_label(spec)
+    assert len(row.name) < len(spec)
     assert row.spec == spec
     assert "&lt;title&gt;502 Bad Gateway" in render_html(report)

@@ -71,11 +71,11 @@ def test_matrix_takes_workflows_set_values_and_format_from_the_table(repo: Path)
         """,
     )
     result = invoke("matrix")
-    data = json.loads(result.stdout)
+    (data,) = json.loads(result.stdout)["workflows"]
     assert data["workflow"] == "gate.blueprint.json"
     assert data["time_scale"] == 0.02
     assert data["chosen_settings"] == {"make.filter.boolean_coercion": "strict"}
-    assert [row["behaviour"] for row in data["rows"]] == ["deny", "unreachable"]
+    assert [row["behaviour"] for row in data["rows"]] == ["deny"]
     # where each setting came from, on stderr (stdout stays JSON)
     assert "hallsim: project settings from pyproject.toml [tool.hallsim]" in result.stderr
     assert "--time-scale 0.02  (pyproject.toml:4 [tool.hallsim])" in result.stderr
@@ -101,7 +101,7 @@ def test_the_command_line_wins_and_set_values_merge_name_by_name(repo: Path) -> 
     result = invoke(
         "matrix", str(GATE), "--time-scale", "0.03", "--set", "make.filter.boolean_coercion=loose"
     )
-    data = json.loads(result.stdout)
+    (data,) = json.loads(result.stdout)["workflows"]
     assert data["time_scale"] == 0.03
     assert data["chosen_settings"] == {
         "make.variable_form": "resolve",
@@ -168,7 +168,7 @@ def test_a_bad_table_is_exit_2_naming_file_line_and_key(repo: Path, text: str, m
 def test_no_project_ignores_the_table(repo: Path) -> None:
     write(repo, "[tool.hallsim]\nformat = 'json'\n")
     result = invoke("--no-project", "matrix", str(GATE), "--behaviour", "deny", "--markdown")
-    assert result.stdout.startswith("### ")
+    assert result.stdout.startswith("**1 of 1 gate")
     assert "project settings" not in result.stderr
 
 

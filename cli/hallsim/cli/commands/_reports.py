@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from hallsim.harness.matrix import MatrixReport
+    from hallsim.harness.matrix import MatrixResult
     from hallsim.harness.report import Report
     from hallsim.harness.runner import ScenarioResult
     from hallsim.harness.workflow import Workflow, WorkflowRun
@@ -49,12 +49,12 @@ def _write(report: Report, html: Path | None, junit: Path | None) -> None:
         click.echo(f"report written: {path}", err=True)
 
 
-def write_matrix(reports: Sequence[MatrixReport], html: Path | None, junit: Path | None) -> None:
+def write_matrix(result: MatrixResult, html: Path | None, junit: Path | None) -> None:
     if html is None and junit is None:
         return
     from hallsim.harness.report import matrix_report
 
-    _write(matrix_report(reports, command=_command()), html, junit)
+    _write(matrix_report(result, command=_command()), html, junit)
 
 
 def write_scenarios(

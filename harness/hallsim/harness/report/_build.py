@@ -23,7 +23,7 @@ from hallsim.harness.report._shape import PathTaken, Shape, path_of, shape_of
 
 if TYPE_CHECKING:
     from hallsim.emulator.journal import JournalEntry
-    from hallsim.harness.matrix import MatrixReport, MatrixRow
+    from hallsim.harness.matrix import MatrixReport, MatrixResult, MatrixRow
     from hallsim.harness.record import RunRecord
     from hallsim.harness.runner import EventRun, ScenarioResult
     from hallsim.harness.workflow import Workflow, WorkflowRun
@@ -36,6 +36,14 @@ _MATRIX_TONES: dict[str, Tone] = {
     "error": "error",
     "fail-closed": "good",
     "ran on allow": "good",
+}
+
+#: gate verdict (verdict.GateVerdict) -> colour
+_GATE_TONES: dict[str, Tone] = {
+    "fail-open": "bad",
+    "broken": "broken",
+    "error": "error",
+    "fail-closed": "good",
 }
 
 #: what a verdict means, for the group of rows that share it when the run recorded no more precise cause
@@ -68,39 +76,50 @@ def _shape(path: Path) -> Shape | None:
 
 
 def matrix_report(
-    reports: Sequence[MatrixReport], *, command: str = "hallsim matrix", secrets: Iterable[str | None] = ()
+    result: MatrixResult | Sequence[MatrixReport],
+    *,
+    command: str = "hallsim matrix",
+    secrets: Iterable[str | None] = (),
 ) -> Report:
-    """A report of one or more matrices: one table per workflow, one row per Hall behaviour."""
+    """A report of one or more matrices: the answer for all gates, then one table per workflow, one row per
+    Hall behaviour."""
+    from hallsim.harness.verdict import overall_line
+
+    reports = tuple(result) if isinstance(result, Sequence) else result.reports
     masker = Masker(secrets)
     tables = tuple(_matrix_table(report, masker) for report in reports)
-    return _report("Fail-closed matrix", command, tables)
+    return _report("Fail-closed matrix", command, tables, overall_line([r.verdict for r in reports]))
 
 
 def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
     rows = tuple(_matrix_row(row, masker, report.unconfirmed) for row in report.rows)
-    tone = worst([r.tone for r in rows])
-    # a gate that never reached the Hall in any row has not been tested by the matrix: never green
-    # (the same test as MatrixReport.summary's "the Hall was never called")
-    groups = _groups(rows)
-    if tone == "good" and not any(r.hall_calls or r.error for r in report.rows):
-        tone = "broken"
-        groups = (
-            CauseGroup(
-                "broken",
-                "broken",
-                "the Hall was never called: the gate did not reach it in any row, so no row tested it",
-                None,
-                tuple(r.name for r in rows),
-            ),
+    groups = [
+        CauseGroup(
+            group.verdict,
+            # a cause on a row that kept the rule is why the gate is broken (it never reached the Hall)
+            _MATRIX_TONES.get(group.verdict, "good")
+            if group.verdict not in ("fail-closed", "ran on allow")
+            else "broken",
+            masker.text(f"{group.cause.unit}: {group.cause.what}"),
+            masker.text(group.cause.change),
+            group.behaviours,
         )
+        for group in report.cause_groups()
+    ]
+    # failing rows the run gave no cause for (errors among them) still get a group, by their verdict
+    explained = {name for group in groups for name in group.rows}
+    groups += _groups([r for r in rows if r.name not in explained and r.cause is None])
+    broken = report.broken
+    if report.verdict == "broken" and broken is not None and not groups:
+        groups.append(CauseGroup("broken", "broken", masker.text(broken), None, ()))
     return ReportTable(
         title=str(report.workflow),
         platform=report.platform,
-        verdict=report.summary(),
-        tone=tone,
+        verdict=masker.text(report.summary()),
+        tone=_GATE_TONES[report.verdict],
         rows=rows,
         protected=tuple(report.protected),
-        groups=groups,
+        groups=tuple(sorted(groups, key=lambda g: ("bad", "broken", "error", "good").index(g.tone))),
         shape=_shape(report.workflow),
         chosen=masker.value(dict(report.chosen)),
         settings=masker.value(dict(report.settings)),
@@ -108,38 +127,27 @@ def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
     )
 
 
-def _label(spec: str, width: int = 26) -> str:
-    """A behaviour spec short enough for the name column; the whole spec is in the row's details."""
-    if len(spec) <= width:
-        return spec
-    name, sep, arg = spec.partition(":")
-    kind = "HTML" if arg.lstrip().startswith("<") else "text"
-    return f"{name}:({kind}, {len(arg)} chars)" if sep else spec[: width - 1] + "…"
-
-
 def _matrix_row(row: MatrixRow, masker: Masker, unconfirmed: Sequence[str]) -> ReportRow:
+    from hallsim.harness.matrix_report import behaviour_label
+
     why = list(row.unallowed) if row.verdict == "FAIL-OPEN" or row.expected_protected else []
     if row.error:
         why.append(row.error)
     return ReportRow(
-        name=_label(row.behaviour),
+        name=behaviour_label(row.behaviour),
         spec=masker.text(row.behaviour),
         verdict=row.verdict,
         tone=_MATRIX_TONES.get(row.verdict, "error"),
         outcome=row.outcome,
         hall_did=masker.text(row.hall_did),
         why=tuple(masker.text(w) for w in why),
-        cause=_text_or_none(getattr(row, "cause", None), masker),
-        fix=_text_or_none(getattr(row, "fix", None), masker),
+        cause=masker.text(f"{row.cause.unit}: {row.cause.what}") if row.cause else None,
+        fix=masker.text(row.cause.change) if row.cause else None,
         protected_ran=row.protected_ran,
         allowed=row.expected_protected,
         wall_ms=row.wall_ms,
         **_run_parts(row.run, masker, unconfirmed),
     )
-
-
-def _text_or_none(value: Any, masker: Masker) -> str | None:
-    return masker.text(str(value)) if value else None
 
 
 def _run_parts(run: WorkflowRun | None, masker: Masker, unconfirmed: Sequence[str] = ()) -> dict[str, Any]:
@@ -291,7 +299,9 @@ def scenario_report(
                 "scenario files that could not be loaded", "-", _scenario_verdict(rows), "error", tuple(rows)
             )
         )
-    return _report("Scenarios", command, tuple(tables))
+    return _report(
+        "Scenarios", command, tuple(tables), _scenario_verdict([r for t in tables for r in t.rows])
+    )
 
 
 def _scenario_verdict(rows: Sequence[ReportRow]) -> str:
@@ -301,7 +311,10 @@ def _scenario_verdict(rows: Sequence[ReportRow]) -> str:
 
 def _scenario_row(result: ScenarioResult, masker: Masker) -> ReportRow:
     status = result.status
-    tone: Tone = "good" if status == "passed" else "bad" if status == "failed" else "error"
+    gate = result.gate
+    tone: Tone = "good" if status == "passed" else "error" if status == "error" else "bad"
+    if gate is not None and status != "passed":
+        tone = _GATE_TONES[gate] if gate != "fail-closed" else "broken"
     why = [f"{m.where}: expected {m.expected}; actual {m.actual}" for m in result.problems]
     if result.error:
         why.append(result.error)
@@ -377,29 +390,28 @@ def replay_report(
     secrets: Iterable[str | None] = (),
 ) -> Report:
     """A report of one replay: one table with one row, its verdict by the fail-closed rule."""
-    from hallsim.harness.matrix import judge
-    from hallsim.harness.verdict import allow_received, unallowed_runs
+    from hallsim.harness.verdict import judge_run, phrase
 
     masker = Masker(secrets)
     record = run.record
-    unallowed = unallowed_runs(record)
-    allowed = allow_received(record)
-    verdict = judge(run.protected_ran, allowed, ran_unallowed=bool(unallowed))
+    judged = judge_run(record)
     row = ReportRow(
         name=hall,
-        verdict=verdict,
-        tone=_MATRIX_TONES.get(verdict, "error"),
+        verdict=judged.verdict,
+        tone=_GATE_TONES[judged.gate] if judged.gate != "fail-closed" else "good",
         outcome=str(run.outcome),
         hall_did=masker.text(journal.describe(record.hall_requests)),
-        why=tuple(masker.text(u) for u in unallowed),
-        protected_ran=run.protected_ran,
-        allowed=allowed,
+        why=tuple(masker.text(u) for u in (*judged.unallowed, *judged.errors)),
+        cause=masker.text(f"{judged.cause.unit}: {judged.cause.what}") if judged.cause else None,
+        fix=masker.text(judged.cause.change) if judged.cause else None,
+        protected_ran=judged.protected_ran,
+        allowed=judged.allow_received,
         **_run_parts(run, masker),
     )
     table = ReportTable(
         title=_relative(workflow.path),
         platform=workflow.platform,
-        verdict=f"{_relative(workflow.path)} under {hall}: {verdict}",
+        verdict=f"{_relative(workflow.path)} under {hall}: {judged.verdict} (the gate {phrase(judged.gate)})",
         tone=row.tone,
         rows=(row,),
         protected=tuple(workflow.protected),
@@ -408,41 +420,15 @@ def replay_report(
         settings=masker.value(dict(run.settings)),
         unconfirmed=row.unconfirmed,
     )
-    return _report("Replay", command, (table,))
+    return _report("Replay", command, (table,), table.verdict)
 
 
-def _report(title: str, command: str, tables: tuple[ReportTable, ...]) -> Report:
-    tone = worst([t.tone for t in tables])
-    if title == "Scenarios":
-        rows = [r for t in tables for r in t.rows]
-        verdict = _scenario_verdict(rows)
-    else:
-        counts = {
-            kind: sum(1 for t in tables if t.tone == kind) for kind in ("bad", "broken", "error", "good")
-        }
-        one = {
-            "bad": "fails open",
-            "broken": "is broken",
-            "error": "could not be run",
-            "good": "fails closed",
-        }
-        many = {
-            "bad": "fail open",
-            "broken": "are broken",
-            "error": "could not be run",
-            "good": "fail closed",
-        }
-        parts = [f"{n} {(one if n == 1 else many)[k]}" for k, n in counts.items() if n]
-        # "2 of 6 gates fail open, 1 is broken, 3 fail closed"
-        first, rest = parts[0].split(" ", 1) if parts else ("0", "")
-        gates = len(tables)
-        parts[:1] = [f"{first} of {gates} gate{'s' if gates != 1 else ''} {rest}"]
-        verdict = ", ".join(parts)
+def _report(title: str, command: str, tables: tuple[ReportTable, ...], verdict: str) -> Report:
     return Report(
         title=title,
         command=command,
         verdict=verdict,
-        tone=tone,
+        tone=worst([t.tone for t in tables]),
         tables=tables,
         generated=_now(),
         version=_version(),
