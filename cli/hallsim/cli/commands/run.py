@@ -78,9 +78,11 @@ def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: boo
         _print_table(console, results, broken, verbose)
     from hallsim.harness.verdict import GateVerdict, exit_status
 
-    verdicts: list[GateVerdict] = [v for v in (r.gate for r in results) if v is not None]
-    if broken:
-        verdicts.append("error")
+    verdicts: list[GateVerdict] = ["error"] if broken else []
+    for result in results:
+        gate = result.gate
+        if gate is not None:
+            verdicts.append(gate)
     code = exit_status(verdicts)
     if code == 0 and any(not r.passed for r in results):
         code = 1
