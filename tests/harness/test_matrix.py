@@ -145,7 +145,9 @@ def test_json_and_markdown(pool: EmulatorPool) -> None:
         in markdown
     )
     assert "inline_option_a.yaml: FAILS OPEN (1 FAIL-OPEN, 1 fail-closed)\n" in markdown
-    assert markdown.rstrip().endswith("filter_kind=rule_builder, suspend_outcome=resume, unserialisable_export=error")
+    assert markdown.rstrip().endswith(
+        "filter_kind=rule_builder, suspend_outcome=resume, unserialisable_export=error"
+    )
 
 
 def test_a_gate_that_never_reaches_the_hall_is_called_out(pool: EmulatorPool) -> None:

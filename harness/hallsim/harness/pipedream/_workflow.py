@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from hallsim.harness._errors import InputError
 from hallsim.harness.node import find_node
 from hallsim.harness.pipedream._host import host_for
+from hallsim.harness.pipedream._locate import locate_syntax_error
 from hallsim.harness.pipedream._model import PLACEHOLDERS, WorkflowSpec, fill_placeholders, placeholders
 from hallsim.harness.pipedream._platform import find_platform
 from hallsim.harness.pipedream._registry import resolve_action
@@ -202,6 +203,9 @@ class PipedreamWorkflow:
         finally:
             sink_requests = sink.close_run(run_id) if sink is not None else []
         wall_ms = (time.perf_counter() - started) * 1000
+        for raw in result["steps"]:
+            if isinstance(raw.get("error"), dict) and "syntax" in raw["error"]:
+                locate_syntax_error(node.path, raw["error"])
         hall_requests = (
             [copy.copy(entry) for entry in emulator.journal_since(seq)] if emulator is not None else []
         )
