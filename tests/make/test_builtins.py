@@ -399,3 +399,18 @@ def test_system_variables_from_settings(replay: Replay) -> None:
     other = _mapper(replay(flow), 2)[0]["id"]
     assert len(other) == 32
     assert other != _mapper(replay(flow), 2)[0]["id"]  # a new id per run
+
+
+@pytest.mark.parametrize(("auto_commit", "left"), [(True, {"a": {"v": 1}}), (False, {})])
+def test_rollback_undoes_data_store_writes(replay: Replay, auto_commit: bool, left: dict[str, Any]) -> None:
+    # help.make.com "Rollback error handler": auto-commit on reverts only the failing module's changes (here
+    # none: it failed); off reverts everything the failing bundle changed
+    store = {"datastore": 1}
+    flow = [
+        webhook(),
+        action(2, "datastore:AddRecord", {"key": "a", "data": {"v": 1}}, parameters=store),
+        action(3, "datastore:AddRecord", {"key": "a", "data": {"v": 2}}, parameters=store),  # no overwrite
+    ]
+    run = replay(flow, auto_commit=auto_commit)
+    assert run.status == "error"
+    assert run.datastores["1"] == left

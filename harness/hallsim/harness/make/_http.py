@@ -277,14 +277,13 @@ def call(
         follow = mapper.get("allowRedirects", True) is not False
     else:
         evaluate_errors = parameters.get("handleErrors", settings["make.http.v3_handle_errors"]) is True
-        follow = (
-            resolve
-            or (mapper.get("followRedirect", True) is not False
+        follow = resolve or (
+            mapper.get("followRedirect", True) is not False
             and (
                 method in ("GET", "HEAD")
                 or mapper.get("followAllRedirects") is True
                 or settings["make.http.v3_redirect_methods"] == "all"
-            ))
+            )
         )
     shown_names = frozenset(secret_names)
     request["headers"] = {name: mask(name, value, shown_names) for name, value in headers}
