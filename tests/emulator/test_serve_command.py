@@ -91,7 +91,7 @@ def test_serve_answers_the_guides_request_and_refuses_no_token() -> None:
         assert journal[0]["headers"]["authorization"] == "Bearer ***"
         code, out, err = served.stop()
     assert code == 0
-    assert "accepted tokens: t" in out
+    assert "accepted tokens: t (the built-in test token" in out
     assert "Hall emulator stopped." in out
     assert "Traceback" not in err
 

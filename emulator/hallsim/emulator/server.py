@@ -23,7 +23,7 @@ from hallsim.emulator._errors import EmulatorError, ScriptError
 from hallsim.emulator.app import DEFAULT_MAX_BODY, HallApp
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.contract import GUIDE_ENVS
-from hallsim.emulator.journal import JournalEntry
+from hallsim.emulator.journal import DEFAULT_JOURNAL_BYTES, JournalEntry
 from hallsim.emulator.rules import Rule
 from hallsim.emulator.script import Script, load_script
 
@@ -119,6 +119,7 @@ class HallEmulator:
         capability_ids: str = "guide",
         max_body: int = DEFAULT_MAX_BODY,
         policy: Any = None,
+        journal_bytes: int = DEFAULT_JOURNAL_BYTES,
     ) -> None:
         if policy is not None and not hasattr(policy, "decide"):
             from hallsim.emulator.policy import load_policy
@@ -130,6 +131,7 @@ class HallEmulator:
             rules=rules,
             time_scale=time_scale,
             journal_size=journal_size,
+            journal_bytes=journal_bytes,
             envs=envs,
             capability_ids=capability_ids,
             max_body=max_body,
@@ -196,6 +198,24 @@ class HallEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        self.check_handler_errors()
+
+    # emulator errors ------------------------------------------------------------------------------------
+    @property
+    def handler_errors(self) -> list[Exception]:
+        """Exceptions the emulator raised while answering (bugs in hallsim), oldest first."""
+        return list(self.app.errors)
+
+    def check_handler_errors(self) -> None:
+        """Re-raise the first exception the emulator raised while answering, if any (the others are
+        forgotten; each is also on its journal entry as `emulator_error`). Call it at the end of a test, as
+        with pytest-httpserver's `HTTPServer.check_handler_errors()`; `__exit__` and the pytest plugin's
+        `hall_emulator` fixture do."""
+        errors = self.app.errors
+        if errors:
+            first = errors[0]
+            errors.clear()
+            raise first
 
     @property
     def running(self) -> bool:

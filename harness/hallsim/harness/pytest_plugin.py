@@ -98,7 +98,9 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(err)) from None
         events = self.config.getoption("--hallsim-events")
         if events:
-            scenario = scenario.with_generated_events(events, int(self.config.getoption("--hallsim-seed") or 0))
+            scenario = scenario.with_generated_events(
+                events, int(self.config.getoption("--hallsim-seed") or 0)
+            )
         yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
 
 
@@ -140,10 +142,14 @@ def make_hall_emulator(pytestconfig: pytest.Config) -> HallEmulator:
 
 @pytest.fixture
 def hall_emulator(make_hall_emulator: HallEmulator) -> Iterator[HallEmulator]:
-    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test."""
+    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test; an exception
+    the emulator raised while answering during the test (a bug in hallsim) fails the test at teardown."""
     make_hall_emulator.reset()
     yield make_hall_emulator
-    make_hall_emulator.reset()
+    try:
+        make_hall_emulator.check_handler_errors()
+    finally:
+        make_hall_emulator.reset()
 
 
 RunWorkflow = Callable[..., "WorkflowRun"]

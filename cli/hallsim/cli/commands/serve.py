@@ -65,6 +65,13 @@ from hallsim.cli.commands._errors import user_errors
     help="Requests the journal keeps (the oldest go first).",
 )
 @click.option(
+    "--journal-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bytes of request and answer data the journal keeps (the oldest go first; default 16 MiB); a "
+    "single value over a sixteenth of it is kept cut short and marked.",
+)
+@click.option(
     "--max-body",
     type=click.IntRange(min=1),
     default=None,
@@ -83,14 +90,18 @@ def command(
     capability_ids: str | None,
     time_scale: float | None,
     journal_size: int,
+    journal_bytes: int | None,
     max_body: int | None,
     log_requests: bool,
 ) -> None:
     from hallsim.emulator.app import HallApp
+    from hallsim.emulator.journal import Journal
     from hallsim.emulator.script import load_script
     from hallsim.emulator.server import bind_socket, make_server, url_for
 
     app = HallApp(journal_size=journal_size)
+    if journal_bytes is not None:
+        app.journal = Journal(journal_size, journal_bytes, app.masker)
     if policy is not None:
         from hallsim.emulator.policy import load_policy
 
@@ -124,7 +135,7 @@ def command(
     url = url_for(host, sock.getsockname()[1])
     # the socket listens already: connections made from now on wait in its backlog until uvicorn serves them
     click.echo(f"Hall emulator listening on {url}  (POST {url}/api/route)")
-    click.echo(f"  accepted tokens: {', '.join(app.tokens)}   send: Authorization: Bearer {app.tokens[0]}")
+    click.echo(f"  accepted tokens: {_shown_tokens(app.tokens)}")
     rules = len(app.book.rules)
     click.echo(
         f"  default: {app.default.spec}   rules: {rules}   time scale: {app.time_scale:g}   "
@@ -145,6 +156,16 @@ def command(
     finally:
         sock.close()
     click.echo("Hall emulator stopped.")
+
+
+def _shown_tokens(tokens: tuple[str, ...]) -> str:
+    """The accepted tokens as the banner shows them: masked (hallsim.emulator.secrets), except the built-in
+    test token `t`, which is no secret (the docs name it)."""
+    from hallsim.emulator.secrets import mask_token
+
+    if tokens == ("t",):
+        return "t (the built-in test token; set your own with --token)   send: Authorization: Bearer t"
+    return ", ".join(mask_token(t) for t in tokens) + "   (masked)   send: Authorization: Bearer <token>"
 
 
 def _option(name: str, apply: Callable[[Any], object], value: Any) -> None:
@@ -171,4 +192,5 @@ def _print_request(entry: object) -> None:
         outcome = "no answer"
     rule = f" rule {entry.rule}" if entry.rule is not None else ""
     behaviour = f" [{entry.behaviour}{rule}]" if entry.behaviour else ""
-    click.echo(f"#{entry.seq} {entry.method} {entry.path} -> {outcome}{behaviour}")
+    line = f"#{entry.seq} {entry.method} {entry.path} -> {outcome}{behaviour}"
+    click.echo(entry.masker.mask_text(line))
