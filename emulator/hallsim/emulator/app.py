@@ -38,6 +38,7 @@ from hallsim.emulator._settings import (
     check_time_scale,
     check_tokens,
 )
+from hallsim.emulator.admin_guard import MAX_ADMIN_BODY, AdminGuard
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.contract import (
     CAPABILITY_IDS,
@@ -77,6 +78,7 @@ class HallApp:
         max_body: int = DEFAULT_MAX_BODY,
         policy: Policy | None = None,
         max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        admin_token: str | None = None,
     ) -> None:
         #: every token this app has accepted, masked in the journal and in everything built from it
         self.masker = Masker()
@@ -85,6 +87,8 @@ class HallApp:
         self.max_header_bytes = check_max_header_bytes(max_header_bytes)
         #: exceptions the emulator raised while answering (bugs in hallsim), oldest first
         self.errors: list[Exception] = []
+        self.admin = AdminGuard(admin_token)
+        self.masker.add(admin_token)
         self._lock = threading.Lock()
         self._held: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
         self.policy = policy
@@ -164,6 +168,16 @@ class HallApp:
 
     def set_tokens(self, tokens: Iterable[str]) -> None:
         self.tokens = check_tokens(tokens)
+
+    def set_admin_token(self, token: str | None) -> None:
+        self.admin.set_token(token)
+        self.masker.add(token)
+
+    def bind(self, host: str, port: int) -> None:
+        """Take the address the app is served on: the admin API then checks `Host` against it, and beyond
+        loopback requires a token (generated if none was set: `admin.token`)."""
+        self.admin.bind(host, port)
+        self.masker.add(self.admin.token)
 
     def set_envs(self, envs: Iterable[str]) -> None:
         self.envs = check_envs(envs)
@@ -276,11 +290,7 @@ class HallApp:
                 if self.on_request is not None:
                     self.on_request(entry)
             elif path.startswith(ADMIN_PREFIX) or path == "/openapi.json":
-                if self._admin is None:
-                    from hallsim.emulator.admin import admin_app
-
-                    self._admin = admin_app(self)
-                await self._admin(scope, receive, sent)
+                await self._admin_call(scope, receive, sent)
             else:
                 entry = self.journal.record(
                     time.time(), scope["method"], path, scope["headers"], scope.get("query_string", b"")
@@ -311,6 +321,26 @@ class HallApp:
             await answer(sent, entry, 500, payload, close=True)
         else:
             await _send_plain(sent, 500, payload)
+
+    async def _admin_call(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] != "/openapi.json":
+            refusal = self.admin.check(scope["method"], scope["headers"])
+            if refusal is not None:
+                await drain(receive)
+                payload = error_body(refusal.error, refusal.detail)
+                await _send_plain(send, refusal.status, payload, list(refusal.headers))
+                return
+        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+        raw = await _read_limited(receive, length, MAX_ADMIN_BODY)
+        if raw is None:
+            detail = f"expected an admin body of at most {MAX_ADMIN_BODY} bytes"
+            await _send_plain(send, 413, error_body("payload_too_large", detail))
+            return
+        if self._admin is None:
+            from hallsim.emulator.admin import admin_app
+
+            self._admin = admin_app(self)
+        await self._admin(scope, _replay(raw, receive), send)
 
     async def _too_large_headers(self, scope: Any, receive: Any, send: Any) -> None:
         # RFC 6585 section 5: 431 Request Header Fields Too Large; not journalled (it would keep the headers)
@@ -377,24 +407,43 @@ class HallApp:
         return None
 
     async def _read_body(self, receive: Any, length: bytes | None) -> bytes | None:
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return None
+        return await _read_limited(receive, length, self.max_body)
+
+
+async def _read_limited(receive: Any, length: bytes | None, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than `limit` (by Content-Length, or as it arrives)."""
+    if length is not None and length.isdigit() and (len(length) > 18 or int(length) > limit):
+        return None
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:  # the whole body may come in one message, with no Content-Length
+        return None
+    if not message.get("more_body"):
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
         message = await receive()
-        body: bytes = message.get("body", b"")
-        if len(body) > self.max_body:  # the whole body may come in one message, with no Content-Length
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
             return None
-        if not message.get("more_body"):
-            return body
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body"):
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(raw: bytes, receive: Any) -> Any:
+    """A `receive` that gives the body already read, then passes on to the real one (disconnects)."""
+    given = False
+
+    async def replayed() -> Any:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 class _Sent:
@@ -412,11 +461,14 @@ class _Sent:
         await self._send(message)
 
 
-async def _send_plain(send: Any, status: int, payload: bytes) -> None:
+async def _send_plain(
+    send: Any, status: int, payload: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
         (b"connection", b"close"),
+        *(extra or ()),
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

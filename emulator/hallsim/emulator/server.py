@@ -120,6 +120,7 @@ class HallEmulator:
         max_body: int = DEFAULT_MAX_BODY,
         policy: Any = None,
         journal_bytes: int = DEFAULT_JOURNAL_BYTES,
+        admin_token: str | None = None,
     ) -> None:
         if policy is not None and not hasattr(policy, "decide"):
             from hallsim.emulator.policy import load_policy
@@ -136,6 +137,7 @@ class HallEmulator:
             capability_ids=capability_ids,
             max_body=max_body,
             policy=policy,
+            admin_token=admin_token,
         )
         if script is not None:
             self.load_script(script)
@@ -155,6 +157,7 @@ class HallEmulator:
                 return self
             sock = bind_socket(self.host, self._port)
             self._port = sock.getsockname()[1]
+            self.app.bind(self.host, self._port)
             server = make_server(self.app)
             self._failure = None
 
@@ -220,6 +223,17 @@ class HallEmulator:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def admin_token(self) -> str | None:
+        """The admin API's token (`Authorization: Bearer <it>` on /__hall/ calls), None when it is open
+        (loopback without a set token); generated when the emulator listens beyond loopback."""
+        return self.app.admin.token
+
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for an admin call: the admin token when one is required."""
+        token = self.app.admin.token
+        return {"Authorization": f"Bearer {token}"} if token is not None else {}
 
     @property
     def port(self) -> int:
