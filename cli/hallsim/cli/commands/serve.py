@@ -154,8 +154,10 @@ def command(
         f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
         + ("   policy: " + app.policy.source if app.policy else "")
     )
-    click.echo(f"  admin: {url}/__hall/health, {url}/__hall/journal   (Ctrl-C to stop)", nl=True)
-    click.echo(f"  admin token: {_admin_token_line(app.admin.token, app.admin.generated, bound_port)}")
+    admin_token = _admin_token_line(app.admin.token, app.admin.generated, bound_port)
+    click.echo(
+        f"  admin: {url}/__hall/health, {url}/__hall/journal   token: {admin_token}   (Ctrl-C to stop)"
+    )
     server = make_server(app)
     # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
     # so collections under load only look at requests in flight and the journal (shorter latency spikes)
