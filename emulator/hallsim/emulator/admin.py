@@ -32,6 +32,7 @@ from starlette.routing import Route
 from hallsim.emulator._errors import EmulatorError
 from hallsim.emulator._json import JSONProblem, parse_json
 from hallsim.emulator._version import __version__
+from hallsim.emulator.admin_guard import ADMIN_METHODS
 from hallsim.emulator.openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -152,12 +153,12 @@ def admin_app(hall: HallApp) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/__hall/health", health),
-            Route("/__hall/rules", rules, methods=["GET", "PUT", "POST"]),
-            Route("/__hall/default", default, methods=["GET", "PUT"]),
-            Route("/__hall/reset", reset, methods=["POST"]),
-            Route("/__hall/journal", journal, methods=["GET", "DELETE"]),
-            Route("/__hall/time-scale", time_scale, methods=["GET", "PUT"]),
+            Route("/__hall/health", health, methods=list(ADMIN_METHODS["/__hall/health"])),
+            Route("/__hall/rules", rules, methods=list(ADMIN_METHODS["/__hall/rules"])),
+            Route("/__hall/default", default, methods=list(ADMIN_METHODS["/__hall/default"])),
+            Route("/__hall/reset", reset, methods=list(ADMIN_METHODS["/__hall/reset"])),
+            Route("/__hall/journal", journal, methods=list(ADMIN_METHODS["/__hall/journal"])),
+            Route("/__hall/time-scale", time_scale, methods=list(ADMIN_METHODS["/__hall/time-scale"])),
             Route("/openapi.json", openapi),
         ],
         exception_handlers={EmulatorError: on_error},

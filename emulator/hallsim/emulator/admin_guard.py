@@ -32,6 +32,16 @@ _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 _STATE_CHANGING = frozenset({"PUT", "POST", "DELETE", "PATCH"})
 
+#: the admin API's paths and methods (admin.py builds its routes from this table)
+ADMIN_METHODS: dict[str, tuple[str, ...]] = {
+    "/__hall/health": ("GET",),
+    "/__hall/rules": ("GET", "PUT", "POST"),
+    "/__hall/default": ("GET", "PUT"),
+    "/__hall/reset": ("POST",),
+    "/__hall/journal": ("GET", "DELETE"),
+    "/__hall/time-scale": ("GET", "PUT"),
+}
+
 
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
@@ -82,7 +92,7 @@ class AdminGuard:
     def required(self) -> bool:
         return self.token is not None
 
-    def check(self, method: str, headers: list[tuple[bytes, bytes]]) -> AdminRefusal | None:
+    def check(self, method: str, headers: list[tuple[bytes, bytes]], path: str = "") -> AdminRefusal | None:
         """Why this admin call is refused, or None."""
         host = authorization = content_type = None
         for name, value in headers:
@@ -114,6 +124,14 @@ class AdminGuard:
                 presented.strip().encode("utf-8", "replace"), self.token.encode()
             ):
                 return AdminRefusal(403, "admin_token_refused", "not the admin token of this emulator")
+        allowed = ADMIN_METHODS.get(path)
+        if allowed is not None and method not in allowed and not (method == "HEAD" and "GET" in allowed):
+            return AdminRefusal(
+                405,
+                "method_not_allowed",
+                f"{path} takes {', '.join(allowed)}; got {method[:20]}",
+                ((b"allow", ", ".join(allowed).encode()),),
+            )
         if method in _STATE_CHANGING:
             media = (content_type or b"").split(b";", 1)[0].strip().lower()
             if media != b"application/json" and not (

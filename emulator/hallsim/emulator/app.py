@@ -324,7 +324,7 @@ class HallApp:
 
     async def _admin_call(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["path"] != "/openapi.json":
-            refusal = self.admin.check(scope["method"], scope["headers"])
+            refusal = self.admin.check(scope["method"], scope["headers"], scope["path"])
             if refusal is not None:
                 await drain(receive)
                 payload = error_body(refusal.error, refusal.detail)
