@@ -47,4 +47,8 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli()
+    """The `hallsim` executable: a signal ends any command with 128 + its number (cli/_signals.py)."""
+    from hallsim.cli import _signals
+
+    with _signals.guarded():
+        cli()

@@ -130,7 +130,13 @@ class NodeHost:
             threading.Thread(
                 target=self._read_stderr, args=(popen,), name="hallsim-node-stderr", daemon=True
             ).start()
-            hello = {"key": key, "tag": tag, "channel": address, "output_fd": out_read, "memory_mb": MEMORY_MB}
+            hello = {
+                "key": key,
+                "tag": tag,
+                "channel": address,
+                "output_fd": out_read,
+                "memory_mb": MEMORY_MB,
+            }
             try:
                 channel = self._connect(popen, listener, hello, timeout)
             except BaseException:
@@ -236,13 +242,16 @@ class NodeHost:
         if "diag" in message:
             self._stderr.append(str(message["diag"]))
             return
+        request_id = message.get("id")
+        if not isinstance(request_id, int):
+            return
         with self._lock:
             if message.get("accepted"):
-                waiting = self._pending.get(message.get("id"))
+                waiting = self._pending.get(request_id)
                 if waiting is not None:
                     waiting.accepted = True
                 return
-            pending = self._pending.pop(message.get("id"), None)
+            pending = self._pending.pop(request_id, None)
         if pending is not None:
             pending.result = message.get("result")
             pending.error = message.get("error")

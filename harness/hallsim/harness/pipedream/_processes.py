@@ -2,9 +2,9 @@
 killed with SIGKILL, or stopped answering).
 
 The host runs in a session of its own (so its session id is its pid) and every child a step starts carries
-`HALLSIM_PROCESS=<host tag>.<run>.` in its environment (processes.mjs); a process in that session, or with that
-tag, is the host's. Linux does not reuse a pid while it is still the id of a session or process group, so a
-session id read here cannot name someone else's processes. Where there is no /proc nothing is swept."""
+`HALLSIM_PROCESS=<host tag>.<run>.` in its environment (processes.mjs); a process in that session, or with
+that tag, is the host's. Linux does not reuse a pid while it is still the id of a session or process group,
+so a session id read here cannot name someone else's processes. Where there is no /proc nothing is swept."""
 
 from __future__ import annotations
 
