@@ -32,7 +32,8 @@ steps:
         async run({ steps, $ }) {
           exec('sleep MARKER &');
           await fetch(process.env.PYHALL_HALL_URL + '/api/route', { method: 'POST',
-            headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + process.env.HALL_SESSION_TOKEN },
+            headers: { 'Content-Type': 'application/json',
+              Authorization: 'Bearer ' + process.env.HALL_SESSION_TOKEN },
             body: JSON.stringify({ capability_id: 'x' }) }).catch(() => {});
           await new Promise((r) => setTimeout(r, 60000));
         },
