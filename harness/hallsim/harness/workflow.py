@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from hallsim.emulator.files import path_problem
 from hallsim.harness._errors import InputError
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ def detect_platform(path: Path) -> Platform:
     """Tell a Pipedream workflow from a Make blueprint by content, not by file name: a Make export is a JSON
     object, a Pipedream workflow is YAML (or a single .mjs step). Only sniffs; each platform's loader parses
     and checks the file and names what is wrong in it."""
+    problem = path_problem(path)  # a NUL byte or a name too long would raise from is_file()
+    if problem is not None:
+        raise InputError(f"{str(path)[:120]!r}: not a usable file name: {problem}")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.suffix in (".mjs", ".js"):
