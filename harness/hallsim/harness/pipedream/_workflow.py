@@ -185,7 +185,8 @@ class PipedreamWorkflow:
             sink_requests=sink_requests,
             sink_url=sink_url,
             settings=cfg.shown(self.spec.trigger_type),
-            node={"path": str(node.path), "version": node.version_text, "source": node.source},
+            node={"path": str(node.path), "version": node.version_text, "source": node.source}
+            | ({"note": node.note} if node.note else {}),
             event=spec["trigger"]["event"],
             wall_ms=result.get("wall_ms") or wall_ms,
             modelled_ms=result.get("modelled_ms") or wall_ms / cfg.time_scale,
