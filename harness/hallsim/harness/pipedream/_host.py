@@ -72,6 +72,7 @@ class _Process:
         self.tag = tag
         self.write_lock = threading.Lock()
         self.closed = False
+        self.reader: threading.Thread | None = None  # ends when the channel closes (the host has exited)
 
     @property
     def pid(self) -> int:
@@ -148,7 +149,8 @@ class NodeHost:
             listener.close()
             shutil.rmtree(folder, ignore_errors=True)
         proc = _Process(popen, channel, key, tag)
-        threading.Thread(target=self._read, args=(proc,), name="hallsim-node-host", daemon=True).start()
+        proc.reader = threading.Thread(target=self._read, args=(proc,), name="hallsim-node-host", daemon=True)
+        proc.reader.start()
         return proc
 
     def _connect(
@@ -204,12 +206,14 @@ class NodeHost:
                     self._dispatch(proc, raw)
             except OSError:
                 pass
-        code = proc.popen.poll()
-        if code is None:
-            # the channel closed but the process lives on: it no longer serves, so end it
+        # the channel closes when the host exits (or when this side closed it, after killing the host): wait
+        # for its status; a host that closed it and lives on no longer serves: end it
+        try:
+            code = proc.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self._end(proc.popen, proc.tag)
             code = proc.popen.returncode
-        elif code != 0:
+        if code != 0:
             sweep_host(proc.pid, proc.tag)  # it was killed before it could end what its steps started
         with self._lock:
             if self._proc is proc:
@@ -335,15 +339,14 @@ class NodeHost:
             proc, self._proc = self._proc, None
         if proc is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             if proc.popen.stdin is not None:
                 proc.popen.stdin.close()
-            code = proc.popen.wait(timeout=2)
-        except (OSError, subprocess.TimeoutExpired):
+        # the reader ends when the host has exited (and sweeps what a killed host left)
+        if proc.reader is not None:
+            proc.reader.join(timeout=2)
+        if proc.popen.poll() is None:
             self._end(proc.popen, proc.tag)
-        else:
-            if code != 0:
-                sweep_host(proc.pid, proc.tag)
         proc.close_channel()
 
 

@@ -26,6 +26,7 @@ const PARENT_CHECK_MS = 200;
 const RSS_CHECK_MS = 50;
 
 const idle = [];
+let anySpawned = false; // some step started a process or a Worker: sweep /proc when the host ends
 const active = new Set(); // RunRecords of the runs in progress (they receive what is written to fd 1)
 const settling = new Set(); // workers whose run has answered, still checking whether they stayed clean
 const waiting = []; // [resolve, reject] of runs waiting for a worker
@@ -62,6 +63,7 @@ class WorkerHandle {
     this.runs = 0;
     this.threadId = this.worker.threadId; // -1 once it has exited
     this.children = new Set(); // pids (= process groups) of child processes its steps started
+    this.spawned = false; // a step of this worker started a process or a Worker (so /proc is worth a sweep)
     this.listener = null; // the active run's event handler
     this.settledOrDead = null; // while settling: resolves when the clean check is done or the worker died
     this.alive = true;
@@ -75,8 +77,16 @@ class WorkerHandle {
     this.worker.on("message", (event) => {
       // a child that exited may have left its process group behind (`sleep 46 &`): keep the group until the
       // worker ends or the run's own cleanup has killed it
-      if (event.t === "child") this.children.add(event.pid);
-      else if (event.t !== "child_exit") this.listener?.event(event);
+      if (event.t === "child") {
+        this.children.add(event.pid);
+        this.spawned = anySpawned = true;
+      } else if (event.t === "spawned") {
+        this.spawned = anySpawned = true;
+      } else if (event.t === "output") {
+        this.listener?.output("stdout", event.text);
+      } else if (event.t !== "child_exit") {
+        this.listener?.event(event);
+      }
     });
     this.worker.on("error", (err) => this.listener?.died({ error: err }));
     this.worker.on("exit", (code) => {
@@ -111,7 +121,7 @@ class WorkerHandle {
       }
     }
     // what those children started and what a Worker of a step started carry the worker's tag
-    if (this.children.size > 0 || this.runs > 0) sweep(`${hello.tag}.${this.threadId}.`);
+    if (this.spawned) sweep(`${hello.tag}.${this.threadId}.`);
     this.children.clear();
   }
 }
@@ -336,7 +346,8 @@ function shutdown(code = 0) {
   shuttingDown = true;
   try {
     for (const handle of all) handle.killChildren();
-    if (hello !== null) sweep(`${hello.tag}.`, ownSession());
+    // reading /proc costs milliseconds per hundred processes: only when a step ever started anything
+    if (hello !== null && anySpawned) sweep(`${hello.tag}.`, ownSession());
   } finally {
     process.exit(code);
   }

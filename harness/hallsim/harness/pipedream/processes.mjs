@@ -52,6 +52,12 @@ function quietKill(pid, signal = "SIGKILL") {
 
 let runTag = null; // HALLSIM_PROCESS value for the run in progress
 let touched = false; // the run started a child process or a Worker: sweep /proc for its tag when it ends
+let tell = () => {}; // tells the host (it sweeps when it ends only if some run started anything)
+
+function markTouched() {
+  if (!touched) tell({ t: "spawned" });
+  touched = true;
+}
 const groups = new Set(); // process groups (= pids of the children, each a session leader) of this run
 const running = new Set(); // ChildProcess objects still running
 
@@ -74,6 +80,7 @@ function envWithTag(env) {
 
 /** `notify` gets {t: "child", pid} for each child started and {t: "child_exit", pid} when it ends. */
 export function installChildTracking(notify) {
+  tell = notify;
   const spawn = ChildProcess.prototype.spawn;
   ChildProcess.prototype.spawn = function spawnTracked(options) {
     if (options && typeof options === "object") {
@@ -85,7 +92,7 @@ export function installChildTracking(notify) {
     if (pid !== undefined) {
       running.add(this);
       groups.add(pid);
-      touched = true;
+      markTouched();
       notify({ t: "child", pid });
       this.once("exit", () => {
         running.delete(this);
@@ -105,7 +112,7 @@ export function installChildTracking(notify) {
       } else {
         args.push({ env: envWithTag(undefined) });
       }
-      touched = true;
+      markTouched();
       return original.apply(this, args);
     };
   }
@@ -115,7 +122,7 @@ export function installChildTracking(notify) {
   class TaggedWorker extends RealWorker {
     constructor(filename, options = {}) {
       const env = options.env === workerThreads.SHARE_ENV ? options.env : envWithTag(options.env);
-      touched = true;
+      markTouched();
       super(filename, { ...options, env });
     }
   }

@@ -52,6 +52,21 @@ function materialiseLazyGlobals() {
   }
 }
 
+// What a step writes to process.stdout or process.stderr goes to the host on the same port as the run's events,
+// so it arrives before the run's end (Node's own stdio of a worker uses a port of its own, with no order
+// between the two).
+function captureStdio() {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.write = function write(chunk, encoding, callback) {
+      const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
+      parentPort.postMessage({ t: "output", text });
+      const done = typeof encoding === "function" ? encoding : callback;
+      if (typeof done === "function") real.setImmediate(done);
+      return true;
+    };
+  }
+}
+
 let baseline;
 let processBaseline;
 let runs = 0;
@@ -90,6 +105,7 @@ async function start() {
   installEgressGuards();
   installStepCapture();
   installChildTracking((event) => parentPort.postMessage(event));
+  captureStdio();
   guardProcessKill();
   baseline = snapshotRealm();
   processBaseline = snapshotProcess();
