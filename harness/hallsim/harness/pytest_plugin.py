@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 #: keep in step with hallsim.harness.scenario.SCENARIO_SUFFIXES (not imported here: pydantic is slow)
 _SUFFIXES = (".scenario.yaml", ".scenario.yml")
-#: modelled time in fixture runs is scaled like in scenarios (see hallsim.harness.scenario.DEFAULT_TIME_SCALE)
-_TIME_SCALE = 0.01
 
 _emulator_key = pytest.StashKey["HallEmulator"]()
 
@@ -163,6 +161,7 @@ def _runner(emulator: HallEmulator, platform: str | None) -> RunWorkflow:
     ) -> WorkflowRun:
         """Run the workflow against the emulator; `hall` sets its default behaviour first (e.g. "deny")."""
         from hallsim.harness._errors import InputError
+        from hallsim.harness.record import DEFAULT_TIME_SCALE
         from hallsim.harness.workflow import HallEndpoint, load_workflow
 
         workflow = load_workflow(path)
@@ -179,7 +178,7 @@ def _runner(emulator: HallEmulator, platform: str | None) -> RunWorkflow:
             endpoint,
             event=event,
             variables=variables,
-            settings={"time_scale": _TIME_SCALE, **(settings or {})},
+            settings={"time_scale": DEFAULT_TIME_SCALE, **(settings or {})},
         )
 
     return run
@@ -225,6 +224,12 @@ class AuditSink:
 
 
 @pytest.fixture
-def audit_sink(httpserver: HTTPServer) -> AuditSink:
+def audit_sink(request: pytest.FixtureRequest) -> AuditSink:
     """A local sink for downstream webhooks (pytest-httpserver): `.url` to post to, `.records` received."""
-    return AuditSink(httpserver)
+    try:
+        import pytest_httpserver  # noqa: F401  (its `httpserver` fixture serves the sink)
+    except ImportError:
+        message = "hallsim's audit_sink fixture needs pytest-httpserver: pip install 'hallsim[pytest]'"
+        pytest.fail(message, pytrace=False)
+    server: HTTPServer = request.getfixturevalue("httpserver")
+    return AuditSink(server)

@@ -16,21 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hallsim.emulator.files import YamlDocument, parse_json, read_text
 from hallsim.harness._errors import InputError
-from hallsim.harness.expectations import matcher_problem
+from hallsim.harness.matchers import matcher_problem
+from hallsim.harness.record import DEFAULT_TIME_SCALE
 from hallsim.harness.workflow import Platform, detect_platform
 
 #: the file names scenario collection picks up
 SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml")
 
 StepStatus = Literal["success", "exited", "error", "timeout", "not_run"]
-#: issue 4: a Pipedream run ends completed, exited, errored or timed_out
+#: pipedream.md: a Pipedream run ends completed, exited, errored or timed_out
 PIPEDREAM_OUTCOMES = ("completed", "exited", "errored", "timed_out")
-#: issue 5 / make.md "Error handlers": a Make run's status is success, warning or error
+#: make.md "Error handlers": a Make run's status is success, warning or error
 MAKE_OUTCOMES = ("success", "warning", "error")
-
-#: scenarios run with modelled time scaled down this much unless they say otherwise: a 30 s Pipedream
-#: timeout takes 0.3 s of wall time, while a normal Hall answer (a few ms) stays far inside every timeout
-DEFAULT_TIME_SCALE = 0.01
 
 
 class ScenarioError(InputError):

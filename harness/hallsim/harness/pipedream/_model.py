@@ -26,7 +26,6 @@ steps:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -36,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hallsim.emulator.files import YamlDocument, path_problem, read_text
 from hallsim.harness._errors import InputError
+from hallsim.harness.pipedream._registry import ActionRef
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -159,6 +159,9 @@ class StepSpec:
     line_offset: int = 0
     props: dict[str, Any] = field(default_factory=dict)
     filter: FilterModel | None = None
+    #: a registry or private action named by key and version (a synced workflow's `uses:`), resolved for
+    #: each run against the components copy the run's settings name
+    ref: ActionRef | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,16 @@ class WorkflowSpec:
     env: dict[str, str]
     settings: dict[str, Any]
     steps: tuple[StepSpec, ...]
+    #: "hallsim": hallsim's own YAML or one .mjs file; "sync": a GitHub-Sync workflow folder
+    format: Literal["hallsim", "sync"] = "hallsim"
+    #: the workflow's id (a synced folder's .workflow.state), shown as steps.trigger.context.workflow_id
+    workflow_id: str | None = None
+    #: connected accounts' local fake auth: authProvisionId -> what `this.<app>.$auth` holds
+    auth: dict[str, Any] = field(default_factory=dict)
+    #: data stores' initial contents: store id -> {key: value}
+    data_stores: dict[str, Any] = field(default_factory=dict)
+    #: what loading noticed but did not refuse (unknown keys of a synced workflow.yaml, ...)
+    warnings: tuple[str, ...] = ()
 
     @property
     def uses_sink(self) -> bool:
@@ -318,7 +331,3 @@ def fill_placeholders(text: str, values: dict[str, str | None]) -> str | None:
     if whole and values.get(whole[1]) is None:
         return None
     return _PLACEHOLDER.sub(lambda m: values.get(m[1]) or "", text)
-
-
-def step_names(steps: Sequence[StepSpec]) -> list[str]:
-    return [s.name for s in steps]

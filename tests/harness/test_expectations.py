@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from hallsim.emulator.journal import JournalEntry
 from hallsim.harness.expectations import MISSING, check_run, match, matcher_problem, render_failure
+from hallsim.harness.record import AuditWrite, Execution, RouteDecision, RunRecord, UnitResult
 from hallsim.harness.scenario import Expectations
 
+from .records import entry, hall_call, record
+
 DECISION = {"decision_id": "d-1", "denied": True, "artifact_hash": "abc", "reason": "nope"}
-JOURNAL = [
-    {
-        "path": "/api/route",
-        "body": {"capability_id": "cap.data.write.v1", "worker_id": "wrk_a", "data_label": "RESTRICTED"},
-        "response": {"status": 200, "body": json.dumps(DECISION)},
-        "fault": None,
-    }
-]
-PIPEDREAM_RUN: dict[str, Any] = {
-    "platform": "pipedream",
-    "outcome": "exited",
-    "protected_ran": False,
-    "steps": [
-        {"name": "pyhall_gate", "status": "exited", "exports": {"denied": True, "decision_id": "d-1"}},
-        {"name": "write", "status": "not_run", "exports": {}},
-    ],
-    "sink_requests": [{"body": json.dumps({"decision_id": "d-1", "artifact_hash": "abc", "denied": True})}],
-}
+REQUEST = {"capability_id": "cap.data.write.v1", "worker_id": "wrk_a", "data_label": "RESTRICTED"}
+JOURNAL = [entry(200, DECISION, request=REQUEST)]
+STEPS = (
+    UnitResult("step", "pyhall_gate", True, status="exited", exports={"denied": True, "decision_id": "d-1"}),
+    UnitResult("step", "write", False, protected=True, status="not_run", exports={}),
+)
+SINK = AuditWrite("sink", {"decision_id": "d-1", "artifact_hash": "abc", "denied": True})
+
+
+def pipedream_run(
+    journal: Sequence[JournalEntry] = JOURNAL, audit: Sequence[AuditWrite] = (SINK,)
+) -> RunRecord:
+    timeline = [hall_call("pyhall_gate"), Execution("step", "pyhall_gate", False)]
+    return record("pipedream", timeline, journal, units=STEPS, outcome="exited", audit=audit)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_a_run_meeting_its_expectations_has_no_mismatch() -> None:
             "audit": {"count": 1, "matches_decision": True, "fields": {"denied": True}},
         }
     )
-    assert check_run(expect, PIPEDREAM_RUN, JOURNAL) == []
+    assert check_run(expect, pipedream_run()) == []
 
 
 def test_each_unmet_expectation_is_reported_expected_against_actual() -> None:
@@ -103,7 +103,7 @@ def test_each_unmet_expectation_is_reported_expected_against_actual() -> None:
             "hall_calls": 2,
         }
     )
-    mismatches = check_run(expect, PIPEDREAM_RUN, JOURNAL)
+    mismatches = check_run(expect, pipedream_run())
     where = [m.where for m in mismatches]
     assert where == [
         "expect.outcome",
@@ -121,9 +121,9 @@ def test_each_unmet_expectation_is_reported_expected_against_actual() -> None:
 
 
 def test_audit_record_must_carry_the_decision_the_hall_issued() -> None:
-    run = {**PIPEDREAM_RUN, "sink_requests": [{"body": {"decision_id": "forged", "artifact_hash": "abc"}}]}
+    run = pipedream_run(audit=[AuditWrite("sink", {"decision_id": "forged", "artifact_hash": "abc"})])
     expect = Expectations.model_validate({"audit": {"matches_decision": True}})
-    (mismatch,) = check_run(expect, run, JOURNAL)
+    (mismatch,) = check_run(expect, run)
     assert mismatch.where == "expect.audit[0].decision_id"
     assert mismatch.actual == '"forged"'
     assert '"d-1"' in mismatch.expected
@@ -132,27 +132,28 @@ def test_audit_record_must_carry_the_decision_the_hall_issued() -> None:
 def test_each_audit_record_is_held_to_the_decision_it_names() -> None:
     # two gate calls (two bundles): each record carries its own decision; a swapped hash is still caught
     second = {"decision_id": "d-2", "denied": False, "artifact_hash": "def"}
-    journal = [*JOURNAL, {**JOURNAL[0], "response": {"status": 200, "body": json.dumps(second)}}]
+    journal = [*JOURNAL, entry(200, second, request=REQUEST, seq=2)]
     records = [{"decision_id": "d-1", "artifact_hash": "abc"}, {"decision_id": "d-2", "artifact_hash": "def"}]
-    run = {**PIPEDREAM_RUN, "sink_requests": [{"body": r} for r in records]}
+    run = pipedream_run(journal, [AuditWrite("sink", r) for r in records])
     expect = Expectations.model_validate({"audit": {"count": 2, "matches_decision": True}})
-    assert check_run(expect, run, journal) == []
-    swapped = {**run, "sink_requests": [{"body": {"decision_id": "d-1", "artifact_hash": "def"}}]}
-    (mismatch,) = check_run(
-        Expectations.model_validate({"audit": {"matches_decision": True}}), swapped, journal
-    )
+    assert check_run(expect, run) == []
+    swapped = pipedream_run(journal, [AuditWrite("sink", {"decision_id": "d-1", "artifact_hash": "def"})])
+    (mismatch,) = check_run(Expectations.model_validate({"audit": {"matches_decision": True}}), swapped)
     assert mismatch.where == "expect.audit[0].artifact_hash"
     assert '"abc"' in mismatch.expected
 
 
 def test_make_run_modules_routes_and_status() -> None:
-    run = {
-        "platform": "make",
-        "status": "success",
-        "protected_ran": True,
-        "modules": [{"id": 2, "executed": True, "output": {"statusCode": 200}}, {"id": 4, "executed": False}],
-        "routes": [["Allowed"]],
-    }
+    run = record(
+        "make",
+        [RouteDecision(1, 3, 1, "Allowed", True, "filter passed")],
+        units=[
+            UnitResult("module", "2", True, executions=1, output={"statusCode": 200}),
+            UnitResult("module", "4", False, protected=False),
+            UnitResult("module", "5", True, protected=True, executions=1, output={}),
+        ],
+        outcome="success",
+    )
     expect = Expectations.model_validate(
         {
             "status": "success",
@@ -160,4 +161,4 @@ def test_make_run_modules_routes_and_status() -> None:
             "routes": [["Denied"]],
         }
     )
-    assert [m.where for m in check_run(expect, run, [])] == ["expect.modules.4.executed", "expect.routes"]
+    assert [m.where for m in check_run(expect, run)] == ["expect.modules.4.executed", "expect.routes"]

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import dataclasses
 
 import pytest
 
+from hallsim.emulator.journal import JournalEntry
 from hallsim.harness import journal
 
-
-def entry(
-    status: int | None = 200, body: Any = None, *, fault: str | None = None, raw: str | None = None
-) -> dict:
-    response = None
-    if status is not None:
-        response = {"status": status, "body": raw if raw is not None else json.dumps(body)}
-    return {
-        "seq": 1,
-        "method": "POST",
-        "path": "/api/route",
-        "body": {},
-        "response": response,
-        "fault": fault,
-    }
-
+from .records import entry
 
 ALLOW = {"decision_id": "d1", "denied": False, "selected_worker_species_id": "s", "artifact_hash": "h"}
 DENY = {
@@ -66,19 +51,14 @@ DENY = {
     ],
 )
 def test_well_formed_allow_is_judged_from_what_was_delivered(
-    entries: list[dict], allowed: bool, described: str
+    entries: list[JournalEntry], allowed: bool, described: str
 ) -> None:
     assert journal.well_formed_allow(entries) is allowed
     assert described in journal.describe(entries)
 
 
 def test_issued_decision_is_the_last_delivered_one_and_ignores_other_paths() -> None:
-    other = {**entry(200, {"decision_id": "admin"}), "path": "/__hall/journal"}
+    other = dataclasses.replace(entry(200, {"decision_id": "admin"}), path="/__hall/journal")
     entries = [entry(200, ALLOW), entry(200, DENY), other]
     assert journal.issued_decision(entries) == DENY
     assert journal.issued_decision([entry(500, {})]) is None
-
-
-def test_response_body_may_be_already_parsed() -> None:
-    parsed = {**entry(200), "response": {"status": 200, "body": ALLOW}}
-    assert journal.well_formed_allow([parsed])

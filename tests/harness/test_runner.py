@@ -30,8 +30,8 @@ def test_a_passing_scenario_runs_once_and_passes(hall: HallEmulator, write_scena
     assert result.passed, result.report()
     assert result.status == "passed"
     assert len(result.runs) == 1
-    assert result.runs[0].run is not None
-    assert result.runs[0].run["outcome"] == "exited"
+    assert result.runs[0].record is not None
+    assert result.runs[0].record.outcome == "exited"
     assert result.report() == ""
 
 
@@ -110,7 +110,7 @@ def test_generated_events_run_once_each_and_failures_name_the_event(
     assert failed
     assert all(r.label.startswith("event ") and "(" in r.label for r in failed)
     assert "event: " in result.report()
-    assert {r.run["outcome"] for r in failed if r.run} == {"exited"}
+    assert {r.record.outcome for r in failed if r.record} == {"exited"}
 
 
 def test_hall_script_and_inline_rules(hall: HallEmulator, write_scenario: WriteScenario) -> None:
