@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 
-from hallsim.emulator._version import __version__
-
 # command name -> module under hallsim.cli.commands that defines `command`
 _COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "Run the Hall Server emulator."),
@@ -41,8 +39,25 @@ class _LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    # imported only when asked: hallsim.emulator's package imports the whole emulator (uvicorn, asyncio)
+    from hallsim.emulator._version import __version__
+
+    click.echo(f"hallsim, version {__version__}")
+    ctx.exit()
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="hallsim")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option(
     "--project",
     "project_file",
@@ -62,4 +77,8 @@ def cli(ctx: click.Context, project_file: Path | None, no_project: bool) -> None
 
 
 def main() -> None:
-    cli()
+    """The `hallsim` executable: a signal ends any command with 128 + its number (cli/_signals.py)."""
+    from hallsim.cli import _signals
+
+    with _signals.guarded():
+        cli()

@@ -152,6 +152,7 @@ def command(
             task = progress.add_task("", total=total)
 
             def advance(path: Path, row: Any) -> None:
+                _note_row(path, row)
                 progress.update(task, advance=1, description=f"{path.name}: {row.behaviour}")
 
             reports = run_matrices(
@@ -163,7 +164,11 @@ def command(
             )
     else:
         reports = run_matrices(
-            jobs, behaviours=names, time_scale=time_scale or DEFAULT_TIME_SCALE, concurrency=concurrency
+            jobs,
+            behaviours=names,
+            time_scale=time_scale or DEFAULT_TIME_SCALE,
+            concurrency=concurrency,
+            on_row=_note_row,
         )
 
     result = MatrixResult(tuple(reports), failing)
@@ -180,6 +185,13 @@ def command(
         _print_verdicts(console, result)
     _reports.write_matrix(result, html, junit)
     raise SystemExit(result.exit_status)
+
+
+def _note_row(path: Path, row: Any) -> None:
+    """A finished row, for the summary hallsim prints when a signal stops it (cli/_signals.py)."""
+    from hallsim.cli._signals import note_finished
+
+    note_finished(f"{path}: {row.behaviour}: {row.verdict}")
 
 
 def _print_report(console: Console, report: MatrixReport) -> None:
