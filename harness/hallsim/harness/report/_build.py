@@ -95,11 +95,11 @@ def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
     rows = tuple(_matrix_row(row, masker, report.unconfirmed) for row in report.rows)
     groups = [
         CauseGroup(
-            group.verdict,
             # a cause on a row that kept the rule is why the gate is broken (it never reached the Hall)
-            _MATRIX_TONES.get(group.verdict, "good")
-            if group.verdict not in ("fail-closed", "ran on allow")
-            else "broken",
+            "broken" if _MATRIX_TONES.get(group.verdict) == "good" else group.verdict,
+            "broken"
+            if _MATRIX_TONES.get(group.verdict) == "good"
+            else _MATRIX_TONES.get(group.verdict, "broken"),
             masker.text(f"{group.cause.unit}: {group.cause.what}"),
             masker.text(group.cause.change),
             group.behaviours,
@@ -133,11 +133,14 @@ def _matrix_row(row: MatrixRow, masker: Masker, unconfirmed: Sequence[str]) -> R
     why = list(row.unallowed) if row.verdict == "FAIL-OPEN" or row.expected_protected else []
     if row.error:
         why.append(row.error)
+    tone = _MATRIX_TONES.get(row.verdict, "error")
+    if tone == "good" and row.cause is not None:
+        tone = "broken"  # kept the rule, but for a reason that breaks the gate (it never reached the Hall)
     return ReportRow(
         name=behaviour_label(row.behaviour),
         spec=masker.text(row.behaviour),
         verdict=row.verdict,
-        tone=_MATRIX_TONES.get(row.verdict, "error"),
+        tone=tone,
         outcome=row.outcome,
         hall_did=masker.text(row.hall_did),
         why=tuple(masker.text(w) for w in why),
