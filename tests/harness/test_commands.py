@@ -224,7 +224,7 @@ def test_repro_of_a_fail_open_exits_1_and_pins_it(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        ('{"decision_id": 3}', "decision_id: input should be a valid string"),
+        ('{"decision_id": 3}', "decision_id: expected a valid string; got 3"),
         ('{"decision_id": "d", "denied": false}', "none of worker_id, capability_id, data_label"),
         ("[1, 2]", "expected one decision record"),
         ("{", "not valid JSON"),

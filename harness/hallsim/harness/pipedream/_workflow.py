@@ -136,7 +136,7 @@ class PipedreamWorkflow:
             sink = shared_sink()
             run_id, sink_url = sink.open_run()
         env = self._env({"hall.url": hall.url, "hall.token": hall.token, "sink.url": sink_url}, variables)
-        # issue 4, item 1: steps reach loopback only by default; the run's own Hall and sink, when they are on
+        # egress.mjs: steps reach loopback only by default; the run's own Hall and sink, when they are on
         # loopback, plus whatever egress_allow names explicitly (the only way to reach anything else)
         own = [_endpoint(hall.url, "hall url"), _endpoint(sink_url, "setting sink_url") if sink_url else None]
         allow = [e for e in own if e is not None and _is_loopback(e["host"])]
