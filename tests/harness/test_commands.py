@@ -138,7 +138,9 @@ def test_matrix_table_exits_0_when_every_row_fails_closed() -> None:
     )
     assert code == 0, out
     assert "fails closed (3 fail-closed)" in out
-    assert "RuntimeError" not in out  # the table says what the Hall did, the trace is for replay
+    assert (
+        "RuntimeError: " not in out
+    )  # the table says what the Hall did, the trace (error lines) is for replay
     assert "answered HTTP 500" in out
     assert (
         "UNCONFIRMED platform choices used (change with --set NAME=VALUE): make.filter.boolean_coercion="

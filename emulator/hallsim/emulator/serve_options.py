@@ -2,8 +2,8 @@
 
 Precedence (docs/emulator.md "hallsim serve"): `--policy` replaces a script's `policy:` section and makes
 `policy` the default behaviour unless the script names one; every other option (`--token`, `--env`,
-`--behaviour`, `--capability-ids`, `--time-scale`, `--max-body`) wins over the script's value. An error in
-an option's value names the option."""
+`--behaviour`, `--capability-ids`, `--time-scale`, `--max-body`, `--admin-token`) wins over the script's
+value. An error in an option's value names the option."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from hallsim.emulator._errors import EmulatorError
 from hallsim.emulator.app import HallApp
+from hallsim.emulator.journal import Journal
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class ServeOptions:
     time_scale: float | None = None
     max_body: int | None = None
     journal_size: int = 1000
+    #: the journal's memory bound in bytes (None: the journal's default)
+    journal_bytes: int | None = None
+    admin_token: str | None = None
 
 
 def build_app(options: ServeOptions) -> HallApp:
@@ -36,6 +40,8 @@ def build_app(options: ServeOptions) -> HallApp:
     from hallsim.emulator.script import load_script
 
     app = HallApp(journal_size=options.journal_size)
+    if options.journal_bytes is not None:
+        app.journal = Journal(options.journal_size, options.journal_bytes, app.masker)
     if options.policy is not None:
         from hallsim.emulator.policy import load_policy
 
@@ -61,6 +67,8 @@ def build_app(options: ServeOptions) -> HallApp:
         _option("--time-scale", app.set_time_scale, options.time_scale)
     if options.max_body is not None:
         app.max_body = options.max_body
+    if options.admin_token is not None:
+        _option("--admin-token", app.set_admin_token, options.admin_token)
     app.remember_as_initial()
     return app
 

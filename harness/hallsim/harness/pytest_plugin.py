@@ -174,21 +174,14 @@ def make_hall_emulator(pytestconfig: pytest.Config) -> HallEmulator:
 
 @pytest.fixture
 def hall_emulator(make_hall_emulator: HallEmulator) -> Iterator[HallEmulator]:
-    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test. An exception the
-    emulator raised while answering the test's requests fails the test at teardown (as pytest-httpserver's
-    `check_handler_errors`): a harness bug never passes for a gate that failed closed."""
+    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test; an exception
+    the emulator raised while answering during the test (a bug in hallsim) fails the test at teardown."""
     make_hall_emulator.reset()
     yield make_hall_emulator
     try:
-        _check_handler_errors(make_hall_emulator)
+        make_hall_emulator.check_handler_errors()
     finally:
         make_hall_emulator.reset()
-
-
-def _check_handler_errors(emulator: HallEmulator) -> None:
-    check = getattr(emulator, "check_handler_errors", None)  # HallEmulator's, once the emulator records them
-    if check is not None:
-        check()
 
 
 RunWorkflow = Callable[..., "WorkflowRun"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from hallsim.harness.make._coverage import Coverage, coverage
 from hallsim.harness.make._settings import SETTINGS, unconfirmed_names
 from hallsim.harness.make._trace import jsonable
 from hallsim.harness.record import (
@@ -65,6 +66,16 @@ class MakeRun:
     @property
     def events(self) -> list[Any]:
         return self.engine.events
+
+    @property
+    def coverage(self) -> Coverage:
+        """Which modules ran with Make's semantics, which were recorded, which hallsim does not know."""
+        return coverage(self.blueprint.loaded, self.engine.executions)
+
+    @property
+    def datastores(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every data store as the run left it: {store id: {key: record}}."""
+        return self.engine.datastores.snapshot()
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
@@ -243,6 +254,8 @@ class MakeRun:
             "incomplete_executions": self.incomplete_executions,
             "stopped": None if stop is None else {"status": stop.status, "reason": stop.reason},
             "notes": list(engine.notes),
+            "coverage": self.coverage.to_dict(),
+            "datastores": jsonable(self.datastores),
             "hall": {"url": self.hall.url},
             "hall_requests": jsonable([entry.to_dict() for entry in self.hall_requests]),
             "settings": jsonable(self.settings),
