@@ -228,7 +228,8 @@ class PipedreamWorkflow:
                 "platform": platform.label,
                 # one line per registry action step: which file ran it
                 **({"actions": "\n".join(f"{k}: {v}" for k, v in actions.items())} if actions else {}),
-            },
+            }
+            | ({"note": node.note} if node.note else {}),
             event=spec["trigger"]["event"],
             wall_ms=result.get("wall_ms") or wall_ms,
             modelled_ms=result.get("modelled_ms") or wall_ms / cfg.time_scale,
