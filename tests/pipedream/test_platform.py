@@ -85,7 +85,8 @@ export default defineComponent({
     // newer Node (nodejs/node#53848; in the v24 docs, not in v20's) also names a CommonJS module's
     // `module.exports` in its ESM namespace (nodejs.org/api/esm.html "CommonJS Namespaces"): an artefact of
     // the Node version, not an export of the package
-    out.exports = Object.keys(platform).filter((name) => name !== "default" && name !== "module.exports").sort();
+    const notExports = new Set(["default", "module.exports"]);
+    out.exports = Object.keys(platform).filter((name) => !notExports.has(name)).sort();
     out.create = typeof axios.create;
     try {
       await axios($, { method: "POST", url: sink + "/body", body: { a: 1 } });
