@@ -46,6 +46,7 @@ Exit status, in the matrix's words for what a failed scenario says about its gat
 @click.option("-v", "--verbose", is_flag=True, help="Also print the trace of scenarios that passed.")
 @user_errors
 def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: bool, verbose: bool) -> None:
+    from hallsim.cli._signals import note_finished
     from hallsim.harness._errors import HarnessError, InputError
     from hallsim.harness.runner import run_scenario
     from hallsim.harness.scenario import find_scenarios, load_scenario
@@ -71,6 +72,7 @@ def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: boo
             if events:
                 scenario = scenario.with_generated_events(events, seed)
             results.append(run_scenario(scenario, emulator=emulator))
+            note_finished(f"{path}: {results[-1].status}")  # listed if a signal stops hallsim
 
     if as_json:
         click.echo(json.dumps(_as_json(results, broken), indent=2, ensure_ascii=False))
