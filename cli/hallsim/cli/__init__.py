@@ -5,6 +5,7 @@ only when it runs, so `hallsim serve` starts fast."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import click
 
@@ -57,8 +58,22 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     callback=_print_version,
     help="Show the version and exit.",
 )
-def cli() -> None:
-    """Emulate the PyHall Hall Server and test Pipedream and Make governance gates against it."""
+@click.option(
+    "--project",
+    "project_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the defaults from this pyproject.toml or hallsim.toml (default: found from here upward).",
+)
+@click.option("--no-project", is_flag=True, help="Ignore pyproject.toml's [tool.hallsim] and hallsim.toml.")
+@click.pass_context
+def cli(ctx: click.Context, project_file: Path | None, no_project: bool) -> None:
+    """Emulate the PyHall Hall Server and test Pipedream and Make governance gates against it.
+
+    Defaults may come from a [tool.hallsim] table in pyproject.toml, or from hallsim.toml, found from the
+    current directory upward; the command line wins. Shell completion: see the README."""
+    from hallsim.cli import _project
+
+    _project.apply(ctx, project_file, no_project)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hallsim.cli.commands import _console
+from hallsim.cli.commands import _console, _reports
 from hallsim.cli.commands._errors import user_errors
 from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
@@ -97,6 +97,8 @@ Exit status (the worst verdict among those --fail-on names decides):
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts and rows as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict lines.")
+@_reports.html_option
+@_reports.junit_option
 @user_errors
 def command(
     workflows: tuple[Path, ...],
@@ -111,6 +113,8 @@ def command(
     as_json: bool,
     markdown: bool,
     quiet: bool,
+    html: Path | None,
+    junit: Path | None,
 ) -> None:
     from hallsim.harness.matrix import UNREACHABLE, MatrixJob, MatrixResult, matrix_behaviours, run_matrices
     from hallsim.harness.record import DEFAULT_TIME_SCALE
@@ -179,6 +183,7 @@ def command(
         for report in reports:
             _print_report(console, report)
         _print_verdicts(console, result)
+    _reports.write_matrix(result, html, junit)
     raise SystemExit(result.exit_status)
 
 

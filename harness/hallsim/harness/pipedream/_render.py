@@ -146,6 +146,7 @@ def render_run(run: PipedreamRun) -> str:
         f" at time_scale {settings.get('time_scale')}"
         f" · timeout {settings.get('timeout_s')} s",
         *([f"  @pipedream/platform: {run.node['platform']}"] if run.node.get("platform") else []),
+        *(f"  {line}" for line in (run.node.get("actions") or "").splitlines()),
         "",
         f"Hall requests ({len(run.hall_requests)}) at {run.hall_url}",
     ]
