@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hallsim.emulator.files import YamlDocument
+from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 from hallsim.harness._errors import InputError
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
@@ -134,6 +135,8 @@ class WorkflowModel(_Strict):
     trigger: TriggerModel = Field(default_factory=TriggerModel)
     env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)  # noqa: UP007
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: answers of the stub service for calls to anything but the Hall and the sink (hallsim.harness.stubs)
+    stubs: Any = None
     steps: list[StepModel] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -171,6 +174,7 @@ class WorkflowSpec:
     env: dict[str, str]
     settings: dict[str, Any]
     steps: tuple[StepSpec, ...]
+    stubs: Stubs = field(default_factory=Stubs)
 
     @property
     def uses_sink(self) -> bool:
@@ -272,7 +276,15 @@ def load_workflow_file(path: Path) -> WorkflowSpec:
         env=env,
         settings=dict(model.settings),
         steps=tuple(steps),
+        stubs=_stubs(doc, model.stubs),
     )
+
+
+def _stubs(doc: YamlDocument, value: Any) -> Stubs:
+    try:
+        return parse_stubs(value, "stubs")
+    except StubError as err:
+        raise InputError(f"{doc.where(['stubs'])}: {err}") from None
 
 
 #: a single .mjs file gets the guide's environment variables (seed, Step 1 and Step 4)

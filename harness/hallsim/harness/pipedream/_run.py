@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.pipedream._settings import UNCONFIRMED
+from hallsim.harness.stubs import StubCall, Stubs
 
 StepStatus = Literal["success", "exited", "error", "timeout", "not_run"]
 
@@ -77,6 +79,11 @@ class PipedreamRun:
     journaled: bool = True
     #: the worker thread that ran it: {"runs": how many runs it has done (1 = fresh), "retired": why or null}
     worker: dict[str, Any] = field(default_factory=dict)
+    #: every call the stub service answered or refused (hallsim.harness.stubs), oldest first
+    stub_calls: tuple[StubCall, ...] = ()
+    stubs: Stubs = field(default_factory=Stubs)
+    egress: EgressRule = field(default_factory=EgressRule)
+    walls: Walls = field(default_factory=lambda: Walls("node"))
     platform: Literal["pipedream"] = field(default="pipedream")
 
     @property
@@ -127,6 +134,9 @@ class PipedreamRun:
             "http": list(self.http),
             "output": self.output,
             "worker": self.worker,
+            "stub_calls": [call.to_json() for call in self.stub_calls],
+            "stubs": self.stubs.to_json(),
+            "egress": {"endpoints": self.egress.to_json(), "walls": self.walls.to_json()},
         }
 
     def render(self) -> str:

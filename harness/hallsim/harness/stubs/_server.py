@@ -58,14 +58,33 @@ class StubCall:
     peer_port: int = 0
     tls: bool = False
     time: float = field(default_factory=time.time)
+    #: the step (Pipedream) or module (Make) that made the call, when the harness could tell
+    unit: str | None = None
 
     @property
     def refused(self) -> bool:
         return self.fault == "refused"
 
+    def describe(self) -> str:
+        """One line for a trace: who called what, which rule answered and how."""
+        who = f"[{self.unit}] " if self.unit else ""
+        if not self.method:
+            return f"{who}{self.fault}: {self.detail}"
+        rule = "default" if self.rule is None else f"rule {self.rule}"
+        if self.fault == "refused":
+            answer = "REFUSED (connection reset; --stub-default refuse)"
+        elif self.fault is not None:
+            answer = f"{self.fault} ({rule}: {self.behaviour})"
+        else:
+            body = (self.response_body or "").replace("\n", " ")
+            answer = f"-> {self.status} {body[:120]} ({rule})"
+        sent = f" {self.body[:120]}" if self.body else ""
+        return f"{who}{self.method} {self.url}{sent} {answer}"
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "n": self.n,
+            "unit": self.unit,
             "method": self.method,
             "url": self.url,
             "headers": self.headers,
