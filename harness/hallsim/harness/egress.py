@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore  # noqa: F401  (see below)
 import httpx
 
 from hallsim.harness._errors import InputError
 from hallsim.harness.stubs import TARGET_HEADER, StubRun
+
+# httpcore is imported here, with hallsim, rather than lazily by httpx's first transport: a first import inside
+# an in-process pytest run (pytester) is dropped from sys.modules afterwards, and httpx's exception map would
+# then hold classes nobody raises (a timeout escaping as httpcore.ReadTimeout instead of httpx.ReadTimeout)
 
 
 @dataclass(frozen=True)

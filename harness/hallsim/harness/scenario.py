@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hallsim.emulator.files import YamlDocument
 from hallsim.harness._errors import InputError
 from hallsim.harness.expectations import matcher_problem
+from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 from hallsim.harness.workflow import Platform, detect_platform
 
 #: the file names scenario collection picks up
@@ -158,6 +159,8 @@ class ScenarioFile(_Model):
     time_scale: float = Field(default=DEFAULT_TIME_SCALE, gt=0, le=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     variables: dict[str, str] = Field(default_factory=dict)
+    #: answers of the stub service for the run's calls to anything but the Hall (hallsim.harness.stubs)
+    stubs: Any = None
     expect: Expectations
     #: the scenario records a fail-open run on purpose (today's documented behaviour); needs a `note`
     pins_fail_open: bool = False
@@ -205,6 +208,7 @@ class Scenario:
     expect: Expectations
     pins_fail_open: bool
     note: str | None
+    stubs: Stubs = field(default_factory=Stubs)
 
     @property
     def hall_script(self) -> Path | None:
@@ -287,10 +291,18 @@ def load_scenario(path: Path | str) -> Scenario:
         expect=model.expect,
         pins_fail_open=model.pins_fail_open,
         note=model.note,
+        stubs=_stubs(doc, model.stubs),
     )
     if model.events is not None:
         scenario = scenario.with_generated_events(model.events.count, model.events.seed)
     return scenario
+
+
+def _stubs(doc: YamlDocument, value: Any) -> Stubs:
+    try:
+        return parse_stubs(value, "stubs")
+    except StubError as err:
+        raise ScenarioError(f"{doc.where(('stubs',))}: {err}") from None
 
 
 def behaviour_problem(spec: str | dict[str, Any]) -> str | None:

@@ -14,6 +14,7 @@ from hallsim.harness._errors import InputError
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
+    from hallsim.harness.stubs import Stubs
 
 Platform = Literal["pipedream", "make"]
 
@@ -85,6 +86,7 @@ class Workflow(Protocol):
         event: Any = None,
         variables: Mapping[str, str] | None = None,
         settings: Mapping[str, Any] | None = None,
+        stubs: Stubs | None = None,
     ) -> WorkflowRun: ...
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from hallsim.emulator.journal import mask_token
+from hallsim.harness.egress import EgressTransport
 from hallsim.harness.make._names import HTTP_V3
 from hallsim.harness.make._values import to_text
 
@@ -36,7 +37,10 @@ def shared_client() -> httpx.Client:
     global _CLIENT
     with _LOCK:
         if _CLIENT is None:
-            _CLIENT = httpx.Client(limits=httpx.Limits(max_keepalive_connections=32, max_connections=64))
+            # hallsim.harness.egress: every module's request goes through the run's egress rule (the Hall and
+            # sink for real, everything else to the run's stub service)
+            limits = httpx.Limits(max_keepalive_connections=32, max_connections=64)
+            _CLIENT = httpx.Client(transport=EgressTransport(httpx.HTTPTransport(limits=limits)))
             atexit.register(close_shared_client)
         return _CLIENT
 

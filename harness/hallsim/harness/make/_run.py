@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.make._settings import SETTINGS, unconfirmed_names
+from hallsim.harness.stubs import StubCall, Stubs
 from hallsim.harness.make._trace import jsonable
 
 if TYPE_CHECKING:
@@ -30,6 +32,10 @@ class MakeRun:
         hall_requests: list[dict[str, Any]],
         protected: tuple[str, ...],
         wall_s: float,
+        stub_calls: tuple[StubCall, ...] = (),
+        stubs: Stubs | None = None,
+        egress: EgressRule | None = None,
+        walls: Walls | None = None,
     ) -> None:
         self.blueprint = blueprint
         self.engine = engine
@@ -40,6 +46,11 @@ class MakeRun:
         self.hall_requests = hall_requests
         self.protected = protected
         self.wall_s = wall_s
+        #: every call the stub service answered or refused (hallsim.harness.stubs), oldest first
+        self.stub_calls = stub_calls
+        self.stubs = stubs or Stubs()
+        self.egress = egress or EgressRule()
+        self.walls = walls or Walls("httpx")
         self.outcome = engine.status()
         self.status = self.outcome
         self.protected_ran = engine.protected_ran
@@ -119,6 +130,9 @@ class MakeRun:
             "variables": jsonable(self.variables),
             "time": self.to_time(),
             "trace": [event.to_dict() for event in engine.events],
+            "stub_calls": [call.to_json() for call in self.stub_calls],
+            "stubs": self.stubs.to_json(),
+            "egress": {"endpoints": self.egress.to_json(), "walls": self.walls.to_json()},
         }
 
     def to_time(self) -> dict[str, float]:

@@ -4,10 +4,12 @@ egress guard keeps on the machine, and records it."""
 from __future__ import annotations
 
 from hallsim.harness.stubs._rules import (
+    AUTO,
     DEFAULT_ANSWER,
     REFUSE,
     StubError,
     Stubs,
+    is_loopback_host,
     parse_stub_default,
     parse_stub_line,
     parse_stub_rule,
@@ -18,6 +20,7 @@ from hallsim.harness.stubs._server import TARGET_HEADER, StubCall, StubRun
 from hallsim.harness.stubs._tls import stub_authority
 
 __all__ = [
+    "AUTO",
     "DEFAULT_ANSWER",
     "REFUSE",
     "TARGET_HEADER",
@@ -25,6 +28,7 @@ __all__ = [
     "StubError",
     "StubRun",
     "Stubs",
+    "is_loopback_host",
     "parse_stub_default",
     "parse_stub_line",
     "parse_stub_rule",

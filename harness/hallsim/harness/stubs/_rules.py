@@ -3,7 +3,8 @@
 The emulator's rule language (hallsim.emulator.rules), matched on the call instead of the Hall request:
 
     stubs:
-      default: http-200                      # unmatched calls (default: 200, JSON body {}); `refuse`: reset
+      default: auto                          # unmatched calls: auto (200 with JSON body {}, but loopback
+                                             # targets refused), refuse (all refused), or a behaviour
       rules:
         - name: crm create                   # optional; the trace names the rule by it (else its index)
           match:
@@ -23,6 +24,7 @@ form (`--stub`) is `[METHOD] URL_PATTERN BEHAVIOUR`, e.g. `POST https://crm.exam
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -33,10 +35,14 @@ from hallsim.emulator import ScriptError
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.rules import Condition, Pattern, Rule, parse_rule
 
-#: what a call no rule matches gets, unless the run says otherwise
+#: what a call no rule matches gets under the `auto` default, unless it is for a loopback address
 DEFAULT_ANSWER = Behaviour("http", status=200, json_body="{}")
 #: the stub default that makes unmatched calls fail: the connection is reset and the call recorded as refused
 REFUSE = "refuse"
+#: the default default: 200 `{}` for other hosts; a loopback target (localhost, *.localhost, 127.0.0.0/8,
+#: ::1) that is not the run's Hall or sink is refused, because on the platform a step's or module's loopback
+#: is the platform's own machine, where nothing of the user's listens
+AUTO = "auto"
 STUB_KINDS = ("http", "slow", "timeout", "reset", "close", "empty-body")
 MATCH_KEYS = ("method", "url", "host", "path", "headers")
 _METHOD = re.compile(r"^(\*|[A-Za-z]+)$")
@@ -51,18 +57,29 @@ class Stubs:
     """The stub answers of a run: rules in order, then the default (a behaviour, or refuse)."""
 
     rules: tuple[Rule, ...] = ()
-    default: Behaviour = DEFAULT_ANSWER
+    #: None: the `auto` default
+    default: Behaviour | None = None
     refuse_unmatched: bool = False
 
     @property
     def default_spec(self) -> str:
-        return REFUSE if self.refuse_unmatched else self.default.spec
+        if self.refuse_unmatched:
+            return REFUSE
+        return AUTO if self.default is None else self.default.spec
+
+    def unmatched(self, host: str) -> Behaviour | None:
+        """What a call no rule matches gets; None: it is refused."""
+        if self.refuse_unmatched:
+            return None
+        if self.default is None:
+            return None if is_loopback_host(host) else DEFAULT_ANSWER
+        return self.default
 
     def merged(self, other: Stubs | None) -> Stubs:
         """`other`'s rules first (they win), then these; `other`'s default when it set one."""
         if other is None:
             return self
-        default_set = other.refuse_unmatched or other.default != DEFAULT_ANSWER
+        default_set = other.refuse_unmatched or other.default is not None
         return Stubs(
             rules=(*other.rules, *self.rules),
             default=other.default if default_set else self.default,
@@ -183,10 +200,24 @@ def _json_or_text(text: str) -> Any:
     return stripped
 
 
+def is_loopback_host(host: str) -> bool:
+    name = host.lower().strip("[]").rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
+
+
 def parse_stub_default(value: Any, where: str = "--stub-default") -> Stubs:
-    """A Stubs with only a default: `refuse`, or a behaviour."""
+    """A Stubs with only a default: `auto`, `refuse`, or a behaviour."""
     if isinstance(value, str) and value.strip().lower() == REFUSE:
         return Stubs(refuse_unmatched=True)
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return Stubs()
     behaviour = parse_stub_behaviour(_slow_then_http(_json_or_text(value) if isinstance(value, str) else value), where)
     return Stubs(default=behaviour)
 

@@ -35,6 +35,7 @@ from hallsim.harness.stubs._tls import stub_authority
 TARGET_HEADER = "x-hallsim-target"
 _SECRET = frozenset({"proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token"})
 _BODY_LIMIT = 65536
+_REFUSED = Behaviour("reset")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class StubCall:
             return f"{who}{self.fault}: {self.detail}"
         rule = "default" if self.rule is None else f"rule {self.rule}"
         if self.fault == "refused":
-            answer = "REFUSED (connection reset; --stub-default refuse)"
+            answer = f"REFUSED (connection reset: {self.detail})"
         elif self.fault is not None:
             answer = f"{self.fault} ({rule}: {self.behaviour})"
         else:
@@ -306,10 +307,11 @@ class StubRun:
         parts = urlsplit(url)
         fields = {"method": method, "url": url, "host": parts.hostname or "", "path": parts.path or "/"}
         lowered = {name.lower(): value for name, value in headers}
+        fallback = self.stubs.unmatched(fields["host"])
         with self._lock:
-            selection = self._book.select(fields, lowered, self.stubs.default)
+            selection = self._book.select(fields, lowered, fallback or _REFUSED)
         behaviour = selection.behaviour
-        refused = selection.rule is None and self.stubs.refuse_unmatched
+        refused = selection.rule is None and fallback is None
         record: dict[str, Any] = {
             "method": method,
             "url": url,
@@ -322,7 +324,12 @@ class StubRun:
         }
         if refused:
             _reset(conn)
-            self._add(**record, fault="refused", detail="no stub rule matched and the stub default is refuse")
+            why = (
+                "no stub rule matched and the stub default is refuse"
+                if self.stubs.refuse_unmatched
+                else "no stub rule matched a loopback target (on the platform nothing of yours listens there)"
+            )
+            self._add(**record, fault="refused", detail=why)
             return False
         return self._perform(machine, conn, behaviour, method, record)
 
