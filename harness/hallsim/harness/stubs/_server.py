@@ -166,7 +166,16 @@ class _Handler(socketserver.BaseRequestHandler):
                 return
             conn.settimeout(None)
             run._track(conn, True)
-            server_name = stub_authority().name_of(conn)
+            try:
+                self._exchange(run, conn, peer_port, stub_authority().name_of(conn))
+            finally:
+                run._track(conn, False)
+                with contextlib.suppress(OSError):
+                    conn.close()
+            return
+        self._exchange(run, conn, peer_port, server_name)
+
+    def _exchange(self, run: StubRun, conn: socket.socket, peer_port: int, server_name: str | None) -> None:
         tls = isinstance(conn, ssl.SSLSocket)
         machine = h11.Connection(h11.SERVER, max_incomplete_event_size=_BODY_LIMIT)
         while True:
@@ -178,6 +187,9 @@ class _Handler(socketserver.BaseRequestHandler):
             if got is None:
                 return
             request, body = got
+            if request.method == b"PRI" and request.target == b"*":  # RFC 9113 3.4: the HTTP/2 preface
+                run._record_fault("protocol", "HTTP/2 (the stub service speaks HTTP/1.1)", peer_port, tls=tls)
+                return
             keep = run._answer(machine, conn, request, body, peer_port, tls, server_name)
             if not keep or machine.our_state is h11.MUST_CLOSE:
                 return
