@@ -5,6 +5,7 @@ only when it runs, so `hallsim serve` starts fast."""
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
@@ -47,4 +48,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    # the hallsim program puts a replay in a loopback-only network namespace when the OS allows it
+    # (hallsim.harness.netns); in-process callers (tests, CliRunner) keep their own network unless they ask
+    os.environ.setdefault("HALLSIM_NETNS", "auto")
     cli()

@@ -335,13 +335,13 @@ class StubRun:
             "tls": tls,
         }
         if refused:
-            _reset(conn)
             why = (
                 "no stub rule matched and the stub default is refuse"
                 if self.stubs.refuse_unmatched
                 else "no stub rule matched a loopback target (on the platform nothing of yours listens there)"
             )
-            self._add(**record, fault="refused", detail=why)
+            self._add(**record, fault="refused", detail=why)  # recorded before the client can see the reset
+            _reset(conn)
             return False
         return self._perform(machine, conn, behaviour, method, record)
 
@@ -363,6 +363,8 @@ class StubRun:
             self._add(**record, fault=kind)
             if kind == "reset":
                 _reset(conn)
+            else:
+                conn.close()
             return False
         if kind == "empty-body":
             payload, content_type, status = b"", "application/json", 200
