@@ -209,7 +209,13 @@ class EgressTransport(httpx.BaseTransport):
         original = str(request.url)
         request.url = httpx.URL(scheme="http", host=stub.address, port=stub.port, raw_path=request.url.raw_path)
         request.headers[TARGET_HEADER] = original
-        return self.inner.handle_request(request)
+        try:
+            return self.inner.handle_request(request)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            why = next((c.detail for c in reversed(stub.calls()) if c.refused and c.url == original), None)
+            if why is not None:
+                raise EgressRefused(f"hallsim refused the call to {original}: {why}", request=request) from None
+            raise
 
     def close(self) -> None:
         self.inner.close()
