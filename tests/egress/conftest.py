@@ -1,6 +1,6 @@
-"""Break-out tests: a canary listens on loopback ports that are not the Hall (one of them the Hall's own port on
-127.0.0.2) and must receive nothing, whatever client a step or module uses. Targets are loopback and `*.invalid`
-names only."""
+"""Break-out tests: a canary listens on loopback ports that are not the Hall (one of them the Hall's own port
+on 127.0.0.2) and must receive nothing, whatever client a step or module uses. Targets are loopback and
+`*.invalid` names only."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def canary(hall: HallEmulator) -> Iterator[Canary]:
 
 @pytest.fixture(scope="session")
 def npm_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """node_modules with got, node-fetch, ws, undici and axios, from npm (skipped when npm cannot reach it)."""
+    """node_modules with got, node-fetch, ws, undici and axios, from npm (skipped without a registry)."""
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("npm is not installed: the got/node-fetch/ws/undici/axios rows need it")
@@ -119,7 +119,9 @@ def run_step(hall: HallEmulator, tmp_path: Path) -> RunStep:
     """run_step(run_body, stubs=None, node_modules=None) -> the run of a one-step workflow whose step has this
     run() body (CANARY, CANARY_UDP, HALL_PORT are defined in it)."""
 
-    def run(run_body: str, *, stubs: Stubs | None = None, node_modules: Path | None = None, **consts: Any) -> PipedreamRun:
+    def run(
+        run_body: str, *, stubs: Stubs | None = None, node_modules: Path | None = None, **consts: Any
+    ) -> PipedreamRun:
         if node_modules is not None and not (tmp_path / "node_modules").exists():
             (tmp_path / "node_modules").symlink_to(node_modules, target_is_directory=True)
         header = "".join(f"const {name} = {value!r};\n" for name, value in consts.items())

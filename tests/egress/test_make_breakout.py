@@ -67,7 +67,7 @@ def _post_module(module_id: int, url: str, *, v4: bool) -> dict[str, Any]:
 
 
 def write_blueprint(tmp_path: Path, url: str, *, v4: bool = False) -> Path:
-    """The guide's gate (Ignore handler) whose protected action, on the Allowed route, is an HTTP POST to `url`."""
+    """The guide's gate (Ignore handler) whose protected action, on the Allowed route, POSTs to `url`."""
     blueprint = json.loads(GATE.read_text(encoding="utf-8"))
     allowed = blueprint["flow"][2]["routes"][0]["flow"]
     first = allowed[0]
@@ -87,10 +87,19 @@ def test_a_module_aimed_at_another_loopback_port_reaches_the_stub_not_the_port(
 ) -> None:
     for host, port in canary.addresses:
         path = write_blueprint(tmp_path, f"http://{host}:{port}/hit", v4=v4)
-        stubs = parse_stubs([{"match": {"path": "/hit"}, "respond": {"behaviour": "http-201", "json": {"id": 7}}}])
-        run = load_blueprint(path).run(HallEndpoint(hall.url, "t", hall), settings={"time_scale": 0.01}, stubs=stubs)
+        stubs = parse_stubs(
+            [{"match": {"path": "/hit"}, "respond": {"behaviour": "http-201", "json": {"id": 7}}}]
+        )
+        run = load_blueprint(path).run(
+            HallEndpoint(hall.url, "t", hall), settings={"time_scale": 0.01}, stubs=stubs
+        )
         [call] = run.stub_calls
-        assert (call.method, call.url, call.status, call.unit) == ("POST", f"http://{host}:{port}/hit", 201, "module 4")
+        assert (call.method, call.url, call.status, call.unit) == (
+            "POST",
+            f"http://{host}:{port}/hit",
+            201,
+            "module 4",
+        )
         assert call.headers["authorization"] == "Bearer c***"  # masked
         assert call.body == '{"worker": "wrk_make_acme_prod"}'
         assert run.protected_ran
@@ -98,9 +107,13 @@ def test_a_module_aimed_at_another_loopback_port_reaches_the_stub_not_the_port(
     assert canary.received() == []
 
 
-def test_unmatched_loopback_is_refused_and_refuse_fails_third_party_calls(tmp_path: Path, hall: HallEmulator, canary: Canary) -> None:
+def test_unmatched_loopback_is_refused_and_refuse_fails_third_party_calls(
+    tmp_path: Path, hall: HallEmulator, canary: Canary
+) -> None:
     endpoint = HallEndpoint(hall.url, "t", hall)
-    loopback = load_blueprint(write_blueprint(tmp_path, f"http://127.0.0.1:{canary.port}/hit")).run(endpoint, settings={"time_scale": 0.01})
+    loopback = load_blueprint(write_blueprint(tmp_path, f"http://127.0.0.1:{canary.port}/hit")).run(
+        endpoint, settings={"time_scale": 0.01}
+    )
     [call] = loopback.stub_calls
     assert call.refused
     # the protected action is an HTTP call: it "ran" when it was attempted, answered or not
@@ -109,7 +122,8 @@ def test_unmatched_loopback_is_refused_and_refuse_fails_third_party_calls(tmp_pa
     crm = load_blueprint(write_blueprint(tmp_path, CRM))
     assert crm.run(endpoint, settings={"time_scale": 0.01}).stub_calls[0].status == 200
     refused = crm.run(endpoint, settings={"time_scale": 0.01}, stubs=parse_stubs({"default": "refuse"}))
-    assert refused.stub_calls[0].refused and refused.protected_ran
+    assert refused.stub_calls[0].refused
+    assert refused.protected_ran
     assert canary.received() == []
 
 
@@ -117,15 +131,32 @@ def test_replay_shows_the_stubbed_call_and_its_scripted_answer(tmp_path: Path) -
     path = write_blueprint(tmp_path, CRM)
     runner = CliRunner()
     result = runner.invoke(
-        cli, ["replay", str(path), "--hall", "allow", "--stub", 'POST https://crm.example.invalid/* {"behaviour": "http-201", "json": {"id": 42}}']
+        cli,
+        [
+            "replay",
+            str(path),
+            "--hall",
+            "allow",
+            "--stub",
+            'POST https://crm.example.invalid/* {"behaviour": "http-201", "json": {"id": 42}}',
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert f'[module 4] POST {CRM} {{"worker": "wrk_make_acme_prod"}} -> 201 {{"id": 42}} (rule 0)' in result.output
-    as_json = json.loads(runner.invoke(cli, ["replay", str(path), "--hall", "allow", "--stub-default", "refuse", "--json"]).output)
+    assert (
+        f'[module 4] POST {CRM} {{"worker": "wrk_make_acme_prod"}} -> 201 {{"id": 42}} (rule 0)'
+        in result.output
+    )
+    as_json = json.loads(
+        runner.invoke(
+            cli, ["replay", str(path), "--hall", "allow", "--stub-default", "refuse", "--json"]
+        ).output
+    )
     assert as_json["stub_calls"][0]["fault"] == "refused"
     assert as_json["stubs"]["default"] == "refuse"
     assert as_json["protected_ran"] is True
-    bad = runner.invoke(cli, ["replay", str(path), "--hall", "allow", "--stub", "POST https://x.invalid/ allow"])
+    bad = runner.invoke(
+        cli, ["replay", str(path), "--hall", "allow", "--stub", "POST https://x.invalid/ allow"]
+    )
     assert bad.exit_code == 2
     assert "is a Hall decision, not an answer a stub service gives" in bad.output
 
@@ -149,7 +180,8 @@ def test_a_scenario_scripts_the_stub_with_stubs(tmp_path: Path, hall: HallEmulat
     result = run_scenario(load_scenario(tmp_path / "crm.scenario.yaml"), emulator=hall)
     assert result.passed, result
     (tmp_path / "bad.scenario.yaml").write_text(
-        "workflow: gate_post.blueprint.json\nhall: allow\nstubs: [{match: {verb: POST}, respond: http-201}]\nexpect: {status: success}\n",
+        "workflow: gate_post.blueprint.json\nhall: allow\n"
+        "stubs: [{match: {verb: POST}, respond: http-201}]\nexpect: {status: success}\n",
         encoding="utf-8",
     )
     with pytest.raises(Exception, match=r"bad.scenario.yaml:3: .*stubs\[0\].match: unknown field 'verb'"):

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the steps are JavaScript one-liners, kept whole to stay readable)
 """A step tries every way out; the canaries (another loopback port, and 127.0.0.2 on the Hall's port) must
 receive nothing, and each attempt shows in the run: answered by the stub service, or refused."""
 
@@ -14,7 +15,9 @@ from .conftest import Canary, RunStep
 
 pytestmark = pytest.mark.e2e
 
-HIT = parse_stubs([{"match": {"path": "/hit"}, "respond": {"behaviour": "http-200", "json": {"stubbed": True}}}])
+HIT = parse_stubs(
+    [{"match": {"path": "/hit"}, "respond": {"behaviour": "http-200", "json": {"stubbed": True}}}]
+)
 
 #: a custom lookup that sends any name to the canary's address (as got's cacheable-lookup or a dispatcher's
 #: connect.lookup can): the guard must decide on the address, not on the name
@@ -24,24 +27,24 @@ STATUS = "$.export('status', r.status ?? r.statusCode);\n"
 #: client -> (step body, needs the npm packages)
 ANSWERED = {
     "fetch": ("const r = await fetch(`http://127.0.0.1:${CANARY}/hit`);\n" + STATUS, False),
-    "fetch to 127.0.0.2 on the Hall's port": ("const r = await fetch(`http://127.0.0.2:${HALL_PORT}/hit`);\n" + STATUS, False),
+    "fetch to 127.0.0.2 on the Hall's port": (
+        "const r = await fetch(`http://127.0.0.2:${HALL_PORT}/hit`);\n" + STATUS,
+        False,
+    ),
     "http with a custom lookup": (
-        LOOKUP
-        + "const http = await import('node:http');\n"
+        LOOKUP + "const http = await import('node:http');\n"
         "const r = await new Promise((res, rej) => http.get(`http://canary.invalid:${CANARY}/hit`, { lookup }, res).on('error', rej));\n"
         + STATUS,
         False,
     ),
     "https with a custom lookup": (
-        LOOKUP
-        + "const https = await import('node:https');\n"
+        LOOKUP + "const https = await import('node:https');\n"
         "const r = await new Promise((res, rej) => https.get(`https://canary.invalid:${CANARY}/hit`, { lookup }, res).on('error', rej));\n"
         + STATUS,
         False,
     ),
     "tls.connect with a custom lookup": (
-        LOOKUP
-        + "const tls = await import('node:tls');\n"
+        LOOKUP + "const tls = await import('node:tls');\n"
         "const text = await new Promise((res, rej) => {\n"
         "  const s = tls.connect({ host: 'canary.invalid', port: CANARY, servername: 'canary.invalid', lookup }, () =>\n"
         "    s.write('GET /hit HTTP/1.1\\r\\nHost: canary.invalid\\r\\nConnection: close\\r\\n\\r\\n'));\n"
@@ -76,15 +79,13 @@ ANSWERED = {
         False,
     ),
     "undici Agent with connect.lookup": (
-        LOOKUP
-        + "const { Agent, fetch: undiciFetch } = await import('undici');\n"
+        LOOKUP + "const { Agent, fetch: undiciFetch } = await import('undici');\n"
         "const r = await undiciFetch(`http://canary.invalid:${CANARY}/hit`, { dispatcher: new Agent({ connect: { lookup } }) });\n"
         + STATUS,
         True,
     ),
     "got with dnsLookup": (
-        LOOKUP
-        + "const { default: got } = await import('got');\n"
+        LOOKUP + "const { default: got } = await import('got');\n"
         "const r = await got(`http://canary.invalid:${CANARY}/hit`, { dnsLookup: lookup, retry: { limit: 0 } });\n"
         + STATUS,
         True,
@@ -125,7 +126,9 @@ def test_every_client_is_answered_by_the_stub_and_the_canary_hears_nothing(
     assert hall.journal() == []
 
 
-def test_a_localhost_subdomain_on_the_halls_port_is_not_the_hall(run_step: RunStep, hall: HallEmulator) -> None:
+def test_a_localhost_subdomain_on_the_halls_port_is_not_the_hall(
+    run_step: RunStep, hall: HallEmulator
+) -> None:
     source = (
         "const r = await fetch(`http://hall.localhost:${HALL_PORT}/api/route`, { method: 'POST', body: '{}' });\n"
         + STATUS
@@ -192,8 +195,7 @@ def test_udp_is_refused(run_step: RunStep, canary: Canary) -> None:
 
 def test_http2_is_kept_off_the_network(run_step: RunStep, canary: Canary) -> None:
     source = (
-        LOOKUP
-        + "const http2 = await import('node:http2');\n"
+        LOOKUP + "const http2 = await import('node:http2');\n"
         "const error = await new Promise((res) => {\n"
         "  const session = http2.connect(`http://canary.invalid:${CANARY}`, { lookup });\n"
         "  session.on('error', (e) => res(String(e)));\n"
@@ -209,7 +211,10 @@ def test_http2_is_kept_off_the_network(run_step: RunStep, canary: Canary) -> Non
 
 
 def test_stub_default_refuse_fails_unmatched_calls(run_step: RunStep) -> None:
-    source = "const r = await fetch('https://crm.example.invalid/contacts', { method: 'POST', body: '{}' });\n" + STATUS
+    source = (
+        "const r = await fetch('https://crm.example.invalid/contacts', { method: 'POST', body: '{}' });\n"
+        + STATUS
+    )
     answered = run_step(source)
     assert answered.step("call").exports == {"status": 200}
     refused = run_step(source, stubs=parse_stubs({"default": "refuse"}))

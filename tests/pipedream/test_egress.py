@@ -1,5 +1,6 @@
-"""Outbound network from steps (hallsim.harness.egress): the run's own Hall and sink for real, every other call
-answered by the run's stub service and recorded, whatever client the step uses (tests/egress tries them all)."""
+"""Outbound network from steps (hallsim.harness.egress): the run's own Hall and sink for real, every other
+call answered by the run's stub service and recorded, whatever client the step uses (tests/egress tries them
+all)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,20 @@ pytestmark = pytest.mark.e2e
 
 def test_a_third_party_call_is_answered_by_the_stub_not_the_internet(write_workflow, run_workflow) -> None:
     source = body(
-        "const r = await fetch('https://api.example.invalid/v1/things?x=1', { headers: { authorization: 'Bearer abcdefghijk' } });\n"
+        "const r = await fetch('https://api.example.invalid/v1/things?x=1',\n"
+        "  { headers: { authorization: 'Bearer abcdefghijk' } });\n"
         "$.export('status', r.status);\n$.export('body', await r.json());"
     )
     # a first TLS handshake on a busy machine can take longer than the default 30 s at time_scale 0.01
     run = run_workflow(write_workflow(code_step("call", source)), timeout_s=750)
     assert run.step("call").exports == {"status": 200, "body": {}}, run.step("call")
     [call] = run.stub_calls
-    assert (call.unit, call.method, call.url, call.rule) == ("call", "GET", "https://api.example.invalid/v1/things?x=1", None)
+    assert (call.unit, call.method, call.url, call.rule) == (
+        "call",
+        "GET",
+        "https://api.example.invalid/v1/things?x=1",
+        None,
+    )
     assert call.headers["authorization"] == "Bearer a***"
     assert run.to_json()["stub_calls"][0]["url"] == call.url
     assert "Stubbed calls (1), unmatched: auto" in run.render()

@@ -241,7 +241,8 @@ def test_the_component_sees_no_environment_by_default_and_calls_the_guides_defau
     assert run.hall_requests == []
     [call] = run.stub_calls
     assert (call.unit, call.method, call.url) == ("pyhall_gate", "POST", "http://localhost:8765/api/route")
-    assert call.refused and "loopback" in str(call.detail)
+    assert call.refused
+    assert "loopback" in str(call.detail)
 
 
 def test_the_component_with_the_workflow_environment_gates_on_the_hall(run_workflow) -> None:

@@ -1,8 +1,8 @@
 """The egress rule, one for both platforms: a run may connect to its own Hall and sink (and the `HOST:PORT`
 entries the user allows explicitly) and to nothing else. The rule is decided on the resolved address and port
 at connect time: in Node by netguard.cjs at the native connect, in the Make replay by `EgressTransport`, the
-httpx transport of every HTTP module. Every other call is sent to the run's stub service (hallsim.harness.stubs),
-which answers and records it.
+httpx transport of every HTTP module. Every other call is sent to the run's stub service
+(hallsim.harness.stubs), which answers and records it.
 
 A name is resolved only when it is the name of one of the run's endpoints (so no DNS query leaves for a
 third-party host); a call by any other name, or to any other address or port, goes to the stub. `*.localhost`
@@ -25,9 +25,9 @@ import httpx
 from hallsim.harness._errors import InputError
 from hallsim.harness.stubs import TARGET_HEADER, StubRun
 
-# httpcore is imported here, with hallsim, rather than lazily by httpx's first transport: a first import inside
-# an in-process pytest run (pytester) is dropped from sys.modules afterwards, and httpx's exception map would
-# then hold classes nobody raises (a timeout escaping as httpcore.ReadTimeout instead of httpx.ReadTimeout)
+# httpcore is imported here, with hallsim, rather than lazily by httpx's first transport: a first import
+# inside an in-process pytest run (pytester) is dropped from sys.modules afterwards, and httpx's exception
+# map would then hold classes nobody raises (a timeout escaping as httpcore.ReadTimeout, not httpx.ReadTimeout)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class EgressRule:
 
     @classmethod
     def for_run(cls, urls: Iterable[tuple[str | None, str]], allow: Iterable[str] = ()) -> EgressRule:
-        """The run's endpoints: (url, what) pairs (None skipped), then `HOST:PORT` entries allowed explicitly."""
+        """The run's endpoints: (url, what) pairs (None skipped), then the `HOST:PORT` entries allowed."""
         found: list[Endpoint] = []
         for url, what in urls:
             if url:
@@ -129,7 +129,9 @@ class Walls:
 
     def describe(self) -> str:
         parts = [f"in-process guard ({self.guard})"]
-        parts.append("network namespace (loopback only)" if self.network_namespace else "no network namespace")
+        parts.append(
+            "network namespace (loopback only)" if self.network_namespace else "no network namespace"
+        )
         return ", ".join(parts)
 
 
@@ -182,7 +184,9 @@ class EgressTransport(httpx.BaseTransport):
         port = url.port or (443 if url.scheme == "https" else 80)
         host = url.host.lower()
         if active is None:
-            raise EgressRefused(f"hallsim refused a connection to {host}:{port}: no run is active", request=request)
+            raise EgressRefused(
+                f"hallsim refused a connection to {host}:{port}: no run is active", request=request
+            )
         if host in active.rule.names:
             for address in _resolve(host, port):
                 if active.rule.allows(address, port):
@@ -202,19 +206,26 @@ class EgressTransport(httpx.BaseTransport):
         shown = f"[{address}]" if ":" in address else address
         request.url = request.url.copy_with(host=shown.strip("[]"))
         if request.url.scheme == "https":
-            request.extensions = {**request.extensions, "sni_hostname": request.headers.get("host", "").split(":")[0]}
+            request.extensions = {
+                **request.extensions,
+                "sni_hostname": request.headers.get("host", "").split(":")[0],
+            }
         return self.inner.handle_request(request)
 
     def _stubbed(self, request: httpx.Request, stub: StubRun) -> httpx.Response:
         original = str(request.url)
-        request.url = httpx.URL(scheme="http", host=stub.address, port=stub.port, raw_path=request.url.raw_path)
+        request.url = httpx.URL(
+            scheme="http", host=stub.address, port=stub.port, raw_path=request.url.raw_path
+        )
         request.headers[TARGET_HEADER] = original
         try:
             return self.inner.handle_request(request)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             why = next((c.detail for c in reversed(stub.calls()) if c.refused and c.url == original), None)
             if why is not None:
-                raise EgressRefused(f"hallsim refused the call to {original}: {why}", request=request) from None
+                raise EgressRefused(
+                    f"hallsim refused the call to {original}: {why}", request=request
+                ) from None
             raise
 
     def close(self) -> None:

@@ -98,7 +98,9 @@ class ScenarioFile(pytest.File):
             raise self.CollectError(str(err)) from None
         events = self.config.getoption("--hallsim-events")
         if events:
-            scenario = scenario.with_generated_events(events, int(self.config.getoption("--hallsim-seed") or 0))
+            scenario = scenario.with_generated_events(
+                events, int(self.config.getoption("--hallsim-seed") or 0)
+            )
         yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
 
 

@@ -50,7 +50,8 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
     metavar="'[METHOD] URL_PATTERN BEHAVIOUR'",
     help=(
         "Answer calls to anything but the Hall (and sink) like this, e.g. "
-        "'POST https://crm.example.invalid/* http-201' (repeatable; first match wins; before the file's stubs:)."
+        "'POST https://crm.example.invalid/* http-201' (repeatable; first match wins, before the "
+        "file's stubs:)."
     ),
 )
 @click.option(
@@ -94,7 +95,7 @@ def command(
 
     try:
         # first, while the process has one thread: everything after (Hall, stubs, Node) starts inside
-        enter_namespace(netns)  # type: ignore[arg-type]  (click.Choice checked it)
+        enter_namespace("on" if netns == "on" else "auto" if netns == "auto" else "off")
     except NamespaceError as err:
         raise click.UsageError(str(err)) from None
     try:

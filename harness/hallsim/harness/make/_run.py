@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.make._settings import SETTINGS, unconfirmed_names
-from hallsim.harness.stubs import StubCall, Stubs
 from hallsim.harness.make._trace import jsonable
+from hallsim.harness.stubs import StubCall, Stubs
 
 if TYPE_CHECKING:
     from hallsim.harness.make._engine import Engine

@@ -14,6 +14,7 @@ import httpx
 
 from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
+from hallsim.harness.egress import EgressRule, Walls, egress_scope
 from hallsim.harness.make._actions import BUILT_IN
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, read_blueprint
 from hallsim.harness.make._dates import to_datetime
@@ -21,7 +22,6 @@ from hallsim.harness.make._engine import Engine
 from hallsim.harness.make._names import DIRECTIVES, FREE
 from hallsim.harness.make._run import MakeRun
 from hallsim.harness.make._settings import resolve_settings
-from hallsim.harness.egress import EgressRule, Walls, egress_scope
 from hallsim.harness.stubs import StubCall, StubRun, Stubs
 from hallsim.harness.workflow import HallEndpoint
 

@@ -35,8 +35,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hallsim.emulator.files import YamlDocument
-from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 from hallsim.harness._errors import InputError
+from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")

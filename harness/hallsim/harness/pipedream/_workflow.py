@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hallsim.harness._errors import InputError
+from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.node import find_node
 from hallsim.harness.pipedream._host import host_for
 from hallsim.harness.pipedream._model import PLACEHOLDERS, WorkflowSpec, fill_placeholders, placeholders
 from hallsim.harness.pipedream._run import PipedreamRun, StepResult, StepStatus
 from hallsim.harness.pipedream._settings import RunSettings, resolve_settings
 from hallsim.harness.pipedream._sink import shared_sink
-from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.stubs import StubCall, StubRun, Stubs
 from hallsim.harness.workflow import HallEndpoint
 
@@ -129,9 +129,7 @@ class PipedreamWorkflow:
         env = self._env({"hall.url": hall.url, "hall.token": hall.token, "sink.url": sink_url}, variables)
         # hallsim.harness.egress: steps reach the run's own Hall and sink (and egress_allow), nothing else;
         # every other call is answered by the run's stub service
-        rule = EgressRule.for_run(
-            [(hall.url, "hall url"), (sink_url, "setting sink_url")], cfg.egress_allow
-        )
+        rule = EgressRule.for_run([(hall.url, "hall url"), (sink_url, "setting sink_url")], cfg.egress_allow)
         timeout_s = cfg.timeout(self.spec.trigger_type)
         spec: dict[str, Any] = {
             "steps": [self._step_json(step, cfg) for step in self.spec.steps],
@@ -217,7 +215,7 @@ class PipedreamWorkflow:
 
 
 def _attributed(calls: tuple[StubCall, ...], result: dict[str, Any]) -> tuple[StubCall, ...]:
-    """Each stub call with the step whose connection made it (the guard recorded the connection's local port)."""
+    """Each stub call with the step whose connection made it (the guard records each connection's port)."""
     by_port: dict[int, str] = {}
     for step in result["steps"]:
         for entry in step["http"]:

@@ -130,7 +130,9 @@ def parse_stub_rule(spec: Mapping[str, Any] | Rule, where: str = "stub") -> Rule
     rest = {key: value for key, value in spec.items() if key != "match"}
     if "respond" in rest:
         raw = rest["respond"]
-        rest["respond"] = [_slow_then_http(item) for item in raw] if isinstance(raw, list) else _slow_then_http(raw)
+        rest["respond"] = (
+            [_slow_then_http(item) for item in raw] if isinstance(raw, list) else _slow_then_http(raw)
+        )
     try:
         rule = parse_rule(rest, where)
     except ScriptError as err:
@@ -151,9 +153,13 @@ def _conditions(match: Any, where: str) -> tuple[Condition, ...]:
             raise StubError(f"{where}: unknown field {key!r}; expected {', '.join(MATCH_KEYS)}")
         if key == "headers":
             if not isinstance(value, Mapping):
-                raise StubError(f"{where}.headers: expected a mapping of header name to pattern; got {value!r}")
+                raise StubError(
+                    f"{where}.headers: expected a mapping of header name to pattern; got {value!r}"
+                )
             for header, pattern in value.items():
-                out.append(Condition(str(header).lower(), _patterns(pattern, f"{where}.headers.{header}"), True))
+                out.append(
+                    Condition(str(header).lower(), _patterns(pattern, f"{where}.headers.{header}"), True)
+                )
             continue
         if key == "method":
             value = [str(v).upper() for v in value] if isinstance(value, list) else str(value).upper()
@@ -176,7 +182,7 @@ def parse_stub_line(text: str, where: str = "--stub") -> Rule:
     parts = text.strip().split(None, 2)
     expected = (
         "expected `[METHOD] URL_PATTERN BEHAVIOUR`, e.g. `POST https://crm.example.invalid/* http-201` "
-        "or `https://api.example.invalid/* {\"behaviour\": \"http-200\", \"json\": {\"ok\": true}}`"
+        'or `https://api.example.invalid/* {"behaviour": "http-200", "json": {"ok": true}}`'
     )
     if len(parts) < 2:
         raise StubError(f"{where}: {text!r}: {expected}")
@@ -218,7 +224,9 @@ def parse_stub_default(value: Any, where: str = "--stub-default") -> Stubs:
         return Stubs(refuse_unmatched=True)
     if isinstance(value, str) and value.strip().lower() == AUTO:
         return Stubs()
-    behaviour = parse_stub_behaviour(_slow_then_http(_json_or_text(value) if isinstance(value, str) else value), where)
+    behaviour = parse_stub_behaviour(
+        _slow_then_http(_json_or_text(value) if isinstance(value, str) else value), where
+    )
     return Stubs(default=behaviour)
 
 
@@ -232,14 +240,20 @@ def parse_stubs(value: Any, where: str = "stubs") -> Stubs:
     if isinstance(value, list):
         return Stubs(rules=tuple(parse_stub_rule(item, f"{where}[{i}]") for i, item in enumerate(value)))
     if not isinstance(value, Mapping):
-        raise StubError(f"{where}: expected a list of stub rules or a mapping with `default` and `rules`; got {value!r}")
+        raise StubError(
+            f"{where}: expected a list of stub rules or a mapping with `default` and `rules`; got {value!r}"
+        )
     unknown = sorted(str(key) for key in value if key not in ("default", "rules"))
     if unknown:
         raise StubError(f"{where}: unknown key(s) {', '.join(unknown)}; expected default, rules")
     rules_raw = value.get("rules") or []
     if not isinstance(rules_raw, list):
         raise StubError(f"{where}.rules: expected a list of stub rules; got {rules_raw!r}")
-    base = parse_stub_default(value["default"], f"{where}.default") if value.get("default") is not None else Stubs()
+    base = (
+        parse_stub_default(value["default"], f"{where}.default")
+        if value.get("default") is not None
+        else Stubs()
+    )
     rules = tuple(parse_stub_rule(item, f"{where}.rules[{i}]") for i, item in enumerate(rules_raw))
     return dataclasses.replace(base, rules=rules)
 

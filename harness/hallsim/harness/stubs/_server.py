@@ -128,7 +128,9 @@ def _answer_body(behaviour: Behaviour) -> tuple[bytes, str]:
     if status < 400:
         return b"{}", "application/json"
     code = _phrase(status).decode().lower().replace(" ", "_") or "error"
-    return json.dumps({"error": code, "detail": f"HTTP {status} (stubbed by hallsim)"}).encode(), "application/json"
+    return json.dumps(
+        {"error": code, "detail": f"HTTP {status} (stubbed by hallsim)"}
+    ).encode(), "application/json"
 
 
 class _Refused(Exception):
@@ -246,7 +248,10 @@ class StubRun:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.run = self
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="hallsim-stubs", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="hallsim-stubs",
+            daemon=True,
         )
         self._thread.start()
 
@@ -299,8 +304,16 @@ class StubRun:
 
     def _record_fault(self, fault: str, detail: str, peer_port: int, *, tls: bool = False) -> None:
         self._add(
-            method="", url="", headers={}, body="", rule=None, behaviour="", fault=fault, detail=detail,
-            peer_port=peer_port, tls=tls,
+            method="",
+            url="",
+            headers={},
+            body="",
+            rule=None,
+            behaviour="",
+            fault=fault,
+            detail=detail,
+            peer_port=peer_port,
+            tls=tls,
         )
 
     def _answer(
@@ -346,7 +359,12 @@ class StubRun:
         return self._perform(machine, conn, behaviour, method, record)
 
     def _perform(
-        self, machine: h11.Connection, conn: socket.socket, behaviour: Behaviour, method: str, record: dict[str, Any]
+        self,
+        machine: h11.Connection,
+        conn: socket.socket,
+        behaviour: Behaviour,
+        method: str,
+        record: dict[str, Any],
     ) -> bool:
         kind = behaviour.kind
         if kind == "slow":
@@ -395,7 +413,9 @@ def _url(target: str, headers: list[tuple[str, str]], tls: bool, server_name: st
     if target.lower().startswith(("http://", "https://")):
         return target
     scheme = "https" if tls else "http"
-    host = next((value for name, value in headers if name.lower() == "host"), None) or server_name or "unknown"
+    host = (
+        next((value for name, value in headers if name.lower() == "host"), None) or server_name or "unknown"
+    )
     return f"{scheme}://{host}{target if target.startswith('/') else '/' + target}"
 
 
@@ -414,7 +434,7 @@ def _hold(conn: socket.socket, closed: threading.Event) -> None:
         try:
             if not conn.recv(65536):
                 return
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return
