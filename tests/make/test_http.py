@@ -39,8 +39,8 @@ def test_allow_gives_the_documented_v3_output_bundle(replay: Replay, hall: HallE
     assert output["data"]["denied"] is False  # parsed JSON sits under data: {{2.data.denied}}
     assert output["fileSize"] > 0
     [request] = run.hall_requests
-    assert request["body"]["worker_id"] == "wrk_make_acme_prod"
-    assert request["response"]["status"] == 200
+    assert request.body["worker_id"] == "wrk_make_acme_prod"
+    assert request.status == 200
 
 
 def test_v4_output_has_headers_as_a_collection(replay: Replay, hall: HallEndpoint) -> None:
@@ -65,8 +65,8 @@ def test_deny_is_an_ordinary_200(replay: Replay, hall: HallEndpoint) -> None:
     ("behaviour", "error_type"),
     [
         ("http-500", "RuntimeError"),
-        ("http-404", "RuntimeError"),
-        ("http-400", "RuntimeError"),
+        ("http-404", "BundleValidationError"),  # help.make.com "Types of errors"
+        ("http-400", "BundleValidationError"),
         ("http-503", "ConnectionError"),
         ("http-504", "ConnectionError"),
         ("http-429", "RateLimitError"),
@@ -216,7 +216,7 @@ def test_wrong_token_is_account_validation_error(replay: Replay, hall: HallEndpo
 def test_run_reports_only_its_own_hall_requests(replay: Replay, hall: HallEndpoint) -> None:
     replay(_gate(http_v3()), hall=hall)
     second = replay(_gate(http_v3()), hall=hall, event=[{"worker_id": "a"}, {"worker_id": "b"}])
-    assert [r["body"]["worker_id"] for r in second.hall_requests] == ["a", "b"]
+    assert [r.body["worker_id"] for r in second.hall_requests] == ["a", "b"]
 
 
 def test_missing_url_variable_is_a_bundle_validation_error(replay: Replay) -> None:

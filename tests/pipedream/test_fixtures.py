@@ -42,7 +42,7 @@ def test_allow_runs_every_step_and_the_audit_sink_gets_the_decision(run_workflow
     assert run.outcome == "completed"
     assert run.protected_ran
     assert [s.status for s in run.steps] == ["success"] * 4
-    decision = run.hall_requests[0]["decision"]
+    decision = run.hall_requests[0].decision
     gate = run.step("pyhall_gate").exports
     assert gate["denied"] is False
     assert gate["decision_id"] == decision["decision_id"]
@@ -61,16 +61,16 @@ def test_a_caller_can_bring_its_own_audit_sink(run_workflow, httpserver) -> None
     assert run.outcome == "completed"
     assert run.sink_requests == []
     [(request, _)] = httpserver.log
-    assert request.json["decision_id"] == run.hall_requests[0]["decision"]["decision_id"]
+    assert request.json["decision_id"] == run.hall_requests[0].decision["decision_id"]
 
 
 def test_the_gate_sends_the_guides_request_with_the_token(run_workflow) -> None:
     run = run_workflow(OPTION_A, "allow", event={"worker_id": "wrk_x", "data_label": "RESTRICTED"})
     [request] = run.hall_requests
-    assert request["method"] == "POST"
-    assert request["path"] == "/api/route"
-    assert request["headers"]["authorization"] == "Bearer ***"
-    assert request["body"] == {
+    assert request.method == "POST"
+    assert request.path == "/api/route"
+    assert request.headers["authorization"] == "Bearer ***"
+    assert request.body == {
         "capability_id": "cap.data.write.v1",
         "worker_id": "wrk_x",
         "env": "prod",
@@ -82,7 +82,7 @@ def test_the_gate_sends_the_guides_request_with_the_token(run_workflow) -> None:
 def test_deny_exits_at_the_gate_and_nothing_after_runs(run_workflow) -> None:
     run = run_workflow(OPTION_A, "deny:DENY_POLICY_GATE")
     gate = run.step("pyhall_gate")
-    decision = run.hall_requests[0]["decision"]
+    decision = run.hall_requests[0].decision
     assert run.outcome == "exited"
     assert gate.status == "exited"
     assert gate.exit_reason == "Governance denial: DENY_POLICY_GATE"
@@ -251,7 +251,7 @@ def test_the_component_with_the_workflow_environment_gates_on_the_hall(run_workf
     assert run.outcome == "exited"
     assert gate.exports["denied"] is True
     # props from the workflow, defaults from the component (env: prod, tenant_id: org.acme)
-    assert run.hall_requests[0]["body"] == {
+    assert run.hall_requests[0].body == {
         "capability_id": "cap.data.write.v1",
         "worker_id": "wrk_pipedream_acme_prod",
         "env": "prod",

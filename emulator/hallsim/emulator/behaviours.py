@@ -107,7 +107,6 @@ _INFO = (
 )
 
 _PARAMS: dict[str, tuple[str, ...]] = {info.name.split("-<")[0]: info.parameters for info in _INFO}
-_NAMES = tuple(info.name for info in _INFO)
 
 
 def catalogue() -> list[BehaviourInfo]:

@@ -21,9 +21,8 @@ REQUIRED_FIELDS = ("capability_id", "worker_id", "env")
 
 #: the guides document `env` as "dev or prod". pyhall's RouteInput also knows stage and edge; whether a real
 #: Hall Server accepts them is not documented, so the accepted set is a setting (HallEmulator(envs=...),
-#: script `envs:`), shown by /__hall/health
+#: script `envs:`, `hallsim serve --env`), shown by /__hall/health
 GUIDE_ENVS = ("dev", "prod")
-PYHALL_ENVS = ("dev", "stage", "prod", "edge")
 
 #: both guides list CONFIDENTIAL (pyhall's RouteInput lacks it; policy.py says what policy mode does with it)
 DATA_LABELS = ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED")

@@ -27,7 +27,7 @@ from hallsim.harness.stubs import TARGET_HEADER, StubRun
 
 # httpcore is imported here, with hallsim, rather than lazily by httpx's first transport: a first import
 # inside an in-process pytest run (pytester) is dropped from sys.modules afterwards, and httpx's exception
-# map would then hold classes nobody raises (a timeout escaping as httpcore.ReadTimeout, not httpx.ReadTimeout)
+# map would then hold classes nobody raises (a timeout escaping as httpcore.ReadTimeout)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""What the Hall did during one run, read from the emulator's journal entries (`JournalEntry.to_dict()`).
+"""What the Hall did during one run, read from the emulator's journal entries (`JournalEntry` objects).
 
 The matrix and the scenarios judge a run by what the gate was actually given, not by the name of the
 behaviour that was scripted: a scripted sequence, a seeded chaos rule or a `slow` answer that arrived too
@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ROUTE_PATH = "/api/route"
+from hallsim.harness.record import is_route_entry
 
-#: hall-contract.md "Response (200, JSON)": the five decision fields
-DECISION_FIELDS = ("decision_id", "denied", "selected_worker_species_id", "artifact_hash", "reason")
+if TYPE_CHECKING:
+    from hallsim.emulator.journal import JournalEntry
 
 
-def route_requests(entries: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def route_requests(entries: Sequence[JournalEntry]) -> list[JournalEntry]:
     """The journal entries that are gate calls (`POST /api/route`), oldest first."""
-    return [e for e in entries if str(e.get("path", "")).rstrip("/") == ROUTE_PATH]
+    return [e for e in entries if is_route_entry(e)]
 
 
-def response_json(entry: Mapping[str, Any]) -> Any:
+def response_json(entry: JournalEntry) -> Any:
     """The answer's body parsed as JSON, or None when there was no answer or it was not JSON."""
-    response = entry.get("response")
-    if not isinstance(response, Mapping):
+    response = entry.response
+    if response is None:
         return None
     body = response.get("body")
     if isinstance(body, (bytes, bytearray)):
@@ -37,28 +37,28 @@ def response_json(entry: Mapping[str, Any]) -> Any:
     return body
 
 
-def _delivered(entry: Mapping[str, Any]) -> bool:
+def _delivered(entry: JournalEntry) -> bool:
     """The whole answer reached the client: an HTTP response, and no fault injected instead of or after it."""
-    return isinstance(entry.get("response"), Mapping) and not entry.get("fault")
+    return entry.status is not None and not entry.fault
 
 
-def is_well_formed_allow(entry: Mapping[str, Any]) -> bool:
+def is_well_formed_allow(entry: JournalEntry) -> bool:
     """hall-contract.md "Response (200, JSON)": status 200, a JSON object, `denied` the boolean false,
     delivered in full. Anything else is not an allow, whatever the behaviour was called."""
     if not _delivered(entry):
         return False
-    if entry["response"].get("status") != 200:
+    if entry.status != 200:
         return False
     body = response_json(entry)
     return isinstance(body, Mapping) and body.get("denied") is False
 
 
-def well_formed_allow(entries: Sequence[Mapping[str, Any]]) -> bool:
+def well_formed_allow(entries: Sequence[JournalEntry]) -> bool:
     """Whether the gate was given a well-formed allow during this run (by any of its Hall calls)."""
     return any(is_well_formed_allow(e) for e in route_requests(entries))
 
 
-def issued_decisions(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def issued_decisions(entries: Sequence[JournalEntry]) -> list[dict[str, Any]]:
     """Every decision the emulator delivered in this run (JSON objects with a decision_id), oldest first."""
     decisions = []
     for entry in route_requests(entries):
@@ -68,17 +68,17 @@ def issued_decisions(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return decisions
 
 
-def issued_decision(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+def issued_decision(entries: Sequence[JournalEntry]) -> dict[str, Any] | None:
     """The last decision the emulator delivered in this run, or None."""
     decisions = issued_decisions(entries)
     return decisions[-1] if decisions else None
 
 
-def describe_entry(entry: Mapping[str, Any]) -> str:
+def describe_entry(entry: JournalEntry) -> str:
     """One line a person understands: what the Hall did with this request."""
-    fault = entry.get("fault")
-    response = entry.get("response")
-    behaviour = str(entry.get("behaviour") or "")
+    fault = entry.fault
+    response = entry.response
+    behaviour = str(entry.behaviour or "")
     # a `slow` answer the client did not wait for, whether or not the emulator has noticed it leave yet
     if behaviour.startswith("slow:") and not isinstance(response, Mapping) and fault in (None, "client_gone"):
         seconds = behaviour.split(":")[1]
@@ -95,7 +95,7 @@ def describe_entry(entry: Mapping[str, Any]) -> str:
     return text
 
 
-def describe(entries: Sequence[Mapping[str, Any]]) -> str:
+def describe(entries: Sequence[JournalEntry]) -> str:
     """What the Hall did in a run, one clause per gate call."""
     calls = route_requests(entries)
     if not calls:

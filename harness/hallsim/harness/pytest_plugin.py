@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 #: keep in step with hallsim.harness.scenario.SCENARIO_SUFFIXES (not imported here: pydantic is slow)
 _SUFFIXES = (".scenario.yaml", ".scenario.yml")
-#: modelled time in fixture runs is scaled like in scenarios (see hallsim.harness.scenario.DEFAULT_TIME_SCALE)
-_TIME_SCALE = 0.01
 
 _emulator_key = pytest.StashKey["HallEmulator"]()
 
@@ -61,6 +59,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if emulator is not None:
         emulator.stop()
         del config.stash[_emulator_key]
+
+
+class _JunitClassnames:
+    """JUnit XML: a scenario's classname is its folder, dotted, and its file name without dots (pytest would
+    read `scenarios/make/gate_break.allow.scenario.yaml` as the packages `gate_break`, `allow`, `scenario`).
+    Runs before junitxml's own hook, which keeps the attributes already set on a test case."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        path = report.nodeid.split("::", 1)[0]
+        if not path.endswith(_SUFFIXES):
+            return
+        from _pytest.junitxml import xml_key
+
+        log = self.config.stash.get(xml_key, None)
+        if log is not None:
+            log.node_reporter(report).add_attribute("classname", scenario_classname(path))
+
+
+def scenario_classname(path: str) -> str:
+    """`scenarios/make/gate_break.allow.scenario.yaml` -> `scenarios.make.gate_break_allow`."""
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    for suffix in _SUFFIXES:
+        name = name.removesuffix(suffix)
+    return ".".join([*(p for p in parts[:-1] if p not in ("", ".")), name.replace(".", "_")])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("xmlpath", None):
+        config.pluginmanager.register(_JunitClassnames(config), "hallsim-junit-classnames")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -142,10 +174,14 @@ def make_hall_emulator(pytestconfig: pytest.Config) -> HallEmulator:
 
 @pytest.fixture
 def hall_emulator(make_hall_emulator: HallEmulator) -> Iterator[HallEmulator]:
-    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test."""
+    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test; an exception
+    the emulator raised while answering during the test (a bug in hallsim) fails the test at teardown."""
     make_hall_emulator.reset()
     yield make_hall_emulator
-    make_hall_emulator.reset()
+    try:
+        make_hall_emulator.check_handler_errors()
+    finally:
+        make_hall_emulator.reset()
 
 
 RunWorkflow = Callable[..., "WorkflowRun"]
@@ -165,6 +201,7 @@ def _runner(emulator: HallEmulator, platform: str | None) -> RunWorkflow:
         """Run the workflow against the emulator; `hall` sets its default behaviour first (e.g. "deny").
         `stubs` answer every other call: a list of stub rules, `{default:, rules:}`, or a Stubs."""
         from hallsim.harness._errors import InputError
+        from hallsim.harness.record import DEFAULT_TIME_SCALE
         from hallsim.harness.stubs import parse_stubs
         from hallsim.harness.workflow import HallEndpoint, load_workflow
 
@@ -182,7 +219,7 @@ def _runner(emulator: HallEmulator, platform: str | None) -> RunWorkflow:
             endpoint,
             event=event,
             variables=variables,
-            settings={"time_scale": _TIME_SCALE, **(settings or {})},
+            settings={"time_scale": DEFAULT_TIME_SCALE, **(settings or {})},
             stubs=parse_stubs(stubs, "stubs") if stubs is not None else None,
         )
 
@@ -229,6 +266,12 @@ class AuditSink:
 
 
 @pytest.fixture
-def audit_sink(httpserver: HTTPServer) -> AuditSink:
+def audit_sink(request: pytest.FixtureRequest) -> AuditSink:
     """A local sink for downstream webhooks (pytest-httpserver): `.url` to post to, `.records` received."""
-    return AuditSink(httpserver)
+    try:
+        import pytest_httpserver  # noqa: F401  (its `httpserver` fixture serves the sink)
+    except ImportError:
+        message = "hallsim's audit_sink fixture needs pytest-httpserver: pip install 'hallsim[pytest]'"
+        pytest.fail(message, pytrace=False)
+    server: HTTPServer = request.getfixturevalue("httpserver")
+    return AuditSink(server)

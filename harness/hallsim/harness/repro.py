@@ -21,21 +21,23 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from hallsim.harness import journal
 from hallsim.harness._errors import InputError
-from hallsim.harness.expectations import audit_records, routes_taken
+from hallsim.harness.expectations import audit_records
+from hallsim.harness.record import DEFAULT_TIME_SCALE, RunRecord
 from hallsim.harness.verdict import unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
+    from hallsim.emulator.journal import JournalEntry
 
-#: the request fields a record is matched on (issue 6)
+#: the request fields a record is matched on
 MATCH_FIELDS = ("worker_id", "capability_id", "data_label")
 #: the name of the emulator rule that gives the recorded decision; journal entries name the rule they matched
 RULE_NAME = "repro-decision"
 #: what a request that does not match the record gets
 UNMATCHED_REASON = "hallsim repro: this request does not match the decision record"
 #: modelled time is scaled like in scenarios
-TIME_SCALE = 0.01
+TIME_SCALE = DEFAULT_TIME_SCALE
 
 
 class DecisionRecord(BaseModel):
@@ -133,9 +135,11 @@ class Repro:
     workflow: Path
     platform: str
     event: Any
-    run: dict[str, Any]
+    #: the first run's typed record (what the verdict and the saved scenario are read from)
+    run: RunRecord
+    #: the same run as JSON (`hallsim repro --json`)
+    run_json: dict[str, Any]
     trace: str
-    hall_requests: list[dict[str, Any]]
     #: request fields that differ from the record: name -> (record, request)
     differences: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     #: whether the record's artifact_hash is the hash of the request the workflow sent (None: not checkable)
@@ -144,12 +148,16 @@ class Repro:
     unstable: tuple[str, ...] = ()
 
     @property
+    def hall_requests(self) -> tuple[JournalEntry, ...]:
+        return self.run.hall_requests
+
+    @property
     def matched(self) -> bool:
-        return any(e.get("rule") == RULE_NAME for e in self.hall_requests)
+        return any(e.rule == RULE_NAME for e in self.hall_requests)
 
     @property
     def fail_open(self) -> bool:
-        return bool(unallowed_runs(self.run, self.hall_requests))
+        return bool(unallowed_runs(self.run))
 
     def render(self) -> str:
         r = self.record
@@ -181,9 +189,7 @@ class Repro:
             "FAIL-OPEN: the protected action ran without a well-formed allow"
             if self.fail_open
             else (
-                "the protected action ran"
-                if self.run.get("protected_ran")
-                else "the protected action did not run"
+                "the protected action ran" if self.run.protected_ran else "the protected action did not run"
             )
         )
         lines += [f"  verdict: {verdict}", "", self.trace.rstrip()]
@@ -192,26 +198,21 @@ class Repro:
     def scenario(self, save_to: Path) -> dict[str, Any]:
         """The scenario (as YAML data) that pins what this run did, with paths relative to `save_to`."""
         base = save_to.resolve().parent
-        expect: dict[str, Any] = {
-            "outcome": self.run.get("outcome", self.run.get("status")),
-            "protected_ran": bool(self.run.get("protected_ran")),
-        }
+        expect: dict[str, Any] = {"outcome": self.run.outcome, "protected_ran": self.run.protected_ran}
         if self.platform == "pipedream":
             steps: dict[str, Any] = {}
-            for step in self.run.get("steps") or []:
-                name = step["name"]
-                steps[name] = {"status": step.get("status")}
+            for step in self.run.units:
+                name = step.name
+                steps[name] = {"status": step.status}
                 exports = {
-                    k: v for k, v in (step.get("exports") or {}).items() if f"{name}.{k}" not in self.unstable
+                    k: v for k, v in _exports(step.exports).items() if f"{name}.{k}" not in self.unstable
                 }
                 if exports:
                     steps[name]["exports"] = exports
             expect["steps"] = steps
         else:
-            expect["modules"] = {
-                str(m["id"]): {"executed": bool(m.get("executed"))} for m in self.run.get("modules") or []
-            }
-            expect["routes"] = routes_taken(self.run)
+            expect["modules"] = {m.name: {"executed": m.ran} for m in self.run.units}
+            expect["routes"] = self.run.routes_taken()
         calls = journal.route_requests(self.hall_requests)
         expect["hall_calls"] = {"count": len(calls)}
         hall_calls: dict[str, Any] = expect["hall_calls"]
@@ -281,8 +282,8 @@ def _reproduce(
         emulator.set_rules([decision_rule(record)])
         hall = HallEndpoint(emulator.url, next(iter(emulator.tokens)), emulator)
         runs.append(workflow.run(hall, event=event, settings={"time_scale": time_scale}))
-    first, second = runs[0].to_json(), runs[1].to_json()
-    requests = list(runs[0].hall_requests)
+    first, second = runs[0].record, runs[1].record
+    requests = list(first.hall_requests)
     return Repro(
         record=record,
         record_path=record_path,
@@ -290,40 +291,45 @@ def _reproduce(
         platform=workflow.platform,
         event=event,
         run=first,
+        run_json=runs[0].to_json(),
         trace=runs[0].render(),
-        hall_requests=requests,
         differences=_differences(record, requests),
         hash_matches=_hash_matches(record, requests, emulator),
         unstable=_unstable_exports(first, second),
     )
 
 
-def _differences(record: DecisionRecord, requests: list[dict[str, Any]]) -> dict[str, tuple[Any, Any]]:
+def _differences(record: DecisionRecord, requests: list[JournalEntry]) -> dict[str, tuple[Any, Any]]:
     calls = journal.route_requests(requests)
     if not calls:
         return {}
-    body = calls[0].get("body")
+    body = calls[0].body
     if not isinstance(body, Mapping):
         return {"body": (record.match, body)}
     return {name: (want, body.get(name)) for name, want in record.match.items() if body.get(name) != want}
 
 
-def _hash_matches(record: DecisionRecord, requests: list[dict[str, Any]], emulator: Any) -> bool | None:
+def _hash_matches(record: DecisionRecord, requests: list[JournalEntry], emulator: Any) -> bool | None:
     calls = journal.route_requests(requests)
-    if record.artifact_hash is None or not calls or not isinstance(calls[0].get("body"), Mapping):
+    body = calls[0].body if calls else None
+    if record.artifact_hash is None or not isinstance(body, Mapping):
         return None
     from hallsim.emulator import artifact_hash
 
-    return bool(artifact_hash(calls[0]["body"]) == record.artifact_hash)
+    return bool(artifact_hash(dict(body)) == record.artifact_hash)
 
 
-def _unstable_exports(first: Mapping[str, Any], second: Mapping[str, Any]) -> tuple[str, ...]:
-    other = {s.get("name"): s.get("exports") or {} for s in second.get("steps") or []}
+def _exports(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _unstable_exports(first: RunRecord, second: RunRecord) -> tuple[str, ...]:
+    other = {u.name: _exports(u.exports) for u in second.units}
     unstable = []
-    for step in first.get("steps") or []:
-        for key, value in (step.get("exports") or {}).items():
-            if other.get(step.get("name"), {}).get(key) != value:
-                unstable.append(f"{step.get('name')}.{key}")
+    for step in first.units:
+        for key, value in _exports(step.exports).items():
+            if other.get(step.name, {}).get(key) != value:
+                unstable.append(f"{step.name}.{key}")
     return tuple(unstable)
 
 

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from hallsim.harness._errors import HarnessError
 from hallsim.harness.expectations import ExpectationFailure, Mismatch, check_run, render_failure, show
+from hallsim.harness.record import RunRecord
 from hallsim.harness.scenario import Scenario
-from hallsim.harness.verdict import unallowed_runs
+from hallsim.harness.verdict import GateVerdict, RunVerdict, judge_run
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
+    from hallsim.emulator.journal import JournalEntry
 
-#: the rule every run is held to (issue 6): the protected action may run only after a well-formed allow
+#: the rule every run is held to (verdict.py): the protected action may run only after a well-formed allow
 FAIL_CLOSED_RULE = "the protected action runs only after a well-formed allow from the Hall"
 
 
@@ -29,17 +31,25 @@ class EventRun:
 
     label: str
     event: Any
-    run: dict[str, Any] | None
+    #: the run's typed record; None when the run could not happen (`error`)
+    record: RunRecord | None
     trace: str
-    hall_requests: list[dict[str, Any]]
     mismatches: tuple[Mismatch, ...]
     fail_open: bool
     #: a harness or emulator error that stopped the run (bad input, Node missing, ...)
     error: str | None = None
+    #: every setting the run used
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: the run judged by the fail-closed rule (None when it could not run)
+    verdict: RunVerdict | None = None
 
     @property
     def passed(self) -> bool:
         return not self.mismatches and self.error is None
+
+    @property
+    def hall_requests(self) -> tuple[JournalEntry, ...]:
+        return self.record.hall_requests if self.record is not None else ()
 
 
 @dataclass(frozen=True)
@@ -67,11 +77,25 @@ class ScenarioResult:
     def fail_open_runs(self) -> int:
         return sum(1 for r in self.runs if r.fail_open)
 
+    @property
+    def gate(self) -> GateVerdict | None:
+        """What the scenario's failure says about the gate, in the matrix's words: error (could not run),
+        fail-open (a run failed open and the scenario does not pin it), broken (a failed run did not run the
+        protected action after a good allow); None when it passed or failed only on an expectation."""
+        if self.status == "error":
+            return "error"
+        if not self.scenario.pins_fail_open and any(r.fail_open for r in self.runs):
+            return "fail-open"
+        failed = [r for r in self.runs if not r.passed]
+        if any(r.verdict is not None and r.verdict.gate == "broken" for r in failed):
+            return "broken"
+        return None
+
     def report(self) -> str:
         """Expected against actual for every failed run, with its trace; empty when the scenario passed."""
         if self.error is not None:
             return f"{self.scenario.path}: {self.error}"
-        parts = []
+        parts = [self.headline()] if not self.passed else []
         if self.problems:
             parts.append(
                 render_failure(self.problems, title=f"{self.scenario.path}: scenario {self.scenario.name!r}")
@@ -88,6 +112,21 @@ class ScenarioResult:
         if len(failed) > 3:
             parts.append(f"... and {len(failed) - 3} more failed runs out of {len(self.runs)}")
         return "\n\n".join(parts)
+
+    def headline(self) -> str:
+        """The first thing that went wrong, in one line (what pytest's summary shows first)."""
+        for run in self.runs:
+            if run.error is not None:
+                return f"could not run: {run.error.splitlines()[0]}"
+            if run.mismatches:
+                first = run.mismatches[0]
+                more = len(run.mismatches) - 1
+                extra = f" (+{more} more)" if more else ""
+                return f"{first.where}: expected {first.expected}; actual {first.actual}{extra}"
+        if self.problems:
+            first = self.problems[0]
+            return f"{first.where}: expected {first.expected}; actual {first.actual}"
+        return f"{self.scenario.path}: failed"
 
     def raise_for_failure(self) -> None:
         if not self.passed:
@@ -126,7 +165,7 @@ def run_scenario(
                 "expectations",
             )
         )
-    settings: dict[str, Any] = next((r.run.get("settings", {}) for r in runs if r.run), {})
+    settings: dict[str, Any] = next((r.settings for r in runs if r.record is not None), {})
     return ScenarioResult(scenario, runs, tuple(problems), time.perf_counter() - started, settings=settings)
 
 
@@ -170,19 +209,33 @@ def _run_event(
             stubs=scenario.stubs,
         )
     except HarnessError as err:
-        return EventRun(label, event, None, "", [], (), fail_open=False, error=str(err))
-    data = run.to_json()
-    requests = list(run.hall_requests)
-    mismatches = check_run(scenario.expect, data, requests)
-    unallowed = unallowed_runs(data, requests)
-    fail_open = bool(unallowed)
+        return EventRun(label, event, None, "", (), fail_open=False, error=str(err))
+    record = run.record
+    judged = judge_run(record)
+    if judged.errors:
+        # the emulator's own exception: the run says nothing about the gate
+        error = "; ".join(judged.errors)
+        return EventRun(label, event, record, run.render(), (), False, error=error, verdict=judged)
+    mismatches = check_run(scenario.expect, record)
+    fail_open = judged.fail_open
     if fail_open and not scenario.pins_fail_open:
+        cause = f"; why: {judged.cause.line()}" if judged.cause is not None else ""
         mismatches.append(
             Mismatch(
                 "fail-closed rule",
                 FAIL_CLOSED_RULE,
-                "; ".join(unallowed)
+                "; ".join(judged.unallowed)
+                + cause
                 + " (pin today's behaviour with `pins_fail_open: true` and a `note:` if this is known)",
             )
         )
-    return EventRun(label, event, data, run.render(), requests, tuple(mismatches), fail_open)
+    return EventRun(
+        label,
+        event,
+        record,
+        run.render(),
+        tuple(mismatches),
+        fail_open,
+        settings=dict(run.settings),
+        verdict=judged,
+    )

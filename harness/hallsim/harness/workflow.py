@@ -5,15 +5,18 @@ loaded once, run many times against a Hall endpoint, each run giving a `Workflow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from hallsim.emulator.files import path_problem
 from hallsim.harness._errors import InputError
 
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
+    from hallsim.emulator.journal import JournalEntry
+    from hallsim.harness.record import RunRecord
     from hallsim.harness.stubs import Stubs
 
 Platform = Literal["pipedream", "make"]
@@ -48,8 +51,18 @@ class WorkflowRun(Protocol):
         ...
 
     @property
-    def hall_requests(self) -> list[dict[str, Any]]:
-        """The emulator's journal entries for this run (JournalEntry.to_dict()), oldest first."""
+    def hall_requests(self) -> list[JournalEntry]:
+        """The emulator's journal entries for this run (copies taken when it ended), oldest first."""
+        ...
+
+    @property
+    def record(self) -> RunRecord:
+        """The typed, ordered record of the run that every judge reads (`hallsim.harness.record`)."""
+        ...
+
+    @property
+    def unconfirmed_settings(self) -> tuple[str, ...]:
+        """The names of the settings that stand for a platform rule the references mark UNCONFIRMED."""
         ...
 
     @property
@@ -57,7 +70,9 @@ class WorkflowRun(Protocol):
         """Every named setting the run used, UNCONFIRMED platform choices included, as name -> value."""
         ...
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_json(self) -> dict[str, Any]:
+        """The run as JSON: an output derived from the record, never read back by a judge."""
+        ...
 
     def render(self) -> str: ...
 
@@ -93,7 +108,20 @@ class Workflow(Protocol):
 def detect_platform(path: Path) -> Platform:
     """Tell a Pipedream workflow from a Make blueprint by content, not by file name: a Make export is a JSON
     object, a Pipedream workflow is YAML (or a single .mjs step). Only sniffs; each platform's loader parses
-    and checks the file and names what is wrong in it."""
+    and checks the file and names what is wrong in it. A folder is a Pipedream GitHub-Sync workflow folder
+    (or a project folder holding them)."""
+    problem = path_problem(path)  # a NUL byte or a name too long would raise from is_dir()
+    if problem is not None:
+        raise InputError(f"{str(path)[:120]!r}: not a usable file name: {problem}")
+    if path.is_dir():
+        from hallsim.harness.pipedream import sync_workflows
+
+        if sync_workflows(path):
+            return "pipedream"
+        raise InputError(
+            f"{path}: a folder, but neither a Pipedream GitHub-Sync workflow folder (with workflow.yaml) "
+            "nor a project folder holding them"
+        )
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.suffix in (".mjs", ".js"):
@@ -103,8 +131,22 @@ def detect_platform(path: Path) -> Platform:
     return "make" if head.startswith("{") else "pipedream"
 
 
+def expand_workflows(paths: Sequence[Path | str]) -> list[Path]:
+    """The workflows the paths name: a synced Pipedream project folder stands for each workflow in it."""
+    expanded: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            from hallsim.harness.pipedream import sync_workflows
+
+            expanded.extend(sync_workflows(path) or [path])
+        else:
+            expanded.append(path)
+    return expanded
+
+
 def load_workflow(path: Path | str) -> Workflow:
-    """Load a Pipedream workflow (.yaml, or one .mjs step) or a Make blueprint (.json), by content."""
+    """Load a Pipedream workflow (.yaml, one .mjs step, or a GitHub-Sync folder) or a Make blueprint (.json),
+    by content."""
     path = Path(path)
     platform = detect_platform(path)
     if platform == "make":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hallsim.cli.commands import _reports
 from hallsim.cli.commands._errors import user_errors
 from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
@@ -16,11 +17,13 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
     help=(
         "Run a Pipedream workflow (.yaml, or one .mjs step) or replay a Make blueprint (.json) against a "
         "fresh Hall emulator, and print what happened: steps, exports, exit/error/timeout, Hall requests, "
-        "whether the protected step ran. Exit status 0 when the run was carried out (whatever its outcome), "
-        "2 for bad input."
+        "whether the protected step ran, and the verdict (the rule: the protected action may run only after "
+        "a well-formed allow). Exit status 0 when the run was carried out (whatever its outcome), 2 for bad "
+        "input; with --verdict, the matrix's: 0 fails closed, 1 fails open, 2 could not run, 3 broken (the "
+        "protected action did not run after a good allow)."
     ),
 )
-@click.argument("workflow", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("workflow", type=click.Path(path_type=Path))
 @click.option(
     "--hall", "behaviour", metavar="BEHAVIOUR", help="The emulator's behaviour, e.g. allow, deny, http-500."
 )
@@ -73,7 +76,16 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
         "auto when possible, on or fail, off. The hallsim program defaults to auto."
     ),
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the run as one JSON object, its verdict under `verdict`."
+)
+@click.option(
+    "--verdict",
+    "exit_on_verdict",
+    is_flag=True,
+    help="Exit with the verdict's status (1 fail-open, 2 error, 3 broken) instead of 0.",
+)
+@_reports.html_option
 @user_errors
 def command(
     workflow: Path,
@@ -87,10 +99,13 @@ def command(
     stub_default: str | None,
     netns: str,
     as_json: bool,
+    exit_on_verdict: bool,
+    html: Path | None,
 ) -> None:
     from hallsim.emulator import HallEmulator
     from hallsim.harness.netns import NamespaceError, enter_namespace
     from hallsim.harness.stubs import StubError, stubs_from
+    from hallsim.harness.verdict import EXIT_STATUS, judge_run
     from hallsim.harness.workflow import HallEndpoint, load_workflow
 
     try:
@@ -118,7 +133,13 @@ def command(
             settings=run_settings or None,
             stubs=stubs,
         )
+    judged = judge_run(run.record)
     if as_json:
-        click.echo(json.dumps(run.to_json(), indent=2, ensure_ascii=False))
+        data = {**run.to_json(), "verdict": judged.to_json()}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         click.echo(run.render())
+        click.echo(judged.line())
+    _reports.write_replay(loaded, run, behaviour or f"script {script}", html, (token,))
+    if exit_on_verdict:
+        raise SystemExit(EXIT_STATUS[judged.gate])

@@ -55,7 +55,7 @@ def command(record: Path, workflow: Path, event_file: Path | None, save: Path | 
                     },
                     "hash_matches": repro.hash_matches,
                     "fail_open": repro.fail_open,
-                    "run": repro.run,
+                    "run": repro.run_json,
                 },
                 indent=2,
                 ensure_ascii=False,

@@ -26,7 +26,6 @@ steps:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -34,8 +33,9 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hallsim.emulator.files import YamlDocument
+from hallsim.emulator.files import YamlDocument, path_problem, read_text
 from hallsim.harness._errors import InputError
+from hallsim.harness.pipedream._registry import ActionRef
 from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
@@ -162,6 +162,9 @@ class StepSpec:
     line_offset: int = 0
     props: dict[str, Any] = field(default_factory=dict)
     filter: FilterModel | None = None
+    #: a registry or private action named by key and version (a synced workflow's `uses:`), resolved for
+    #: each run against the components copy the run's settings name
+    ref: ActionRef | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,16 @@ class WorkflowSpec:
     env: dict[str, str]
     settings: dict[str, Any]
     steps: tuple[StepSpec, ...]
+    #: "hallsim": hallsim's own YAML or one .mjs file; "sync": a GitHub-Sync workflow folder
+    format: Literal["hallsim", "sync"] = "hallsim"
+    #: the workflow's id (a synced folder's .workflow.state), shown as steps.trigger.context.workflow_id
+    workflow_id: str | None = None
+    #: connected accounts' local fake auth: authProvisionId -> what `this.<app>.$auth` holds
+    auth: dict[str, Any] = field(default_factory=dict)
+    #: data stores' initial contents: store id -> {key: value}
+    data_stores: dict[str, Any] = field(default_factory=dict)
+    #: what loading noticed but did not refuse (unknown keys of a synced workflow.yaml, ...)
+    warnings: tuple[str, ...] = ()
     stubs: Stubs = field(default_factory=Stubs)
 
     @property
@@ -224,13 +237,19 @@ def _line_offset(doc: YamlDocument, index: int) -> int:
 
 
 def _read_step_file(doc: YamlDocument, index: int, key: str, relative: str) -> tuple[Path, str]:
+    where = f"{doc.where(['steps', index, key])}: steps[{index}].{key}"
+    problem = path_problem(relative)
+    if problem is not None:
+        raise InputError(f"{where}: {relative[:80]!r}: not a usable file name: {problem}")
     path = (doc.path.parent / relative).resolve()
     if not path.is_file():
         raise InputError(
-            f"{doc.where(['steps', index, key])}: steps[{index}].{key}: no such file {relative!r} "
-            f"(looked for {path}); paths are relative to the workflow file"
+            f"{where}: no such file {relative!r} (looked for {path}); paths are relative to the workflow file"
         )
-    return path, path.read_text(encoding="utf-8")
+    try:
+        return path, read_text(path, error=InputError, what="step file")
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
 
 
 def load_workflow_file(path: Path) -> WorkflowSpec:
@@ -324,7 +343,3 @@ def fill_placeholders(text: str, values: dict[str, str | None]) -> str | None:
     if whole and values.get(whole[1]) is None:
         return None
     return _PLACEHOLDER.sub(lambda m: values.get(m[1]) or "", text)
-
-
-def step_names(steps: Sequence[StepSpec]) -> list[str]:
-    return [s.name for s in steps]

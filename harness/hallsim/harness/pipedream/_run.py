@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.pipedream._settings import UNCONFIRMED
+from hallsim.harness.record import (
+    AuditWrite,
+    Event,
+    Execution,
+    HallCall,
+    RunRecord,
+    UnitResult,
+    emulator_errors,
+    is_route_url,
+    pair_calls,
+)
 from hallsim.harness.stubs import StubCall, Stubs
+
+if TYPE_CHECKING:
+    from hallsim.emulator.journal import JournalEntry
 
 StepStatus = Literal["success", "exited", "error", "timeout", "not_run"]
 
@@ -64,7 +80,7 @@ class PipedreamRun:
     outcome: str
     steps: tuple[StepResult, ...]
     hall_url: str
-    hall_requests: list[dict[str, Any]]
+    hall_requests: list[JournalEntry]
     sink_requests: list[dict[str, Any]]
     sink_url: str | None
     settings: dict[str, Any]
@@ -110,6 +126,63 @@ class PipedreamRun:
             return {"source": "platform", "status": 400, "body": "No $.respond called in workflow"}
         return None
 
+    @property
+    def unconfirmed_settings(self) -> tuple[str, ...]:
+        """The names of the settings that stand for a platform rule the references mark UNCONFIRMED."""
+        return tuple(sorted(UNCONFIRMED))
+
+    @property
+    def record(self) -> RunRecord:
+        """The typed run record the judges read (`hallsim.harness.record`), built on each read: steps run one
+        after the other, each with the HTTP calls it made; a protected step's own Hall calls count as made
+        before it acts."""
+        timeline: list[Event] = []
+        for step in self.steps:
+            calls = sorted(
+                (c for c in step.http if is_route_url(c.get("url"))), key=lambda c: c.get("n") or 0
+            )
+            for call in calls:
+                status = call.get("status")
+                timeline.append(
+                    HallCall(
+                        unit=step.name,
+                        url=str(call["url"]),
+                        received=status is not None,
+                        status=status if isinstance(status, int) else None,
+                    )
+                )
+            if step.ran:
+                timeline.append(Execution("step", step.name, step.protected))
+        paired, ok = pair_calls(timeline, self.hall_requests)
+        units = tuple(
+            UnitResult(
+                kind="step",
+                name=step.name,
+                ran=step.ran,
+                protected=step.protected,
+                status=step.status,
+                source=step.kind,
+                exports=step.exports,
+                return_value=step.return_value,
+                exit_reason=step.exit_reason,
+                error=step.error,
+            )
+            for step in self.steps
+        )
+        return RunRecord(
+            platform="pipedream",
+            outcome=self.outcome,
+            protected=self.protected,
+            timeline=paired,
+            units=units,
+            hall_requests=tuple(self.hall_requests),
+            journaled=self.journaled,
+            audit=tuple(AuditWrite("sink", _sink_body(r)) for r in self.sink_requests),
+            paired=ok,
+            settings=dict(self.settings),
+            emulator_errors=emulator_errors(self.hall_requests),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "platform": self.platform,
@@ -119,12 +192,12 @@ class PipedreamRun:
             "protected_ran": self.protected_ran,
             "steps": [s.to_json() for s in self.steps],
             "hall_url": self.hall_url,
-            "hall_requests": _jsonable(self.hall_requests),
+            "hall_requests": _jsonable([entry.to_dict() for entry in self.hall_requests]),
             "sink_url": self.sink_url,
             "sink_requests": self.sink_requests,
             "http_response": self.http_response,
             "settings": self.settings,
-            "unconfirmed_settings": sorted(UNCONFIRMED),
+            "unconfirmed_settings": list(self.unconfirmed_settings),
             "node": self.node,
             "event": self.event,
             "time_scale": self.settings.get("time_scale"),
@@ -143,6 +216,15 @@ class PipedreamRun:
         from hallsim.harness.pipedream._render import render_run
 
         return render_run(self)
+
+
+def _sink_body(request: Any) -> Any:
+    """The JSON body the audit sink received (its text when it was not JSON)."""
+    body = request.get("json", request.get("body")) if isinstance(request, Mapping) else None
+    if isinstance(body, str):
+        with contextlib.suppress(ValueError):
+            body = json.loads(body)
+    return body
 
 
 def _round(value: float | None) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 import uuid
@@ -15,7 +16,10 @@ from hallsim.harness._errors import InputError
 from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.node import find_node
 from hallsim.harness.pipedream._host import host_for
+from hallsim.harness.pipedream._locate import locate_syntax_error
 from hallsim.harness.pipedream._model import PLACEHOLDERS, WorkflowSpec, fill_placeholders, placeholders
+from hallsim.harness.pipedream._platform import find_platform
+from hallsim.harness.pipedream._registry import resolve_action
 from hallsim.harness.pipedream._run import PipedreamRun, StepResult, StepStatus
 from hallsim.harness.pipedream._settings import RunSettings, resolve_settings
 from hallsim.harness.pipedream._sink import shared_sink
@@ -33,7 +37,7 @@ def _context(spec: WorkflowSpec) -> dict[str, Any]:
     made_up = {
         "id": uuid.uuid4().hex[:27],
         "ts": now,
-        "workflow_id": "p_hallsim",
+        "workflow_id": spec.workflow_id or "p_hallsim",
         "workflow_name": spec.name,
         "deployment_id": "d_hallsim",
         "source_type": "COMPONENT",
@@ -70,7 +74,8 @@ class PipedreamWorkflow:
         return tuple(step.name for step in self.spec.steps)
 
     def settings_for(self, settings: Mapping[str, Any] | None = None) -> RunSettings:
-        return resolve_settings([(f"{self.path}: settings", self.spec.settings), ("run settings", settings)])
+        where = f"{self.path / '.hallsim.yaml'}" if self.spec.format == "sync" else str(self.path)
+        return resolve_settings([(f"{where}: settings", self.spec.settings), ("run settings", settings)])
 
     def _env(self, values: dict[str, str | None], variables: Mapping[str, str] | None) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -85,8 +90,29 @@ class PipedreamWorkflow:
                 env[name] = filled
         return env
 
-    def _step_json(self, step: Any, settings: RunSettings) -> dict[str, Any]:
+    def _step_json(
+        self, step: Any, settings: RunSettings, warnings: list[str], actions: dict[str, str]
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"name": step.name, "kind": step.kind, "workflow": str(self.path.resolve())}
+        if step.ref is not None:
+            # a registry action: found again with this run's components setting
+            resolved = resolve_action(
+                step.ref,
+                components=settings.components,
+                project=self.path.parent,
+                where=f"{self.path}: {step.name}",
+            )
+            warnings.extend(w for w in resolved.warnings if w not in warnings)
+            origin = "hallsim's built-in" if resolved.source == "builtin" else str(resolved.file)
+            actions[step.name] = f"{step.ref.text} from {origin} (version {resolved.version or '?'})"
+            out.update(
+                file=str(resolved.file),
+                source=resolved.file.read_text(encoding="utf-8"),
+                line_offset=0,
+                props=step.props,
+                action={"uses": step.ref.text, "source": resolved.source, "version": resolved.version},
+            )
+            return out
         if step.kind == "filter":
             chosen = settings.filter_kind
             variant = getattr(step.filter, chosen)
@@ -131,8 +157,14 @@ class PipedreamWorkflow:
         # every other call is answered by the run's stub service
         rule = EgressRule.for_run([(hall.url, "hall url"), (sink_url, "setting sink_url")], cfg.egress_allow)
         timeout_s = cfg.timeout(self.spec.trigger_type)
+        warnings = list(self.spec.warnings)
+        platform = find_platform(self.path, cfg.platform_package)
+        actions: dict[str, str] = {}
         spec: dict[str, Any] = {
-            "steps": [self._step_json(step, cfg) for step in self.spec.steps],
+            "steps": [self._step_json(step, cfg, warnings, actions) for step in self.spec.steps],
+            "auth": self.spec.auth,
+            "data_stores": self.spec.data_stores,
+            "platform_module": str(platform.entry) if platform.entry else None,
             "trigger": {"event": _event(self.spec, event), "context": _context(self.spec)},
             "env": env,
             "settings": {
@@ -144,6 +176,7 @@ class PipedreamWorkflow:
                 "apply_prop_defaults": cfg.apply_prop_defaults,
                 "check_prop_options": cfg.check_prop_options,
                 "scale_timers": cfg.scale_timers,
+                "suspend_outcome": cfg.suspend_outcome,
             },
         }
         emulator = hall.emulator
@@ -160,8 +193,11 @@ class PipedreamWorkflow:
             sink_requests = sink.close_run(run_id) if sink is not None else []
             stub_calls = stub.close()
         wall_ms = (time.perf_counter() - started) * 1000
+        for raw in result["steps"]:
+            if isinstance(raw.get("error"), dict) and "syntax" in raw["error"]:
+                locate_syntax_error(node.path, raw["error"])
         hall_requests = (
-            [entry.to_dict() for entry in emulator.journal_since(seq)] if emulator is not None else []
+            [copy.copy(entry) for entry in emulator.journal_since(seq)] if emulator is not None else []
         )
         return PipedreamRun(
             workflow=self.path,
@@ -175,11 +211,19 @@ class PipedreamWorkflow:
             sink_requests=sink_requests,
             sink_url=sink_url,
             settings=cfg.shown(self.spec.trigger_type),
-            node={"path": str(node.path), "version": node.version_text, "source": node.source},
+            node={
+                "path": str(node.path),
+                "version": node.version_text,
+                "source": node.source,
+                "platform": platform.label,
+                # one line per registry action step: which file ran it
+                **({"actions": "\n".join(f"{k}: {v}" for k, v in actions.items())} if actions else {}),
+            }
+            | ({"note": node.note} if node.note else {}),
             event=spec["trigger"]["event"],
             wall_ms=result.get("wall_ms") or wall_ms,
             modelled_ms=result.get("modelled_ms") or wall_ms / cfg.time_scale,
-            warnings=tuple(result.get("warnings") or ()),
+            warnings=(*warnings, *(result.get("warnings") or ())),
             http=tuple(result.get("http") or ()),
             output=result.get("output") or "",
             journaled=emulator is not None,
