@@ -96,8 +96,8 @@ def _cached_decision(
     key = behaviour.spec  # a cached string: cheaper to hash than the frozen dataclass
     cached = parsed.answers.get(key)
     if cached is None:
-        if parsed.hash is None:
-            parsed.hash = behaviour.artifact_hash or artifact_hash(body)
+        if behaviour.artifact_hash is None and parsed.hash is None:
+            parsed.hash = artifact_hash(body)
         denied = behaviour.kind == "deny"
         template = decision(
             body,
