@@ -90,7 +90,7 @@ def test_serve_answers_the_guides_request_and_refuses_no_token() -> None:
         assert [e["response"]["status"] for e in journal] == [200, 401]
         assert journal[0]["headers"]["authorization"] == "Bearer ***"
         code, out, err = served.stop()
-    assert code == 0
+    assert code == 130  # Ctrl-C: 128 + SIGINT, as for every command (docs/pipedream.md "Signals")
     assert "accepted tokens: t (the built-in test token" in out
     assert "Hall emulator stopped." in out
     assert "Traceback" not in err
@@ -103,7 +103,7 @@ def test_serve_with_behaviour_timeout_makes_a_client_time_out() -> None:
                 f"{url}/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"}, timeout=0.5
             )
         code, _, err = served.stop()
-    assert code == 0
+    assert code == 130
     assert "Traceback" not in err
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from hallsim.cli._signals import Interrupted, raise_on_signal
 from hallsim.cli.commands._errors import user_errors
 
 
@@ -141,36 +142,40 @@ def command(
     if log_requests:
         app.on_request = _print_request
 
+    raise_on_signal()  # a signal stops uvicorn in order; the stop line below is printed before the exit
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     app.bind(host, bound_port)
     url = url_for(host, bound_port)
-    # the socket listens already: connections made from now on wait in its backlog until uvicorn serves them
-    click.echo(f"Hall emulator listening on {url}  (POST {url}/api/route)")
-    click.echo(f"  accepted tokens: {_shown_tokens(app.tokens)}")
-    rules = len(app.book.rules)
-    click.echo(
-        f"  default: {app.default.spec}   rules: {rules}   time scale: {app.time_scale:g}   "
-        f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
-        + ("   policy: " + app.policy.source if app.policy else "")
-    )
-    admin_token = _admin_token_line(app.admin.token, app.admin.generated, bound_port)
-    click.echo(
-        f"  admin: {url}/__hall/health, {url}/__hall/journal   token: {admin_token}   (Ctrl-C to stop)"
-    )
-    server = make_server(app)
-    # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
-    # so collections under load only look at requests in flight and the journal (shorter latency spikes)
-    gc.collect()
-    gc.freeze()
+    stopped_by: BaseException | None = None
     try:
+        # the socket listens already: connections made from now on wait in its backlog until uvicorn serves
+        click.echo(f"Hall emulator listening on {url}  (POST {url}/api/route)")
+        click.echo(f"  accepted tokens: {_shown_tokens(app.tokens)}")
+        rules = len(app.book.rules)
+        click.echo(
+            f"  default: {app.default.spec}   rules: {rules}   time scale: {app.time_scale:g}   "
+            f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
+            + ("   policy: " + app.policy.source if app.policy else "")
+        )
+        admin_token = _admin_token_line(app.admin.token, app.admin.generated, bound_port)
+        click.echo(
+            f"  admin: {url}/__hall/health, {url}/__hall/journal   token: {admin_token}   (Ctrl-C to stop)"
+        )
+        server = make_server(app)
+        # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
+        # so collections under load only look at requests in flight and the journal (shorter latency spikes)
+        gc.collect()
+        gc.freeze()
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for the caller: that is us
-        pass
+    except (KeyboardInterrupt, Interrupted) as err:
+        # uvicorn shuts down gracefully on Ctrl-C or SIGTERM, then raises the signal again for the caller
+        stopped_by = err
     finally:
         sock.close()
     click.echo("Hall emulator stopped.")
+    if stopped_by is not None:
+        raise stopped_by  # the exit status says which signal (cli/_signals.py)
 
 
 def _shown_tokens(tokens: tuple[str, ...]) -> str:
