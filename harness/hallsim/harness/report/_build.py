@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hallsim.harness.matrix import MatrixReport, MatrixResult, MatrixRow
     from hallsim.harness.record import RunRecord
     from hallsim.harness.runner import EventRun, ScenarioResult
+    from hallsim.harness.stubs import StubCall
     from hallsim.harness.workflow import Workflow, WorkflowRun
 
 #: matrix verdict -> colour
@@ -164,7 +165,10 @@ def _run_parts(run: WorkflowRun | None, masker: Masker, unconfirmed: Sequence[st
     return {
         "hall": tuple(_exchange(entry, masker) for entry in run.hall_requests),
         "routes": tuple(masker.text(line) for line in (*_routes(record), *_warnings(shown))),
-        "stubbed": tuple(masker.text(line) for line in _stubbed(record, shown)),
+        "stubbed": tuple(
+            masker.text(line)
+            for line in (*_stub_calls(getattr(run, "stub_calls", ())), *_stubbed(record, shown))
+        ),
         "timing": _timing(shown),
         "trace": masker.text(run.render()),
         "path": path_of(record),
@@ -233,6 +237,18 @@ def _stubbed(record: RunRecord, shown: Mapping[str, Any] | None = None) -> list[
         if isinstance(event, Mapping) and event.get("kind") == "recorded":
             mapper = json.dumps(event.get("mapper"), ensure_ascii=False, default=str)
             lines.append(f"[{event.get('module')}] {event.get('label')}: recorded, not sent: {mapper}")
+    return lines
+
+
+def _stub_calls(calls: Iterable[StubCall]) -> list[str]:
+    """Calls to anything but the Hall, answered (or refused) by the stub service instead of the real host."""
+    lines = []
+    for call in calls:
+        answer = f"{call.status}" if call.status is not None else (call.fault or "no answer")
+        rule = f" rule {call.rule}" if call.rule is not None else " (default answer)"
+        unit = f"{call.unit}: " if call.unit else ""
+        body = f" body {call.body}" if call.body else ""
+        lines.append(f"{unit}{call.method} {call.url}{body} -> stub {call.behaviour}{rule}: {answer}")
     return lines
 
 
