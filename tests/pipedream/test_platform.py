@@ -82,7 +82,8 @@ export default defineComponent({
     const auth = { Authorization: `Bearer ${process.env.HALL_SESSION_TOKEN}` };
     const payload = { capability_id: "cap.data.read.v1", worker_id: "w", env: "dev" };
     const out = {};
-    out.exports = Object.keys(platform).filter((name) => name !== "default").sort();
+    // "default" and (Node 22+) "module.exports" are Node's CommonJS interop, not the package's own names
+    out.exports = Object.keys(platform).filter((name) => !["default", "module.exports"].includes(name)).sort();
     out.create = typeof axios.create;
     try {
       await axios($, { method: "POST", url: sink + "/body", body: { a: 1 } });
