@@ -83,7 +83,8 @@ export default defineComponent({
     const payload = { capability_id: "cap.data.read.v1", worker_id: "w", env: "dev" };
     const out = {};
     // "default" and (Node 22+) "module.exports" are Node's CommonJS interop, not the package's own names
-    out.exports = Object.keys(platform).filter((name) => !["default", "module.exports"].includes(name)).sort();
+    const interop = ["default", "module.exports"];
+    out.exports = Object.keys(platform).filter((name) => !interop.includes(name)).sort();
     out.create = typeof axios.create;
     try {
       await axios($, { method: "POST", url: sink + "/body", body: { a: 1 } });
