@@ -7,7 +7,7 @@ scenario file. The format is documented in docs/scenarios.md."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -18,6 +18,7 @@ from hallsim.harness._errors import InputError
 from hallsim.harness.matchers import matcher_problem
 from hallsim.harness.problems import Problem, validation_problems
 from hallsim.harness.record import DEFAULT_TIME_SCALE
+from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 from hallsim.harness.workflow import Platform, detect_platform
 
 #: the file names scenario collection picks up
@@ -155,6 +156,8 @@ class ScenarioFile(_Model):
     time_scale: float = Field(default=DEFAULT_TIME_SCALE, gt=0, le=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     variables: dict[str, str] = Field(default_factory=dict)
+    #: answers of the stub service for the run's calls to anything but the Hall (hallsim.harness.stubs)
+    stubs: Any = None
     expect: Expectations
     #: the scenario records a fail-open run on purpose (today's documented behaviour); needs a `note`
     pins_fail_open: bool = False
@@ -202,6 +205,7 @@ class Scenario:
     expect: Expectations
     pins_fail_open: bool
     note: str | None
+    stubs: Stubs = field(default_factory=Stubs)
 
     @property
     def hall_script(self) -> Path | None:
@@ -284,10 +288,18 @@ def load_scenario(path: Path | str) -> Scenario:
         expect=model.expect,
         pins_fail_open=model.pins_fail_open,
         note=model.note,
+        stubs=_stubs(doc, model.stubs),
     )
     if model.events is not None:
         scenario = scenario.with_generated_events(model.events.count, model.events.seed)
     return scenario
+
+
+def _stubs(doc: YamlDocument, value: Any) -> Stubs:
+    try:
+        return parse_stubs(value, "stubs")
+    except StubError as err:
+        raise ScenarioError(f"{doc.where(('stubs',))}: {err}") from None
 
 
 def behaviour_problem(spec: str | dict[str, Any]) -> str | None:

