@@ -237,3 +237,20 @@ def test_an_exception_in_the_emulator_fails_a_test_that_used_hall_emulator(pytes
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*RuntimeError: rule lookup exploded*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["replay", str(OPTION_A), "--hall", "alow"], "--hall alow: unknown behaviour"),
+        (["matrix", str(OPTION_A), "--behaviour", "alow"], "--behaviour alow: unknown behaviour"),
+        (["matrix", str(OPTION_A), "--protected", "write_recrd"], "did you mean `write_record`?"),
+        (["replay", str(OPTION_A), "--hall", "allow", "--set", "action_evn=x"], "did you mean `action_env`?"),
+    ],
+)
+def test_unknown_names_say_which_option_and_what_was_meant(args: list[str], message: str) -> None:
+    code, out = invoke(*args)
+    assert code == 2
+    assert message in out
+    if "alow" in args:
+        assert "did you mean `allow`?" in out
