@@ -271,7 +271,7 @@ def emulator_errors(entries: Sequence[JournalEntry]) -> tuple[str, ...]:
     each naming the request it met."""
     found = []
     for entry in entries:
-        error = getattr(entry, "emulator_error", None)  # the journal field the emulator fills in
+        error = entry.emulator_error
         if error:
             found.append(f"the emulator raised while answering request #{entry.seq} ({entry.path}): {error}")
     return tuple(found)
