@@ -203,23 +203,32 @@ class EgressTransport(httpx.BaseTransport):
         # connect to the address that was checked, not to whatever the name resolves to a moment later
         if request.url.host.lower() == address:
             return self.inner.handle_request(request)
-        shown = f"[{address}]" if ":" in address else address
-        request.url = request.url.copy_with(host=shown.strip("[]"))
+        extensions = dict(request.extensions)
         if request.url.scheme == "https":
-            request.extensions = {
-                **request.extensions,
-                "sni_hostname": request.headers.get("host", "").split(":")[0],
-            }
-        return self.inner.handle_request(request)
+            extensions["sni_hostname"] = request.url.host
+        # a new request: httpx follows redirects from the original, whose URL stays the one asked for
+        direct = httpx.Request(
+            request.method,
+            request.url.copy_with(host=address),
+            headers=request.headers,
+            stream=request.stream,
+            extensions=extensions,
+        )
+        return self.inner.handle_request(direct)
 
     def _stubbed(self, request: httpx.Request, stub: StubRun) -> httpx.Response:
         original = str(request.url)
-        request.url = httpx.URL(
-            scheme="http", host=stub.address, port=stub.port, raw_path=request.url.raw_path
+        headers = request.headers.copy()
+        headers[TARGET_HEADER] = original
+        forwarded = httpx.Request(
+            request.method,
+            httpx.URL(scheme="http", host=stub.address, port=stub.port, raw_path=request.url.raw_path),
+            headers=headers,
+            stream=request.stream,
+            extensions={k: v for k, v in request.extensions.items() if k != "sni_hostname"},
         )
-        request.headers[TARGET_HEADER] = original
         try:
-            return self.inner.handle_request(request)
+            return self.inner.handle_request(forwarded)
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             why = next((c.detail for c in reversed(stub.calls()) if c.refused and c.url == original), None)
             if why is not None:
