@@ -82,7 +82,11 @@ export default defineComponent({
     const auth = { Authorization: `Bearer ${process.env.HALL_SESSION_TOKEN}` };
     const payload = { capability_id: "cap.data.read.v1", worker_id: "w", env: "dev" };
     const out = {};
-    out.exports = Object.keys(platform).filter((name) => name !== "default").sort();
+    // newer Node (nodejs/node#53848; in the v24 docs, not in v20's) also names a CommonJS module's
+    // `module.exports` in its ESM namespace (nodejs.org/api/esm.html "CommonJS Namespaces"): an artefact of
+    // the Node version, not an export of the package
+    const notExports = new Set(["default", "module.exports"]);
+    out.exports = Object.keys(platform).filter((name) => !notExports.has(name)).sort();
     out.create = typeof axios.create;
     try {
       await axios($, { method: "POST", url: sink + "/body", body: { a: 1 } });

@@ -164,11 +164,12 @@ class MakeBlueprint:
             keychain = available.get(key_id) or hall_default(key_id, kind, hall.token)
             if keychain is None:
                 shown_id = key_id or "ID"
+                fields = ("username", "password") if kind == "basicAuth" else ("key",)
+                give = " ".join(f"--var keychain.{shown_id}.{name}=..." for name in fields)
                 raise InputError(
                     f"{self.path}: module {module_id} ({module.module}): its {kind} keychain "
-                    f"{key_id or '(none in the export)'} is not supplied; give --var keychain.{shown_id}."
-                    f"username=... --var keychain.{shown_id}.password=... or a keychain file "
-                    "(--set make.keychains=FILE)"
+                    f"{key_id or '(none in the export)'} is not supplied; give {give} or a keychain "
+                    "file (--set make.keychains=FILE)"
                 )
             if (keychain.kind == "basicAuth") != (kind == "basicAuth"):
                 raise InputError(
