@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hallsim.harness.make import MakeBlueprint, MakeRun, close_shared_client, load_blueprint
-from hallsim.harness.stubs import parse_stubs
+from hallsim.harness.stubs import Stubs
 from hallsim.harness.workflow import HallEndpoint
 
 DATA = Path(__file__).parent / "data"
@@ -159,11 +159,10 @@ def replay(write_blueprint: Callable[..., Path]) -> Callable[..., MakeRun]:
         hall: HallEndpoint = NOWHERE,
         dlq: bool = False,
         auto_commit: bool = True,
-        stubs: Any = None,
+        stubs: Stubs | None = None,
     ) -> MakeRun:
         blueprint = load_blueprint(write_blueprint(flow, dlq=dlq, auto_commit=auto_commit))
-        chosen = parse_stubs(stubs) if stubs is not None else None
-        return blueprint.run(hall, event=event, settings=settings, variables=variables, stubs=chosen)
+        return blueprint.run(hall, event=event, settings=settings, variables=variables, stubs=stubs)
 
     return run
 

@@ -17,6 +17,7 @@ from pytest_httpserver import HTTPServer
 
 from hallsim.harness._errors import InputError
 from hallsim.harness.make import MakeRun
+from hallsim.harness.stubs import parse_stubs
 from hallsim.harness.workflow import HallEndpoint
 
 from .conftest import NOWHERE, action, condition, flt, http_v3, router, webhook
@@ -195,25 +196,27 @@ def test_bad_xml_is_a_data_error(replay: Replay, httpserver: HTTPServer) -> None
     assert run.to_json()["modules"][1]["error"]["type"] == "DataError"
 
 
-# other URLs than the Hall's are answered by the run's stub service (docs/egress.md): it plays the file server
-
-
 def test_get_a_file(replay: Replay) -> None:
-    url = "https://files.example.invalid/files/rows"
-    rows = {
-        "match": {"url": url},
-        "respond": {
-            "behaviour": "http-200",
-            "body": "col\n1\n",
-            "headers": {"Content-Disposition": 'attachment; filename="rows.csv"'},
-        },
-    }
-    get_file = action(2, "http:ActionGetFile", {"url": url, "method": "get"})
+    # the file's host is not the Hall: the run's stub service answers it (hallsim.harness.egress)
+    stubs = parse_stubs(
+        [
+            {
+                "match": {"method": "GET", "path": "/files/rows"},
+                "respond": {
+                    "behaviour": "http-200",
+                    "body": "col\n1\n",
+                    "headers": {"Content-Disposition": 'attachment; filename="rows.csv"'},
+                },
+            }
+        ]
+    )
+    target = {"url": "https://files.example.invalid/files/rows", "method": "get"}
+    get_file = action(2, "http:ActionGetFile", target)
     get_file["parameters"] = {"handleErrors": True}
     run = replay(
         [webhook(), get_file, action(3, mapper={"n": "{{2.fileName}}", "s": "{{2.fileSize}}"})],
         hall=NOWHERE,
-        stubs=[rows],
+        stubs=stubs,
     )
     assert run.to_json()["modules"][1]["output"] == {
         "fileName": "rows.csv",
@@ -222,26 +225,23 @@ def test_get_a_file(replay: Replay) -> None:
     }
     [slack] = [e for e in run.events if e.module == 3]
     assert slack.data["mapper"] == {"n": "rows.csv", "s": 6}
-    assert [call.url for call in run.stub_calls] == [url]
 
 
 def test_resolve_a_target_url_follows_redirects(replay: Replay) -> None:
-    stubs = [
-        {
-            "match": {"path": "/short"},
-            "respond": {"behaviour": "http-302", "headers": {"Location": "/long/terms"}},
-        },
-        {"match": {"path": "/long/terms"}, "respond": "http-200:terms"},
-    ]
-    resolve = action(2, "http:ActionResolveTargetURL", {"url": "https://sho.example.invalid/short"})
+    stubs = parse_stubs(
+        [
+            {
+                "match": {"path": "/short"},
+                "respond": {"behaviour": "http-302", "body": "", "headers": {"Location": "/long/terms"}},
+            },
+            {"match": {"path": "/long/terms"}, "respond": {"behaviour": "http-200", "body": "terms"}},
+        ]
+    )
+    resolve = action(2, "http:ActionResolveTargetURL", {"url": "https://short.example.invalid/short"})
     resolve["parameters"] = {"handleErrors": True}
     run = replay([webhook(), resolve, action(3, mapper={"u": "{{2.url}}"})], hall=NOWHERE, stubs=stubs)
     [slack] = [e for e in run.events if e.module == 3]
-    assert slack.data["mapper"] == {"u": "https://sho.example.invalid/long/terms"}
-    assert [call.url for call in run.stub_calls] == [
-        "https://sho.example.invalid/short",
-        "https://sho.example.invalid/long/terms",
-    ]
+    assert slack.data["mapper"] == {"u": "https://short.example.invalid/long/terms"}
 
 
 def test_client_certificate_request_goes_without_the_certificate(replay: Replay, hall: HallEndpoint) -> None:
