@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from hallsim.emulator._errors import EmulatorError
 from hallsim.emulator._version import __version__
+from hallsim.emulator.live import routes as live_routes
 from hallsim.emulator.openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ def admin_app(hall: HallApp) -> Starlette:
             Route("/__hall/journal", journal, methods=["GET", "DELETE"]),
             Route("/__hall/time-scale", time_scale, methods=["GET", "PUT"]),
             Route("/openapi.json", openapi),
+            *live_routes(hall),
         ],
         exception_handlers={EmulatorError: on_error},
     )

@@ -40,10 +40,12 @@ from hallsim.emulator.contract import (
     validate_route_request,
 )
 from hallsim.emulator.journal import Journal, JournalEntry
+from hallsim.emulator.live import JournalFeed
 from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
 
 if TYPE_CHECKING:
     from hallsim.emulator.policy import Policy
+    from hallsim.emulator.recorder import Recorder
     from hallsim.emulator.script import Script
 
 ADMIN_PREFIX = "/__hall/"
@@ -82,6 +84,11 @@ class HallApp:
         self._admin: Callable[..., Any] | None = None
         #: called with each /api/route journal entry once it is answered (`hallsim serve --log`)
         self.on_request: Callable[[JournalEntry], None] | None = None
+        #: the live page's subscribers (live.py): entries pushed when they arrive and when they are answered
+        self.feed = JournalFeed()
+        self.journal.on_clear = self.feed.cleared
+        #: set when recording a real Hall (recorder.py): it answers /api/route instead of the rules
+        self.recorder: Recorder | None = None
 
     # configuration ------------------------------------------------------------------------------------
     def _checked(self, behaviour: Behaviour, where: str) -> Behaviour:
@@ -254,12 +261,18 @@ class HallApp:
                 404,
                 error_body("not_found", f"no such endpoint {path}; gates call POST {ROUTE_PATH}"),
             )
+            self.feed.publish(entry)
 
     async def _route(self, scope: Any, receive: Any, send: Any) -> None:
         entry = self.journal.record(
             time.time(), scope["method"], ROUTE_PATH, scope["headers"], scope.get("query_string", b"")
         )
-        await self._handle(entry, scope, receive, send)
+        self.feed.publish(entry)
+        if self.recorder is not None:
+            await self.recorder.handle(self, entry, scope, receive, send)
+        else:
+            await self._handle(entry, scope, receive, send)
+        self.feed.publish(entry)
         if self.on_request is not None:
             self.on_request(entry)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -132,6 +133,8 @@ class Journal:
         self._entries: deque[JournalEntry] = deque(maxlen=check_journal_size(size))
         self._next = 1
         self._lock = threading.Lock()
+        #: called with next_seq after the journal is emptied (the live page starts again)
+        self.on_clear: Callable[[int], None] | None = None
 
     @property
     def size(self) -> int:
@@ -169,3 +172,5 @@ class Journal:
         """Forget every entry; numbering goes on, so a `since(seq)` taken earlier stays meaningful."""
         with self._lock:
             self._entries.clear()
+        if self.on_clear is not None:
+            self.on_clear(self._next)

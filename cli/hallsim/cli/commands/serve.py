@@ -71,6 +71,17 @@ from hallsim.cli.commands._errors import user_errors
     help="Largest request body in bytes; larger ones get 413 (default 65536).",
 )
 @click.option("--log", "log_requests", is_flag=True, help="Print one line per request to /api/route.")
+@click.option(
+    "--record-from",
+    metavar="URL",
+    help="Record a real Hall: pass /api/route to the Hall at URL, answer as it does, and save each distinct "
+    "request and its answer as rules in --record-to (replay with --script).",
+)
+@click.option(
+    "--record-to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The script file --record-from writes (rewritten after every new answer).",
+)
 @user_errors
 def command(
     host: str,
@@ -85,11 +96,25 @@ def command(
     journal_size: int,
     max_body: int | None,
     log_requests: bool,
+    record_from: str | None,
+    record_to: Path | None,
 ) -> None:
     from hallsim.emulator.app import HallApp
     from hallsim.emulator.script import load_script
     from hallsim.emulator.server import bind_socket, make_server, url_for
 
+    if (record_from is None) != (record_to is None):
+        raise click.UsageError("--record-from URL and --record-to FILE go together: give both")
+    if record_from is not None:
+        deciding = [
+            name
+            for name, value in (("--script", script), ("--behaviour", behaviour), ("--policy", policy))
+            if value
+        ]
+        if deciding:
+            raise click.UsageError(
+                f"--record-from: the real Hall answers while recording; leave out {', '.join(deciding)}"
+            )
     app = HallApp(journal_size=journal_size)
     if policy is not None:
         from hallsim.emulator.policy import load_policy
@@ -119,6 +144,11 @@ def command(
     app.remember_as_initial()
     if log_requests:
         app.on_request = _print_request
+    recorder = None
+    if record_from is not None and record_to is not None:
+        from hallsim.emulator.recorder import Recorder
+
+        recorder = Recorder.for_app(app, record_from, record_to)
 
     sock = bind_socket(host, port)
     url = url_for(host, sock.getsockname()[1])
@@ -131,7 +161,10 @@ def command(
         f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
         + ("   policy: " + app.policy.source if app.policy else "")
     )
-    click.echo(f"  admin: {url}/__hall/health, {url}/__hall/journal   (Ctrl-C to stop)", nl=True)
+    if recorder is not None:
+        replay = f"replay: hallsim serve --script {recorder.path}"
+        click.echo(f"  recording: {recorder.url}/api/route -> {recorder.path}   ({replay})")
+    click.echo(f"  live journal: {url}/__hall/   admin: {url}/__hall/health   (Ctrl-C to stop)", nl=True)
     server = make_server(app)
     # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
     # so collections under load only look at requests in flight and the journal (shorter latency spikes)
@@ -144,6 +177,11 @@ def command(
         pass
     finally:
         sock.close()
+    if recorder is not None:
+        count = recorder.recording.count
+        click.echo(f"Recorded {count} distinct request(s) to {recorder.path}.")
+        for problem in recorder.errors[-5:]:
+            click.echo(f"error: {problem}", err=True)
     click.echo("Hall emulator stopped.")
 
 
