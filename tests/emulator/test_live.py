@@ -1,0 +1,154 @@
+"""The live journal page's server side (live.py): the page, its event stream, and the feed that must never
+slow the request path."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import queue
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from hallsim.emulator import GUIDE_REQUEST, HallEmulator
+from hallsim.emulator.journal import Journal
+from hallsim.emulator.live import QUEUE_SIZE, JournalFeed
+
+pytestmark = pytest.mark.e2e
+AUTH = {"Authorization": "Bearer t"}
+
+
+class Stream:
+    """`GET /__hall/events` read in a thread; events (kind, data) arrive on a queue."""
+
+    def __init__(self, url: str) -> None:
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.ended = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str) -> None:
+        kind = "message"
+        try:
+            with httpx.stream("GET", f"{url}/__hall/events", timeout=30) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: "):
+                        self.events.put((kind, json.loads(line[6:])))
+        except httpx.HTTPError as err:
+            self.events.put(("error", str(err)))
+        finally:
+            self.ended.set()
+
+    def next(self, kind: str) -> Any:
+        while True:
+            got, data = self.events.get(timeout=15)
+            if got == kind:
+                return data
+            assert got != "error", data
+
+
+@pytest.fixture
+def hall() -> Iterator[HallEmulator]:
+    with HallEmulator() as emulator:
+        yield emulator
+
+
+def test_the_page_is_one_file_whose_only_script_is_allowed_by_its_hash(hall: HallEmulator) -> None:
+    page = httpx.get(f"{hall.url}/__hall/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "connect-src 'self'" in policy
+    scripts = re.findall(r"<script>(.*?)</script>", page.text, flags=re.S)
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy
+    # nothing fetched from anywhere else: no src/href to another origin
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
+
+
+def test_a_request_is_pushed_when_it_arrives_and_when_it_is_answered(hall: HallEmulator) -> None:
+    httpx.post(f"{hall.url}/api/route", json=GUIDE_REQUEST, headers=AUTH)
+    stream = Stream(hall.url)
+    snapshot = stream.next("snapshot")
+    assert [e["seq"] for e in snapshot["entries"]] == [1]
+    hall.when(data_label="RESTRICTED").respond("deny", reason="needs approval")
+    httpx.post(f"{hall.url}/api/route", json={**GUIDE_REQUEST, "data_label": "RESTRICTED"}, headers=AUTH)
+    arrived = stream.next("entry")
+    answered = stream.next("entry")
+    assert arrived["seq"] == answered["seq"] == 2
+    assert arrived["response"] is None
+    assert answered["response"]["status"] == 200
+    assert answered["decision"]["reason"] == "needs approval"
+    assert answered["rule"] == 0
+    assert answered["headers"]["authorization"] == "Bearer ***"  # masked as the journal masks it
+
+
+def test_emptying_the_journal_tells_the_page(hall: HallEmulator) -> None:
+    stream = Stream(hall.url)
+    stream.next("snapshot")
+    httpx.post(f"{hall.url}/api/route", json=GUIDE_REQUEST, headers=AUTH)
+    hall.clear_journal()  # from another thread than the server's
+    assert stream.next("cleared") == {"next_seq": 2}
+    httpx.post(f"{hall.url}/__hall/reset", json={})
+    assert stream.next("cleared") == {"next_seq": 2}
+
+
+def test_an_open_page_does_not_hold_up_stopping_the_emulator() -> None:
+    hall = HallEmulator().start()
+    stream = Stream(hall.url)
+    stream.next("snapshot")
+    hall.stop()
+    assert stream.ended.wait(15)
+    assert not hall.running
+
+
+def test_a_page_that_reads_too_slowly_is_dropped_not_waited_for() -> None:
+    async def scenario() -> tuple[bool, int, int]:
+        feed = JournalFeed()
+        journal = Journal()
+        slow = feed.subscribe()  # never reads
+        fast = feed.subscribe()
+        entry = journal.record(0.0, "POST", "/api/route", [])
+        for _ in range(QUEUE_SIZE + 10):
+            feed.publish(entry)  # returns at once however full the queues are
+            if not fast.queue.empty():
+                fast.queue.get_nowait()
+        feed.unsubscribe(slow)
+        return slow.dropped, fast.dropped, feed.dropped
+
+    slow_dropped, fast_dropped, counted = asyncio.run(scenario())
+    assert slow_dropped and not fast_dropped
+    assert counted == 1
+
+
+def test_the_stream_says_dropped_so_the_page_starts_again(hall: HallEmulator) -> None:
+    async def scenario() -> list[bytes]:
+        from hallsim.emulator.live import event_stream
+
+        chunks = []
+        stream = event_stream(hall.app)
+        chunks.append(await anext(stream))  # retry
+        chunks.append(await anext(stream))  # snapshot
+        (subscription,) = hall.app.feed._subscriptions
+        entry = hall.app.journal.record(0.0, "POST", "/api/route", [])
+        for _ in range(QUEUE_SIZE + 1):
+            hall.app.feed.publish(entry)
+        async for chunk in stream:
+            chunks.append(chunk)
+        assert subscription.dropped
+        return chunks
+
+    chunks = asyncio.run(scenario())
+    assert chunks[-1].startswith(b"event: dropped")
+    assert hall.app.feed.subscribers == 0
