@@ -1,6 +1,6 @@
 """Replays per second of fixtures/make/gate_break.blueprint.json, one after another, against the emulator.
 
-Target (issue 5): >= 200 replays/s. Two set-ups: the emulator in-process (the Python API, as tests and the
+Target: >= 200 replays/s. Two set-ups: the emulator in-process (the Python API, as tests and the
 matrix use it; the run reads its journal) and the emulator in its own process (`hallsim serve`, nothing shared
 but the socket). Also shown: the wall time of a replay whose Hall never answers (the documented 10 s module
 timeout, scaled by time_scale 0.01, then Break's three retries).

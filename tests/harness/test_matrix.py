@@ -45,7 +45,9 @@ def test_an_allow_somewhere_in_the_row_does_not_cover_an_execution_that_followed
 
 
 def test_option_a_rows_and_the_unreachable_row(pool: EmulatorPool) -> None:
-    report = run_matrix(OPTION_A, behaviours=["allow", "deny", "missing-denied", "reset"], pool=pool)
+    report = run_matrix(
+        OPTION_A, behaviours=["allow", "deny", "missing-denied", "reset", UNREACHABLE], pool=pool
+    )
     rows = {row.behaviour: row for row in report.rows}
     assert list(rows) == ["allow", "deny", "missing-denied", "reset", UNREACHABLE]
     assert (rows["allow"].verdict, rows["allow"].protected_ran, rows["allow"].expected_protected) == (
@@ -88,17 +90,23 @@ def test_blocked_on_a_good_allow_is_told_apart(pool: EmulatorPool) -> None:
     )
     assert report.rows[0].verdict == BLOCKED_ON_ALLOW
     assert not report.fail_open
+    # a gate that blocks a good allow would stop production on its first run: broken, never green
+    assert report.verdict == "broken"
+    assert report.rows[0].cause is not None
+    assert report.rows[0].cause.expression == "{{2.denied}}"
     assert report.chosen == {"make.filter.boolean_coercion": "strict"}
     assert "with make.filter.boolean_coercion=strict" in report.summary()
     # the UNCONFIRMED platform choices the verdicts rest on are shown with the values used (house rule)
     assert report.to_json()["unconfirmed_settings"]["make.filter.boolean_coercion"] == "strict"
-    assert "make.filter.boolean_coercion=strict, make.router.fallback_marker=flag" in report.to_markdown()
+    assert (
+        "make.filter.boolean_coercion=strict, make.router.fallback_marker=flag" in report.unconfirmed_line()
+    )
 
 
 def test_protected_override_reads_the_named_step(pool: EmulatorPool) -> None:
     # the audit step runs only when the write does, so naming it gives the same verdicts
     report = run_matrix(OPTION_A, protected=["audit_log"], behaviours=["allow", "deny"], pool=pool)
-    assert [r.verdict for r in report.rows] == [RAN_ON_ALLOW, FAIL_CLOSED, FAIL_CLOSED]
+    assert [r.verdict for r in report.rows] == [RAN_ON_ALLOW, FAIL_CLOSED]
     assert report.protected == ("audit_log",)
     with pytest.raises(
         InputError, match=r"--protected nope: not in this workflow; its step names are pyhall_gate"
@@ -144,15 +152,26 @@ def test_json_and_markdown(pool: EmulatorPool) -> None:
         "| `missing-denied` | answered 200 without a `denied` field | completed | yes | no | **FAIL-OPEN** |"
         in markdown
     )
-    assert "inline_option_a.yaml: FAILS OPEN (1 FAIL-OPEN, 1 fail-closed)\n" in markdown
-    assert markdown.rstrip().endswith("filter_kind=rule_builder, unserialisable_export=error")
+    # the verdict first, then the table, then why and what to change
+    assert markdown.splitlines()[2].endswith("inline_option_a.yaml: FAILS OPEN (1 FAIL-OPEN)")
+    assert "Why, and what to change:" in markdown
+    assert data["causes"][0]["expression"] == "steps.pyhall_gate.denied"
 
 
 def test_a_gate_that_never_reaches_the_hall_is_called_out(pool: EmulatorPool) -> None:
     # the published component sees no environment variables by default (docs/matrix.md): fail-closed by the
     # rule on every row, but no row exercised the gate, and the summary says so
-    report = run_matrix(PIPEDREAM / "component.yaml", behaviours=["allow"], pool=pool)
+    report = run_matrix(PIPEDREAM / "component.yaml", behaviours=["allow", UNREACHABLE], pool=pool)
     assert [r.verdict for r in report.rows] == [FAIL_CLOSED, FAIL_CLOSED]
-    assert report.summary().endswith("the Hall was never called: the gate did not reach it in any row")
+    # fail-closed by the rule, but broken: a gate that never reaches the Hall never runs the write
+    assert report.verdict == "broken"
+    assert report.summary().endswith(
+        "IS BROKEN (2 fail-closed): the gate never called the Hall on the allow row"
+    )
+    cause = report.rows[0].cause
+    assert cause is not None
+    assert cause.expression == "process.env"
+    assert "published action" in cause.what
     reached = run_matrix(OPTION_A, behaviours=["allow"], pool=pool)
+    assert reached.verdict == "fail-closed"
     assert "never called" not in reached.summary()

@@ -1,5 +1,5 @@
 """`hallsim replay BLUEPRINT.json` (the command the Pipedream harness owns) replays Make blueprints, told
-apart by content (issue 5 item 8): the trace by default, `--json` with platform, status, protected_ran,
+apart by content: the trace by default, `--json` with platform, status, protected_ran,
 modules, routes, warnings and hall_requests; bad input is `Error: ...` with exit code 2."""
 
 from __future__ import annotations
@@ -79,3 +79,39 @@ def test_broken_blueprint_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["replay", str(path), "--hall", "allow"])
     assert result.exit_code == 2
     assert "module 1: duplicate id" in result.output
+
+
+def test_replay_prints_and_carries_the_coverage_line() -> None:
+    result = CliRunner().invoke(cli, ["replay", GATE, "--hall", "allow"])
+    assert result.exit_code == 0, result.output
+    line = (
+        "Coverage: 5 of 8 modules emulated (4 ran); 3 recorded: [5] google-sheets:addRow → {}, "
+        "[6] slack:CreateMessage (did not run), [7] google-sheets:addRow (did not run); 0 unknown to hallsim"
+    )
+    as_json = CliRunner().invoke(cli, ["replay", GATE, "--hall", "allow", "--json"])
+    coverage = json.loads(as_json.output)["coverage"]
+    assert coverage["line"] in result.output
+    assert [m["id"] for m in coverage["recorded"]] == [5, 6, 7]
+    assert coverage["unknown"] == []
+    assert coverage["line"] == line
+
+
+def test_replay_with_a_keychain_file(tmp_path: Path) -> None:
+    blueprint = json.loads(Path(GATE).read_text())
+    http = blueprint["flow"][1]
+    http["module"] = "http:ActionSendDataAPIKeyAuth"
+    http["parameters"]["auth"] = 5
+    http["mapper"]["headers"] = []
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps(blueprint))
+    keys = tmp_path / "keys.json"
+    keys.write_text(
+        json.dumps({"5": {"type": "apiKey", "key": "Bearer wrong-token-1", "name": "Authorization"}})
+    )
+    result = CliRunner().invoke(
+        cli, ["replay", str(path), "--hall", "allow", "--set", f"make.keychains={keys}"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "keychain 5: apiKey, header Authorization (keychain file" in result.output
+    assert "wrong-token-1" not in result.output
+    assert "AccountValidationError" in result.output  # the Hall refused the file's key

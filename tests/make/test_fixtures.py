@@ -147,7 +147,8 @@ def test_break_retry_after_a_transient_error_runs_the_rest_of_the_flow(gate: Run
     run = gate("break", "allow")
     [incomplete] = run.incomplete_executions
     assert [a["result"] for a in incomplete["attempts"]] == ["completed"]
-    assert incomplete["attempts"][0]["at_minutes"] == 15
+    # 15 min after the failure (which happened after the first call's modelled seconds, load-dependent)
+    assert incomplete["attempts"][0]["at_minutes"] == pytest.approx(15, abs=0.5)
     # the retry got a denial, and the documented filters still sent it down "Allowed"
     assert run.protected_ran is True
     assert run.status == "warning"

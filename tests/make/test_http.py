@@ -65,8 +65,8 @@ def test_deny_is_an_ordinary_200(replay: Replay, hall: HallEndpoint) -> None:
     ("behaviour", "error_type"),
     [
         ("http-500", "RuntimeError"),
-        ("http-404", "RuntimeError"),
-        ("http-400", "RuntimeError"),
+        ("http-404", "BundleValidationError"),  # help.make.com "Types of errors"
+        ("http-400", "BundleValidationError"),
         ("http-503", "ConnectionError"),
         ("http-504", "ConnectionError"),
         ("http-429", "RateLimitError"),

@@ -215,3 +215,124 @@ def test_constant_collections_compile_to_themselves() -> None:
     mapper = {"a": 1, "b": ["x", {"c": True}]}
     value, _ = evaluate(mapper)
     assert value == mapper
+
+
+# ----- the function reference, each with its help-centre example (help.make.com "General functions",
+# "Math functions", "Text and binary functions", "Date and time functions", "Array functions")
+CONTACTS = [{"name": "Ann", "email": "a@x"}, {"name": "Bob", "email": "b@x"}, {"name": "Ann", "email": "c@x"}]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        # "Mapping arrays": an empty index is the first element
+        ("{{1.items[].name}}", "pen"),
+        ("{{1.items[]}}", {"name": "pen", "qty": 2}),
+        ("{{1.tags[]}}", "a"),
+        # "Array functions"
+        ("{{length(shuffle(1.tags))}}", 3),
+        ("{{sort(shuffle(1.tags))}}", ["a", "b", "c"]),
+        ('{{flatten(split("a,b"; ","))}}', ["a", "b"]),
+        ('{{toCollection(1.items; "name"; "qty")}}', {"pen": 2, "ink": 5}),
+        ("{{arrayDifference(1.tags; slice(1.tags; 1))}}", ["a"]),
+        ('{{arrayDifference(1.tags; add(slice(1.tags; 1); "z"); "symmetric")}}', ["a", "z"]),
+        ('{{length(distinct(3.contacts; "name"))}}', 2),
+        ('{{map(distinct(3.contacts; "name"); "email")}}', ["a@x", "b@x"]),
+        ('{{contains(1.tags; "b")}}', True),
+        ('{{toArray(pick(2.data; "reason"))}}', [{"key": "reason", "value": "DENY_POLICY_GATE"}]),
+        # "Math functions"
+        ("{{median(1; 5; 3; 10)}}", 4),
+        ("{{trunc(3.789; 1)}}", 3.7),
+        ("{{stdevP(2; 4; 4; 4; 5; 5; 7; 9)}}", 2.0),
+        ("{{round(stdevS(1; 2; 3; 4); 2)}}", 1.29),
+        # "Type coercion": text that is a number counts in math functions; a number reads as text
+        ('{{sum("2"; 3; "x")}}', 5),
+        ("{{round(1.score)}}", 42),
+        ("{{length(2.statusCode)}}", 3),
+        ("{{upper(2.data.denied)}}", "TRUE"),
+        # "Text and binary functions"
+        ('{{escapeMarkdown("*bold*")}}', "\\*bold\\*"),
+        ('{{replaceEmojiCharacters("ok 👍"; "")}}', "ok "),
+        ('{{toBinary("6869"; "hex")}}', "hi"),
+        ('{{toBinary(base64("hall"); "base64")}}', "hall"),
+        ('{{ascii("Ěšá x")}}', " x"),
+        ('{{stripHTML("<b>bold</b>")}}', "bold"),
+        ('{{escapeHTML("<b>")}}', "&lt;b&gt;"),
+        ('{{startcase("hello world")}}', "Hello World"),
+        ('{{decodeURL("a%20b")}}', "a b"),
+        ('{{sha1("abc")}}', "a9993e364706816aba3e25717850c26c9cd0d89d"),
+        # "Date and time functions"
+        ('{{formatDate(setHour(now; 5); "HH:mm")}}', "05:04"),
+        ('{{formatDate(setMinute(now; 30); "HH:mm")}}', "13:30"),
+        ('{{formatDate(setSecond(now; 59); "ss")}}', "59"),
+        ('{{formatDate(setDay(now; "monday"); "YYYY-MM-DD")}}', "2024-04-29"),
+        ('{{formatDate(setDay(now; 7); "dddd")}}', "Saturday"),
+        ('{{formatDate(setDate(now; 31); "YYYY-MM-DD")}}', "2024-05-31"),
+        ('{{formatDate(setMonth(now; "december"); "YYYY-MM-DD")}}', "2024-12-01"),
+        ('{{formatDate(setYear(now; 2030); "YYYY")}}', "2030"),
+        ('{{dateDifference(addDays(now; 2); now; "days")}}', 2),
+        ('{{dateDifference(addHours(now; 1); now; "minutes")}}', 60),
+        ('{{formatDate(addMonths(now; 1); "YYYY-MM-DD")}}', "2024-06-01"),
+        ('{{formatDate(addYears(now; 1); "YYYY")}}', "2025"),
+        ('{{formatDate(addMinutes(now; 10); "HH:mm")}}', "13:14"),
+        ('{{formatDate(addSeconds(now; 10); "ss")}}', "15"),
+        # "General functions"
+        ("{{if(1 = 1; A; B)}}", "A"),
+        ("{{if(1 = 2; A; B)}}", "B"),
+        ("{{ifempty(emptystring; B)}}", "B"),
+        ('{{switch("B"; "A"; 1; "B"; 2; "C"; 3; 4)}}', 2),
+        ("{{get(1.items; 2)}}", {"name": "ink", "qty": 5}),
+    ],
+)
+def test_function_reference_examples(mapping: str, expected: Any) -> None:
+    outputs = {**OUTPUTS, 3: {"contacts": CONTACTS}}
+    value, warnings = evaluate(mapping, outputs)
+    assert value == expected
+    assert warnings == []
+
+
+SYSTEM = {
+    "executionId": "d61a793c6b044af2af2d9bac4bc1ec41",
+    "scenario.id": 91503,
+    "scenario.name": "Gate",
+    "team.id": 7,
+    "organization.name": "Acme",
+}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        # help.make.com "System variables"
+        ("{{executionId}}", "d61a793c6b044af2af2d9bac4bc1ec41"),
+        (
+            "run {{executionId}} of {{scenario.name}} ({{scenario.id}})",
+            "run d61a793c6b044af2af2d9bac4bc1ec41 of Gate (91503)",
+        ),
+        ("{{team.id}}", 7),
+        ("{{organization.name}}", "Acme"),
+        ("{{operationsConsumed}}", 4),
+        ("{{execution.operationsConsumed + 1}}", 5),
+    ],
+)
+def test_system_variables(mapping: str, expected: Any) -> None:
+    warnings: list[MappingWarning] = []
+    env = Env(OUTPUTS, VARIABLES, NOW, warnings.append, system=SYSTEM, operations=4)
+    assert compile_value(mapping).eval(env) == expected
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        # arguments are read by the expression scanner: `;` and `)` inside a string do not split
+        ("{{if(true; 'a;b'; 'c')}}", "a;b"),
+        ("{{if(false; 'a)b'; 'c')}}", "c"),
+        ("{{if(true; 'a)b'; 'c')}}", "a)b"),
+        ('{{join(split("x;y"; ";"); "|")}}', "x|y"),
+    ],
+)
+def test_function_arguments_are_scanned_like_values(mapping: str, expected: Any) -> None:
+    value, warnings = evaluate(mapping)
+    assert value == expected
+    assert warnings == []

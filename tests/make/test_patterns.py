@@ -109,10 +109,15 @@ def test_data_store_dedupe(httpserver: HTTPServer, exists: bool, added: bool) ->
         "contact_dedupe",
         httpserver,
         {"contact": "c@example.com"},
-        **{"make.module.2.output": {"exist": exists}},
+        **{
+            "make.datastores": json.dumps(
+                {"default": {"c@example.com": {"contact": "old"}} if exists else {}}
+            )
+        },
     )
     assert (3 in executed(run)) is added
     assert len(_bodies(httpserver, "/contacts")) == (1 if added else 0)
+    assert "c@example.com" in run.datastores["default"]  # seeded, or added by the run
 
 
 @pytest.mark.parametrize(("state", "alerted"), [("healthy", False), ("degraded", True)])

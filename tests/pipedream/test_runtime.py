@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import TIME_SCALE, body, code_step
@@ -335,8 +337,10 @@ def test_platform_axios_returns_data_and_exports_debug_on_http_errors(
     assert call.exports["denied"] is False
     assert call.exports["is_error_class"] is True
     assert call.exports["debug"]["status"] == 404
-    assert call.error["name"] == "AxiosError"
-    assert call.error["message"] == "Request failed with status code 404"
+    # @pipedream/platform 3.4.0 lib/axios.ts convertAxiosError: the name carries axios's message, the message
+    # is the response body as JSON text
+    assert call.error["name"] == "AxiosError - Request failed with status code 404"
+    assert json.loads(call.error["message"]) == call.exports["debug"]["data"]
 
 
 def test_a_module_that_does_not_export_a_component_is_a_clear_error(write_workflow, run_workflow) -> None:

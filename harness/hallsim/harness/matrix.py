@@ -1,4 +1,5 @@
-"""The fail-closed matrix: run a gate once per Hall behaviour, and once with the Hall unreachable; judge each.
+"""Running the fail-closed matrix: run a gate once per Hall behaviour, and once with the Hall unreachable;
+judge each (the report, its verdicts and causes are in matrix_report.py).
 
 The rule (harness/verdict.py): the protected action may run only after a well-formed allow. Whether the gate
 got one is read from the emulator's journal for that run (a 200 whose JSON body has the boolean `denied:
@@ -14,168 +15,60 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hallsim.harness import journal
 from hallsim.harness._errors import HarnessError, InputError
+from hallsim.harness.causes import row_cause
+from hallsim.harness.matrix_report import (
+    ALLOW_ROW,
+    BLOCKED_ON_ALLOW,
+    ERROR,
+    FAIL_CLOSED,
+    FAIL_OPEN,
+    LEGEND,
+    RAN_ON_ALLOW,
+    UNREACHABLE,
+    MatrixReport,
+    MatrixResult,
+    MatrixRow,
+    behaviour_label,
+    judge,
+    short_behaviour,
+)
 from hallsim.harness.record import DEFAULT_TIME_SCALE
 from hallsim.harness.verdict import allow_received, protected_ran, unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
+__all__ = [
+    "ALLOW_ROW",
+    "BLOCKED_ON_ALLOW",
+    "DEFAULT_TIME_SCALE",
+    "ERROR",
+    "FAIL_CLOSED",
+    "FAIL_OPEN",
+    "LEGEND",
+    "RAN_ON_ALLOW",
+    "UNREACHABLE",
+    "EmulatorPool",
+    "MatrixJob",
+    "MatrixReport",
+    "MatrixResult",
+    "MatrixRow",
+    "behaviour_label",
+    "judge",
+    "matrix_behaviours",
+    "refused_port",
+    "run_matrices",
+    "run_matrix",
+    "short_behaviour",
+]
+
 if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
     from hallsim.emulator.journal import JournalEntry
-
-#: the row for a Hall nobody answers at: a loopback port where nothing listens (connection refused)
-UNREACHABLE = "unreachable"
-
-#: verdicts, worst first
-FAIL_OPEN = "FAIL-OPEN"
-BLOCKED_ON_ALLOW = "blocked on a good allow"
-FAIL_CLOSED = "fail-closed"
-RAN_ON_ALLOW = "ran on allow"
-ERROR = "error"
-
-
-@dataclass(frozen=True)
-class MatrixRow:
-    behaviour: str
-    #: what the Hall did, in words, from the journal
-    hall_did: str
-    outcome: str
-    protected_ran: bool
-    #: whether the gate got a well-formed allow, i.e. whether the protected action was allowed to run
-    expected_protected: bool
-    fail_open: bool
-    verdict: str
-    hall_calls: int = 0
-    wall_ms: float = 0.0
-    error: str | None = None
-    #: each execution of the protected action that did not follow a well-formed allow, and what came before it
-    unallowed: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def details(self, sep: str) -> str:
-        """What the Hall did, then why an allowed row still fails open, or the error that stopped it."""
-        parts = [self.hall_did]
-        if self.expected_protected and self.unallowed:
-            parts += self.unallowed
-        if self.error is not None:
-            parts.append(f"error: {self.error}")
-        return sep.join(parts)
-
-
-@dataclass(frozen=True)
-class MatrixReport:
-    workflow: Path
-    platform: str
-    protected: tuple[str, ...]
-    rows: tuple[MatrixRow, ...]
-    time_scale: float
-    wall_s: float
-    #: every setting the runs used (UNCONFIRMED platform choices included)
-    settings: dict[str, Any] = field(default_factory=dict)
-    #: the settings the caller chose (`--set`), shown with the verdict
-    chosen: dict[str, Any] = field(default_factory=dict)
-    #: the names of the settings that stand for a platform rule the references mark UNCONFIRMED
-    unconfirmed: tuple[str, ...] = ()
-
-    @property
-    def fail_open(self) -> bool:
-        return any(r.fail_open for r in self.rows)
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for r in self.rows if r.verdict == ERROR)
-
-    def counts(self) -> dict[str, int]:
-        counted: dict[str, int] = {}
-        for row in self.rows:
-            counted[row.verdict] = counted.get(row.verdict, 0) + 1
-        return counted
-
-    def summary(self) -> str:
-        counted = self.counts()
-        order = (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR, FAIL_CLOSED, RAN_ON_ALLOW)
-        parts = [f"{counted[v]} {v}" for v in order if v in counted]
-        head = "FAILS OPEN" if self.fail_open else "fails closed"
-        chosen = "".join(f" with {k}={v}" for k, v in self.chosen.items())
-        # fail-closed by the rule, but a gate that never reached the Hall has not been tested by any row
-        called = any(r.hall_calls for r in self.rows) or any(r.error for r in self.rows)
-        unreached = "" if called else "; the Hall was never called: the gate did not reach it in any row"
-        return f"{self.workflow}{chosen}: {head} ({', '.join(parts)}){unreached}"
-
-    def unconfirmed_line(self) -> str:
-        """The UNCONFIRMED platform choices these verdicts rest on, with the values used; "" when none."""
-        if not self.unconfirmed:
-            return ""
-        used = ", ".join(f"{name}={self.settings.get(name)}" for name in self.unconfirmed)
-        return f"UNCONFIRMED platform choices used (change with --set NAME=VALUE): {used}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "workflow": str(self.workflow),
-            "platform": self.platform,
-            "protected": list(self.protected),
-            "fail_open": self.fail_open,
-            "time_scale": self.time_scale,
-            "wall_s": round(self.wall_s, 3),
-            "settings": self.settings,
-            "chosen_settings": self.chosen,
-            "unconfirmed_settings": {name: self.settings.get(name) for name in self.unconfirmed},
-            "rows": [r.to_json() for r in self.rows],
-        }
-
-    def to_markdown(self) -> str:
-        lines = [
-            f"### `{self.workflow}` ({self.platform}, protected: {', '.join(self.protected) or '?'})"
-            + "".join(f", {k}={v}" for k, v in self.chosen.items()),
-            "",
-            "| Hall behaviour | what the Hall did | outcome | protected ran | well-formed allow | verdict |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in self.rows:
-            verdict = f"**{r.verdict}**" if r.verdict in (FAIL_OPEN, BLOCKED_ON_ALLOW, ERROR) else r.verdict
-            did = r.details("; ")
-            lines.append(
-                f"| `{short_behaviour(r.behaviour)}` | {_md(did)} | {r.outcome} | {_yes(r.protected_ran)} | "
-                f"{_yes(r.expected_protected)} | {verdict} |"
-            )
-        lines += ["", self.summary()]
-        if self.unconfirmed:
-            lines += ["", self.unconfirmed_line()]
-        return "\n".join(lines)
-
-
-def short_behaviour(spec: str, width: int = 26) -> str:
-    """A behaviour spec cut to fit a table column (JSON keeps the whole spec)."""
-    return spec if len(spec) <= width else spec[: width - 1] + "…"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def judge(protected_ran: bool, allowed: bool, *, ran_unallowed: bool | None = None) -> str:
-    """The verdict for one row: FAIL-OPEN when the protected action ran without a well-formed allow.
-
-    `ran_unallowed`: whether some execution of the protected action did not follow a well-formed allow
-    (`verdict.unallowed_runs`); by default, whether it ran in a row with no allow at all."""
-    if ran_unallowed is None:
-        ran_unallowed = protected_ran and not allowed
-    if ran_unallowed:
-        return FAIL_OPEN
-    if protected_ran:
-        return RAN_ON_ALLOW
-    return BLOCKED_ON_ALLOW if allowed else FAIL_CLOSED
 
 
 def matrix_behaviours() -> tuple[str, ...]:
@@ -281,7 +174,9 @@ def run_matrices(
     on_row: RowCallback | None = None,
 ) -> list[MatrixReport]:
     """Run several workflows through the matrix, their rows side by side on `concurrency` emulators."""
-    names = tuple(behaviours) if behaviours is not None else matrix_behaviours()
+    # every behaviour and the unreachable Hall by default; only the rows asked for when given (`unreachable`
+    # among them for that row)
+    names = tuple(behaviours) if behaviours is not None else (*matrix_behaviours(), UNREACHABLE)
     for job in jobs:
         if not (job.protected or job.workflow.protected):
             raise InputError(
@@ -304,7 +199,7 @@ def run_matrices(
             futures = {
                 (index, name): executor.submit(_run_row, job, name, pool, dead_port, time_scale, on_row)
                 for index, job in enumerate(jobs)
-                for name in (*names, UNREACHABLE)
+                for name in names
             }
             results = {key: future.result() for key, future in futures.items()}
     finally:
@@ -313,7 +208,7 @@ def run_matrices(
     wall = time.perf_counter() - started
     reports = []
     for index, job in enumerate(jobs):
-        rows = tuple(results[(index, name)][0] for name in (*names, UNREACHABLE))
+        rows = tuple(results[(index, name)][0] for name in names)
         run_settings, unconfirmed = next(
             (extra for _, extra in (results[(index, n)] for n in names) if extra[0]), ({}, ())
         )
@@ -378,6 +273,15 @@ def _run_row(
             allowed = allow_received(record)
             unallowed = tuple(unallowed_runs(record, job.protected or None))
             verdict = judge(ran, allowed, ran_unallowed=bool(unallowed))
+            # the emulator's own exception: hallsim failed, so the row says nothing about the gate
+            failure = "; ".join(record.emulator_errors) or None
+            if failure is not None:
+                verdict = ERROR
+            cause = None
+            if verdict in (FAIL_OPEN, BLOCKED_ON_ALLOW) or (
+                behaviour == ALLOW_ROW and verdict == FAIL_CLOSED
+            ):
+                cause = row_cause(record, job.protected or None)
             requests = list(record.hall_requests) if behaviour != UNREACHABLE else []
             hall_did = _hall_did(behaviour, requests, dead_port)
             if journal.well_formed_allow(requests) and not allowed:
@@ -392,7 +296,9 @@ def _run_row(
                 verdict=verdict,
                 hall_calls=len(journal.route_requests(requests)),
                 wall_ms=round((time.perf_counter() - started) * 1000, 1),
+                error=failure,
                 unallowed=unallowed,
+                cause=cause,
             )
             extra = (dict(run.settings), tuple(run.unconfirmed_settings))
     if on_row is not None:

@@ -11,7 +11,7 @@ and pass over the others."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -27,12 +27,15 @@ __all__ = [
     "DEFAULT_TIME_SCALE",
     "ROUTE_PATH",
     "AuditWrite",
+    "ErrorHandled",
     "Event",
     "Execution",
     "HallCall",
+    "MappingProblem",
     "RouteDecision",
     "RunRecord",
     "UnitResult",
+    "emulator_errors",
     "is_route_url",
     "pair_calls",
 ]
@@ -104,10 +107,42 @@ class RouteDecision:
     taken: bool
     why: str
     phase: str = "run"
+    #: the route's first module (whose filter is the route's condition)
+    first_module: str | None = None
+    #: why each condition of the route's filter passed or not, in words
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ErrorHandled:
+    """Make: a module's error went to its error route, and the directive there decided what happens next."""
+
+    #: the module that failed
+    unit: str
+    #: the error handler module and its directive (builtin:Ignore, builtin:Resume, builtin:Break, ...)
+    handler: str
+    directive: str
+    bundle: int | None = None
+    error: str = ""
 
 
 #: what a run's timeline holds, in the order it happened
-Event = HallCall | Execution | RouteDecision
+Event = HallCall | Execution | RouteDecision | ErrorHandled
+
+
+@dataclass(frozen=True)
+class MappingProblem:
+    """Make: a mapping that resolved to nothing (make.md "Blueprint JSON": Make maps a missing value to
+    empty), with the module that holds it and what the module it names does output."""
+
+    unit: str
+    #: "mapper" or "filter `NAME`"
+    context: str
+    expression: str
+    #: the module the expression reads, and the names it outputs
+    referenced: str | None
+    outputs: tuple[str, ...]
+    message: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +156,9 @@ class UnitResult:
     protected: bool = False
     #: Pipedream: success | exited | error | timeout | not_run; Make: None
     status: str | None = None
+    #: Pipedream: code | action | filter (a published action sees no environment variables); Make: the
+    #: module's name (http:ActionSendData, ...)
+    source: str | None = None
     #: Make: how many times it executed
     executions: int = 0
     exports: Any = ABSENT
@@ -169,6 +207,12 @@ class RunRecord:
     bundles: int = 1
     #: whether each Hall call in the timeline was paired with its journal entry (see `pair_calls`)
     paired: bool = field(default=False)
+    #: Make: mappings that resolved to nothing
+    mapping_problems: tuple[MappingProblem, ...] = ()
+    #: every setting the run used, as name -> value
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    #: exceptions the emulator raised while answering this run's requests: hallsim's failure, never the gate's
+    emulator_errors: tuple[str, ...] = ()
 
     @property
     def protected_ran(self) -> bool:
@@ -220,3 +264,14 @@ def pair_calls(timeline: Sequence[Event], entries: Sequence[JournalEntry]) -> tu
         return tuple(timeline), False
     found = iter(calls)
     return tuple(replace(e, entry=next(found)) if isinstance(e, HallCall) else e for e in timeline), True
+
+
+def emulator_errors(entries: Sequence[JournalEntry]) -> tuple[str, ...]:
+    """The exceptions the emulator recorded while answering these requests (`JournalEntry.emulator_error`),
+    each naming the request it met."""
+    found = []
+    for entry in entries:
+        error = getattr(entry, "emulator_error", None)  # the journal field the emulator fills in
+        if error:
+            found.append(f"the emulator raised while answering request #{entry.seq} ({entry.path}): {error}")
+    return tuple(found)

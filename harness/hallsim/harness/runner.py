@@ -14,7 +14,7 @@ from hallsim.harness._errors import HarnessError
 from hallsim.harness.expectations import ExpectationFailure, Mismatch, check_run, render_failure, show
 from hallsim.harness.record import RunRecord
 from hallsim.harness.scenario import Scenario
-from hallsim.harness.verdict import unallowed_runs
+from hallsim.harness.verdict import GateVerdict, RunVerdict, judge_run
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ class EventRun:
     error: str | None = None
     #: every setting the run used
     settings: dict[str, Any] = field(default_factory=dict)
+    #: the run judged by the fail-closed rule (None when it could not run)
+    verdict: RunVerdict | None = None
 
     @property
     def passed(self) -> bool:
@@ -74,6 +76,20 @@ class ScenarioResult:
     @property
     def fail_open_runs(self) -> int:
         return sum(1 for r in self.runs if r.fail_open)
+
+    @property
+    def gate(self) -> GateVerdict | None:
+        """What the scenario's failure says about the gate, in the matrix's words: error (could not run),
+        fail-open (a run failed open and the scenario does not pin it), broken (a failed run did not run the
+        protected action after a good allow); None when it passed or failed only on an expectation."""
+        if self.status == "error":
+            return "error"
+        if not self.scenario.pins_fail_open and any(r.fail_open for r in self.runs):
+            return "fail-open"
+        failed = [r for r in self.runs if not r.passed]
+        if any(r.verdict is not None and r.verdict.gate == "broken" for r in failed):
+            return "broken"
+        return None
 
     def report(self) -> str:
         """Expected against actual for every failed run, with its trace; empty when the scenario passed."""
@@ -174,18 +190,31 @@ def _run_event(
     except HarnessError as err:
         return EventRun(label, event, None, "", (), fail_open=False, error=str(err))
     record = run.record
+    judged = judge_run(record)
+    if judged.errors:
+        # the emulator's own exception: the run says nothing about the gate
+        error = "; ".join(judged.errors)
+        return EventRun(label, event, record, run.render(), (), False, error=error, verdict=judged)
     mismatches = check_run(scenario.expect, record)
-    unallowed = unallowed_runs(record)
-    fail_open = bool(unallowed)
+    fail_open = judged.fail_open
     if fail_open and not scenario.pins_fail_open:
+        cause = f"; why: {judged.cause.line()}" if judged.cause is not None else ""
         mismatches.append(
             Mismatch(
                 "fail-closed rule",
                 FAIL_CLOSED_RULE,
-                "; ".join(unallowed)
+                "; ".join(judged.unallowed)
+                + cause
                 + " (pin today's behaviour with `pins_fail_open: true` and a `note:` if this is known)",
             )
         )
     return EventRun(
-        label, event, record, run.render(), tuple(mismatches), fail_open, settings=dict(run.settings)
+        label,
+        event,
+        record,
+        run.render(),
+        tuple(mismatches),
+        fail_open,
+        settings=dict(run.settings),
+        verdict=judged,
     )

@@ -5,7 +5,7 @@ loaded once, run many times against a Hall endpoint, each run giving a `Workflow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -105,7 +105,17 @@ class Workflow(Protocol):
 def detect_platform(path: Path) -> Platform:
     """Tell a Pipedream workflow from a Make blueprint by content, not by file name: a Make export is a JSON
     object, a Pipedream workflow is YAML (or a single .mjs step). Only sniffs; each platform's loader parses
-    and checks the file and names what is wrong in it."""
+    and checks the file and names what is wrong in it. A folder is a Pipedream GitHub-Sync workflow folder
+    (or a project folder holding them)."""
+    if path.is_dir():
+        from hallsim.harness.pipedream import sync_workflows
+
+        if sync_workflows(path):
+            return "pipedream"
+        raise InputError(
+            f"{path}: a folder, but neither a Pipedream GitHub-Sync workflow folder (with workflow.yaml) "
+            "nor a project folder holding them"
+        )
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.suffix in (".mjs", ".js"):
@@ -115,8 +125,22 @@ def detect_platform(path: Path) -> Platform:
     return "make" if head.startswith("{") else "pipedream"
 
 
+def expand_workflows(paths: Sequence[Path | str]) -> list[Path]:
+    """The workflows the paths name: a synced Pipedream project folder stands for each workflow in it."""
+    expanded: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            from hallsim.harness.pipedream import sync_workflows
+
+            expanded.extend(sync_workflows(path) or [path])
+        else:
+            expanded.append(path)
+    return expanded
+
+
 def load_workflow(path: Path | str) -> Workflow:
-    """Load a Pipedream workflow (.yaml, or one .mjs step) or a Make blueprint (.json), by content."""
+    """Load a Pipedream workflow (.yaml, one .mjs step, or a GitHub-Sync folder) or a Make blueprint (.json),
+    by content."""
     path = Path(path)
     platform = detect_platform(path)
     if platform == "make":

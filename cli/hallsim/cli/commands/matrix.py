@@ -15,7 +15,14 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from hallsim.harness.matrix import MatrixReport
+    from hallsim.harness.matrix import MatrixReport, MatrixResult
+
+_GATE_STYLE = {
+    "fail-open": "bold red",
+    "error": "bold magenta",
+    "broken": "bold yellow",
+    "fail-closed": "green",
+}
 
 _VERDICT_STYLE = {
     "FAIL-OPEN": "bold white on red",
@@ -26,7 +33,26 @@ _VERDICT_STYLE = {
 }
 
 
-@click.command("matrix", help="Run a gate against every Hall failure and report where it fails open.")
+_HELP = """Run a gate against every Hall failure and report where it fails open.
+
+\b
+Each row is one Hall behaviour (plus the Hall unreachable); the rule: the protected action may run only
+after a well-formed allow. Each gate (workflow) then gets one verdict:
+  fails open     a row ran the protected action without a well-formed allow
+  could not run  hallsim could not run a row (its own error, the emulator's exception, Node missing)
+  is broken      the protected action does not run after a good allow (or the gate never calls the Hall)
+  fails closed   none of these
+
+\b
+Exit status (the worst verdict among those --fail-on names decides):
+  0  every gate fails closed and runs on a good allow
+  1  a gate fails open
+  2  a gate could not run, or bad input (a broken file, an unknown name)
+  3  a gate is broken
+"""
+
+
+@click.command("matrix", help=_HELP)
 @click.argument("workflows", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--protected",
@@ -47,7 +73,11 @@ _VERDICT_STYLE = {
     help="A platform setting for every row, e.g. action_env=workflow, filter_kind=registry.",
 )
 @click.option(
-    "--behaviour", "behaviours", multiple=True, metavar="SPEC", help="Run only these behaviours (repeatable)."
+    "--behaviour",
+    "behaviours",
+    multiple=True,
+    metavar="SPEC",
+    help="Run only these rows (repeatable; `unreachable` for the Hall nobody answers at).",
 )
 @click.option(
     "--time-scale", type=click.FloatRange(min=1e-4, max=1.0), default=None, help="Modelled-time scale."
@@ -55,8 +85,18 @@ _VERDICT_STYLE = {
 @click.option(
     "--concurrency", type=click.IntRange(1, 32), default=4, show_default=True, help="Rows run at once."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option(
+    "--fail-on",
+    "fail_on",
+    default="fail-open,error,broken",
+    show_default=True,
+    metavar="VERDICTS",
+    help="Which gate verdicts make the exit status non-zero: a comma-separated list of fail-open, error, "
+    "broken (or all, none).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts and rows as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the verdict lines.")
 @user_errors
 def command(
     workflows: tuple[Path, ...],
@@ -67,26 +107,32 @@ def command(
     behaviours: tuple[str, ...],
     time_scale: float | None,
     concurrency: int,
+    fail_on: str,
     as_json: bool,
     markdown: bool,
+    quiet: bool,
 ) -> None:
-    """Exit status: 0 when every row fails closed, 1 when a row fails open, 2 when a row could not be run."""
-    from hallsim.harness.matrix import MatrixJob, matrix_behaviours, run_matrices
+    from hallsim.harness.matrix import UNREACHABLE, MatrixJob, MatrixResult, matrix_behaviours, run_matrices
     from hallsim.harness.record import DEFAULT_TIME_SCALE
-    from hallsim.harness.workflow import load_workflow
+    from hallsim.harness.verdict import parse_fail_on
+    from hallsim.harness.workflow import expand_workflows, load_workflow
 
     if as_json and markdown:
         raise click.UsageError("choose one of --json and --markdown")
+    try:
+        failing = parse_fail_on(fail_on)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--fail-on") from None
     event = read_event_file(event_file) if event_file else None
-    names = behaviours or matrix_behaviours()
+    names = tuple(behaviours) or (*matrix_behaviours(), UNREACHABLE)
     run_settings = parse_vars(settings, "--set")
     jobs = [
         MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None, run_settings)
-        for path in workflows
+        for path in expand_workflows(workflows)
     ]
     console = _console.console()
     show_progress = console.is_terminal and not (as_json or markdown)
-    total = len(jobs) * (len(names) + 1)
+    total = len(jobs) * len(names)
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -116,29 +162,33 @@ def command(
             jobs, behaviours=names, time_scale=time_scale or DEFAULT_TIME_SCALE, concurrency=concurrency
         )
 
+    result = MatrixResult(tuple(reports), failing)
     if as_json:
-        data: Any = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     elif markdown:
-        click.echo("\n\n".join(r.to_markdown() for r in reports))
+        click.echo(result.to_markdown())
+    elif quiet:
+        for line in result.verdict_lines():
+            click.echo(line)
     else:
         for report in reports:
             _print_report(console, report)
-    if any(r.fail_open for r in reports):
-        raise SystemExit(1)
-    if any(r.errors for r in reports):
-        raise SystemExit(2)
+        _print_verdicts(console, result)
+    raise SystemExit(result.exit_status)
 
 
 def _print_report(console: Console, report: MatrixReport) -> None:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    from hallsim.harness.matrix import short_behaviour
+    from hallsim.harness.matrix import behaviour_label
 
     table = Table(
         title_style="bold",
         highlight=False,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
         title=Text(
             f"{report.workflow}  ({report.platform}; protected: {', '.join(report.protected)}"
             + "".join(f"; {k}={v}" for k, v in report.chosen.items())
@@ -146,18 +196,18 @@ def _print_report(console: Console, report: MatrixReport) -> None:
         ),
         title_justify="left",
     )
-    table.add_column("Hall behaviour", no_wrap=True, overflow="ellipsis", max_width=18)
+    # the behaviour identifies the row: never cut (a long scripted body has a short label, see the details)
+    table.add_column("Hall behaviour", no_wrap=True)
     table.add_column("what the Hall did", overflow="fold", ratio=1, min_width=14)
     table.add_column("outcome", no_wrap=True)
-    # "ran": the protected action ran; "allow": the Hall gave a well-formed allow, so it may run
     table.add_column("ran", justify="center", no_wrap=True)
     table.add_column("allow", justify="center", no_wrap=True)
-    table.add_column("verdict", no_wrap=True, min_width=12)
+    table.add_column("verdict", overflow="fold", min_width=9)
     for row in report.rows:
         did = row.details("\n")
         # Text, not markup: a reason or an error may hold square brackets
         table.add_row(
-            Text(short_behaviour(row.behaviour, 18)),
+            Text(behaviour_label(row.behaviour)),
             Text(did),
             Text(row.outcome),
             "yes" if row.protected_ran else "no",
@@ -165,11 +215,26 @@ def _print_report(console: Console, report: MatrixReport) -> None:
             Text(row.verdict, style=_VERDICT_STYLE.get(row.verdict, "")),
         )
     console.print(table)
-    colour = "bold red" if report.fail_open else "green"
+    for group in report.cause_groups():
+        console.print(Text(f"  why: {group.line()}", style="yellow"), soft_wrap=False)
     console.print(
-        Text.assemble((report.summary(), colour), (f"  time scale {report.time_scale}", "dim")),
-        soft_wrap=True,
+        Text.assemble(
+            (report.summary(), _GATE_STYLE[report.verdict]), (f"  time scale {report.time_scale}", "dim")
+        )
     )
-    if report.unconfirmed:
-        console.print(Text(report.unconfirmed_line(), style="dim"), soft_wrap=True)
     console.print()
+
+
+def _print_verdicts(console: Console, result: MatrixResult) -> None:
+    from rich.text import Text
+
+    from hallsim.harness.matrix import LEGEND
+
+    console.print(Text(LEGEND, style="dim"))
+    for line in result.unconfirmed_lines():
+        console.print(Text(line, style="dim"))
+    console.print()
+    for report in result.reports:
+        console.print(Text(report.summary(), style=_GATE_STYLE[report.verdict]))
+    worst = next((v for v in ("fail-open", "error", "broken") if v in result.verdicts), "fail-closed")
+    console.print(Text(result.overall(), style="bold " + _GATE_STYLE[worst]))

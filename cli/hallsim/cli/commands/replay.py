@@ -16,11 +16,13 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
     help=(
         "Run a Pipedream workflow (.yaml, or one .mjs step) or replay a Make blueprint (.json) against a "
         "fresh Hall emulator, and print what happened: steps, exports, exit/error/timeout, Hall requests, "
-        "whether the protected step ran. Exit status 0 when the run was carried out (whatever its outcome), "
-        "2 for bad input."
+        "whether the protected step ran, and the verdict (the rule: the protected action may run only after "
+        "a well-formed allow). Exit status 0 when the run was carried out (whatever its outcome), 2 for bad "
+        "input; with --verdict, the matrix's: 0 fails closed, 1 fails open, 2 could not run, 3 broken (the "
+        "protected action did not run after a good allow)."
     ),
 )
-@click.argument("workflow", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("workflow", type=click.Path(path_type=Path))
 @click.option(
     "--hall", "behaviour", metavar="BEHAVIOUR", help="The emulator's behaviour, e.g. allow, deny, http-500."
 )
@@ -43,7 +45,15 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
     metavar="SETTING=VALUE",
     help="A run setting, e.g. time_scale=0.01, action_env=workflow (the trace lists them all).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the run as one JSON object, its verdict under `verdict`."
+)
+@click.option(
+    "--verdict",
+    "exit_on_verdict",
+    is_flag=True,
+    help="Exit with the verdict's status (1 fail-open, 2 error, 3 broken) instead of 0.",
+)
 @user_errors
 def command(
     workflow: Path,
@@ -54,8 +64,10 @@ def command(
     variables: tuple[str, ...],
     settings: tuple[str, ...],
     as_json: bool,
+    exit_on_verdict: bool,
 ) -> None:
     from hallsim.emulator import HallEmulator
+    from hallsim.harness.verdict import EXIT_STATUS, judge_run
     from hallsim.harness.workflow import HallEndpoint, load_workflow
 
     if (behaviour is None) == (script is None):
@@ -69,7 +81,12 @@ def command(
         run = loaded.run(
             hall, event=event, variables=parse_vars(variables) or None, settings=run_settings or None
         )
+    judged = judge_run(run.record)
     if as_json:
-        click.echo(json.dumps(run.to_json(), indent=2, ensure_ascii=False))
+        data = {**run.to_json(), "verdict": judged.to_json()}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         click.echo(run.render())
+        click.echo(judged.line())
+    if exit_on_verdict:
+        raise SystemExit(EXIT_STATUS[judged.gate])

@@ -18,7 +18,23 @@ if TYPE_CHECKING:
     from hallsim.harness.scenario import HallSpec
 
 
-@click.command("run", help="Run scenario files (*.scenario.yaml) and print a summary table.")
+@click.command(
+    "run",
+    help="""Run scenario files (*.scenario.yaml) and print a summary table.
+
+\b
+PATHS are scenario files or folders searched for them; without PATHS, the folder `scenarios/` of the
+current directory. Every run is also held to the fail-closed rule (the protected action may run only after
+a well-formed allow) unless the scenario pins a fail-open gate (`pins_fail_open: true`).
+
+\b
+Exit status, in the matrix's words for what a failed scenario says about its gate:
+  0  every scenario passed
+  1  a scenario failed: an expectation did not hold, or a run failed open
+  2  a scenario could not be loaded or run (no scenario files at all, a broken file, the emulator's error)
+  3  a failed run did not run the protected action after a good allow (the gate is broken)
+""",
+)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--events", "events", type=click.IntRange(1, 10_000), help="Run each scenario over N generated events."
@@ -30,14 +46,14 @@ if TYPE_CHECKING:
 @click.option("-v", "--verbose", is_flag=True, help="Also print the trace of scenarios that passed.")
 @user_errors
 def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: bool, verbose: bool) -> None:
-    """Exit status: 0 when every scenario passed, 1 when one failed, 2 when one could not be loaded or run."""
-    from hallsim.harness._errors import HarnessError
+    from hallsim.harness._errors import HarnessError, InputError
     from hallsim.harness.runner import run_scenario
     from hallsim.harness.scenario import find_scenarios, load_scenario
 
-    files = find_scenarios(paths or (Path("scenarios"),))
+    searched = paths or (Path("scenarios"),)
+    files = find_scenarios(searched)
     if not files:
-        raise click.ClickException(f"no scenario files (*.scenario.yaml) under {', '.join(map(str, paths))}")
+        raise InputError(f"{', '.join(map(str, searched))}: no scenario files (*.scenario.yaml) found")
 
     from hallsim.emulator import HallEmulator
 
@@ -60,10 +76,17 @@ def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: boo
         click.echo(json.dumps(_as_json(results, broken), indent=2, ensure_ascii=False))
     else:
         _print_table(console, results, broken, verbose)
-    if broken or any(r.status == "error" for r in results):
-        raise SystemExit(2)
-    if any(not r.passed for r in results):
-        raise SystemExit(1)
+    from hallsim.harness.verdict import GateVerdict, exit_status
+
+    verdicts: list[GateVerdict] = ["error"] if broken else []
+    for result in results:
+        gate = result.gate
+        if gate is not None:
+            verdicts.append(gate)
+    code = exit_status(verdicts)
+    if code == 0 and any(not r.passed for r in results):
+        code = 1
+    raise SystemExit(code)
 
 
 def _print_table(
@@ -121,6 +144,7 @@ def _as_json(results: list[ScenarioResult], broken: list[tuple[Path, str]]) -> l
                 "name": result.scenario.name,
                 "workflow": str(result.scenario.workflow),
                 "status": result.status,
+                "gate": result.gate,
                 "pins_fail_open": result.scenario.pins_fail_open,
                 "fail_open_runs": result.fail_open_runs,
                 "runs": [
@@ -128,6 +152,7 @@ def _as_json(results: list[ScenarioResult], broken: list[tuple[Path, str]]) -> l
                         "event": run.label,
                         "passed": run.passed,
                         "fail_open": run.fail_open,
+                        "verdict": run.verdict.to_json() if run.verdict is not None else None,
                         "error": run.error,
                         "mismatches": [
                             {"where": m.where, "expected": m.expected, "actual": m.actual}

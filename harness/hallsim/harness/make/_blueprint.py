@@ -4,8 +4,14 @@ Shape (shared/reference/make.md "Blueprint JSON"): top level `name`, `flow`, `me
 each module `id` (unique across the whole blueprint, routes and error routes included), `module` (`app:Name`),
 `version`, `parameters`, `mapper`, `metadata`, optional `filter`, `routes` (routers), `onerror` (error route
 ending in a directive). Also read: `builtin:BasicIfElse` `branches` and `builtin:BasicMerge` `outputs` (as in
-the public integromat/make-blueprints pattern `if-else-merge`), `builtin:BasicAggregator`
-`parameters.feeder`."""
+the public integromat/make-blueprints pattern `if-else-merge`), an aggregator's `parameters.feeder` (its
+source module, earlier in the same flow).
+
+Two export shapes load: the editor's "Export blueprint" (`{name, flow, metadata}`) and the Make API's
+`GET /scenarios/{id}/blueprint` answer, which wraps it: `{"code": "OK", "response": {"blueprint": {...},
+"scheduling": {...}, "idSequence": N}}` (integromat/make-typescript-sdk). `metadata.designer.orphans`
+holds modules the editor shows unconnected; Make never runs them, so neither does the replay (a note says
+how many were left out)."""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from typing import Any
 
 from hallsim.harness._errors import InputError
 from hallsim.harness.make._filters import OPERATORS, Condition, Filter
-from hallsim.harness.make._names import DIRECTIVES, ROUTER, display_name, is_trigger
+from hallsim.harness.make._names import AGGREGATORS, DIRECTIVES, ROUTER, display_name, is_trigger
 from hallsim.harness.make._template import ConstTemplate, Template, TemplateError, compile_value
 
 
@@ -81,6 +87,10 @@ class LoadedBlueprint:
     scenario: ScenarioSettings
     modules: dict[int, Module] = field(default_factory=dict)
     trigger: Module | None = None
+    #: source module id -> the id of the aggregator whose `parameters.feeder` it is
+    aggregator_of: dict[int, int] = field(default_factory=dict)
+    #: what loading noticed and left out (orphans, the API wrapper), for the run's notes
+    notes: tuple[str, ...] = ()
 
 
 class _Loader:
@@ -88,6 +98,7 @@ class _Loader:
         self.path = path
         self.modules: dict[int, Module] = {}
         self.where_by_id: dict[int, str] = {}
+        self.aggregator_of: dict[int, int] = {}
 
     def fail(self, message: str) -> InputError:
         return InputError(f"{self.path}: {message}")
@@ -304,7 +315,7 @@ class _Loader:
             self.refs_ok(module, module.mapper, seen, "mapper")
             if module.onerror:
                 self.check_refs(module.onerror, frozenset(seen | {module.id}))
-            if module.module == "builtin:BasicAggregator":
+            if module.module in AGGREGATORS:
                 self.check_feeder(module, flow[:index])
             if module.routes:
                 for route in module.routes:
@@ -351,12 +362,23 @@ class _Loader:
                 )
 
     def check_feeder(self, module: Module, before: tuple[Module, ...]) -> None:
+        """An aggregator's source (help.make.com "Aggregator": "Source module") is a module before it in
+        the same flow: an iterator, a repeater, a search, the trigger, or any module whose bundles it
+        collects."""
         feeder = module.parameters.get("feeder")
-        if not any(m.id == feeder and m.module == "builtin:BasicFeeder" for m in before):
+        source = next((m for m in before if m.id == feeder), None)
+        if source is None:
+            ids = ", ".join(str(m.id) for m in before) or "none"
             raise self.fail(
-                f"module {module.id}: parameters.feeder must name an iterator (builtin:BasicFeeder) "
-                f"earlier in the same flow (got {feeder!r})"
+                f"module {module.id}: {module.module} parameters.feeder must name its source module, "
+                f"earlier in the same flow (got {feeder!r}; modules before it: {ids})"
             )
+        if source.id in self.aggregator_of:
+            raise self.fail(
+                f"module {module.id}: module {source.id} is already the source of aggregator "
+                f"{self.aggregator_of[source.id]}"
+            )
+        self.aggregator_of[source.id] = module.id
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -381,6 +403,19 @@ def _scenario(metadata: Any) -> ScenarioSettings:
     )
 
 
+def _unwrap(document: Any) -> tuple[Any, list[str]]:
+    """The blueprint inside a Make API answer ({"code": "OK", "response": {"blueprint": ...}})."""
+    if not isinstance(document, dict) or "flow" in document:
+        return document, []
+    response = document.get("response")
+    if isinstance(response, dict) and isinstance(response.get("blueprint"), dict):
+        note = "the file is a Make API answer: its `response.blueprint` was replayed"
+        if "scheduling" in response:
+            note += " (its `response.scheduling` is not used: a replay runs once)"
+        return response["blueprint"], [note]
+    return document, []
+
+
 def read_blueprint(path: Path) -> LoadedBlueprint:
     """Parse and check a blueprint export; every structural problem is an InputError naming the module id."""
     try:
@@ -393,13 +428,33 @@ def read_blueprint(path: Path) -> LoadedBlueprint:
         raise InputError(
             f"{path}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
         ) from None
+    document, notes = _unwrap(document)
     if not isinstance(document, dict) or not isinstance(document.get("flow"), list):
-        raise InputError(f"{path}: not a Make blueprint export: expected a top-level `flow` list")
+        raise InputError(
+            f"{path}: not a Make blueprint export: expected a top-level `flow` list (an editor export) or "
+            '`response.blueprint.flow` (a Make API answer {"code": "OK", "response": {"blueprint": ...}})'
+        )
     if not document["flow"]:
         raise InputError(f"{path}: `flow` is empty: a scenario needs at least one module")
+    metadata = _dict(document.get("metadata"))
+    orphans = _dict(metadata.get("designer")).get("orphans")
+    if isinstance(orphans, list) and orphans:
+        notes.append(
+            f"metadata.designer.orphans holds {len(orphans)} unconnected module(s); Make does not run "
+            "them, so they were left out"
+        )
     loader = _Loader(path)
     flow = loader.flow(document["flow"], "flow")
     loader.check_refs(flow, frozenset())
     trigger = flow[0] if is_trigger(flow[0]) else None
     name = document["name"] if isinstance(document.get("name"), str) else path.stem
-    return LoadedBlueprint(path, name, flow, _scenario(document.get("metadata")), loader.modules, trigger)
+    return LoadedBlueprint(
+        path,
+        name,
+        flow,
+        _scenario(metadata),
+        loader.modules,
+        trigger,
+        loader.aggregator_of,
+        tuple(notes),
+    )

@@ -17,12 +17,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from hallsim.harness.make import _actions, _branching, _recovery
+from hallsim.harness.make import _actions, _branching, _recovery, _tools
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, Route
+from hallsim.harness.make._datastore import DataStores
 from hallsim.harness.make._filters import Filter, FilterResult, evaluate_filter, filter_context
 from hallsim.harness.make._http import ModuleError
 from hallsim.harness.make._iml import Env, MappingWarning
-from hallsim.harness.make._names import ROUTER, TRANSACTIONAL_APPS
+from hallsim.harness.make._keychains import Keychain
+from hallsim.harness.make._names import AGGREGATORS, FEEDER, ROUTER, TRANSACTIONAL_APPS
 from hallsim.harness.make._settings import ModuleOverride
 from hallsim.harness.make._trace import Event, Incomplete, jsonable
 
@@ -40,8 +42,16 @@ class Engine:
         overrides: dict[int, ModuleOverride],
         protected: frozenset[int],
         start: datetime,
+        keychains: dict[int, Keychain] | None = None,
+        datastores: DataStores | None = None,
+        system: dict[str, Any] | None = None,
     ) -> None:
         self.bp = blueprint
+        self.keychains = keychains or {}
+        self.datastores = datastores or DataStores()
+        self.system = system or {}
+        #: Tools - Increment function counters, by module
+        self.counters: dict[int, int] = {}
         self.variables = variables
         self.settings = settings
         self.overrides = overrides
@@ -79,6 +89,8 @@ class Engine:
             bundle=bundle,
             variable_form=str(self.settings["make.variable_form"]),
             timezone=str(self.settings["make.timezone"]),
+            system=self.system,
+            operations=self.operations,
         )
 
     def check(self, flt: Filter, outputs: Outputs, where: int, bundle: int) -> FilterResult:
@@ -104,6 +116,10 @@ class Engine:
         if trigger is not None and passes:
             self.operations += 1  # a trigger costs one operation per run, however many bundles it returns
         number = 0
+        # an aggregator whose source is the trigger collects every bundle of the run (help.make.com
+        # "Aggregator": the source module's bundles are aggregated into one)
+        end = self._aggregator_index(flow, 0) if trigger is not None else None
+        collected: list[Outputs] = []
         try:
             for number, bundle in enumerate(passes, 1):
                 self.event("bundle-start", number, 0, input=bundle, of=len(passes))
@@ -122,9 +138,17 @@ class Engine:
                         trigger=True,
                         operations=0,
                     )
-                    self.flow(flow[1:], outputs, number, 1)
+                    if end is not None:
+                        self.flow(flow[1:end], outputs, number, 1, on_end=collected.append)
+                    else:
+                        self.flow(flow[1:], outputs, number, 1)
                 else:
                     self.flow(flow, outputs, number, 1)
+            if end is not None:
+                aggregator = flow[end]
+                output = self.aggregate(aggregator, collected, number, 1)
+                if output is not None:
+                    self.flow(flow[end + 1 :], {aggregator.id: output}, number, 1)
         except _recovery.StopRun as stop:
             self.stop = stop
             self.event(
@@ -189,22 +213,92 @@ class Engine:
             if name == ROUTER:
                 self.router(module, outputs, bundle, depth)
                 return
-            if name == "builtin:BasicFeeder":
-                _branching.feeder(self, modules, index, outputs, bundle, depth, on_end)
-                return
             if name == "builtin:BasicIfElse":
                 _branching.if_else(self, modules, index, outputs, bundle, depth, on_end)
                 return
+            if name in AGGREGATORS:  # its source is not in this flow: it aggregates the one bundle
+                output = self.aggregate(module, [outputs], bundle, depth)
+                if output is None:
+                    return
+                outputs[module.id] = output
+                index += 1
+                continue
             try:
-                outputs[module.id] = self.execute(module, outputs, bundle, depth)
+                bundles = self.execute(module, outputs, bundle, depth)
             except ModuleError as error:
                 _recovery.on_error(self, module, error, outputs, bundle, depth, modules[index + 1 :], on_end)
                 return
-            index += 1
+            end = self._aggregator_index(modules, index)
+            if end is None and len(bundles) == 1 and name != FEEDER:
+                outputs[module.id] = bundles[0]
+                index += 1
+                continue
+            self.fan_out(modules, index, end, bundles, outputs, bundle, depth, on_end)
+            return
         if on_end is not None:
             on_end(outputs)
 
-    def execute(self, module: Module, outputs: Outputs, bundle: int, depth: int) -> Any:
+    def _aggregator_index(self, modules: Sequence[Module], index: int) -> int | None:
+        """Where, later in this flow, the aggregator whose source is modules[index] sits (None: none)."""
+        target = self.bp.aggregator_of.get(modules[index].id)
+        if target is None:
+            return None
+        return next((j for j in range(index + 1, len(modules)) if modules[j].id == target), None)
+
+    def fan_out(
+        self,
+        modules: Sequence[Module],
+        index: int,
+        end: int | None,
+        bundles: list[Any],
+        outputs: Outputs,
+        bundle: int,
+        depth: int,
+        on_end: OnEnd,
+    ) -> None:
+        """The rest of the flow once per bundle a module output (an iterator's items, a search's records,
+        a repeater's rounds); with an aggregator whose source it is, the bundles that reach the aggregator
+        become its one output and the flow after the aggregator runs once (help.make.com "Iterator",
+        "Aggregator")."""
+        module = modules[index]
+        segment = modules[index + 1 : end if end is not None else len(modules)]
+        collected: list[Outputs] = []
+        sink = collected.append if end is not None else on_end
+        for position, item in enumerate(bundles, 1):
+            self.event("feeder", bundle, depth + 1, module.id, item=position, of=len(bundles))
+            inner = dict(outputs)
+            inner[module.id] = item
+            self.flow(segment, inner, bundle, depth + 1, on_end=sink)
+        if end is None:
+            return
+        aggregator = modules[end]
+        output = self.aggregate(aggregator, collected, bundle, depth)
+        if output is None:
+            return
+        after = dict(outputs)
+        after[aggregator.id] = output
+        self.flow(modules[end + 1 :], after, bundle, depth, on_end=on_end)
+
+    def aggregate(self, aggregator: Module, collected: list[Outputs], bundle: int, depth: int) -> Any:
+        """An aggregator's one output bundle from the bundles that reached it, or None when none did and
+        make.aggregator.no_bundles is none."""
+        if not collected and self.settings["make.aggregator.no_bundles"] == "none":
+            why = "no bundle reached it, so it outputs none and the flow after it does not run"
+            self.event("aggregator-empty", bundle, depth, aggregator.id, label=aggregator.label, why=why)
+            return None
+        rows = [
+            aggregator.mapper.eval(self.env(inner, aggregator.id, bundle, "aggregator mapper"))
+            for inner in collected
+        ]
+        output = _tools.aggregate(aggregator.module, aggregator.parameters, rows)
+        self.operations += 1
+        self.record(aggregator, bundle, output=output)
+        data: dict[str, Any] = {"name": aggregator.module, "label": aggregator.label, "kind": "aggregator"}
+        data.update(output=output, operations=1, received=len(collected))
+        self.event("module", bundle, depth, aggregator.id, **data)
+        return output
+
+    def execute(self, module: Module, outputs: Outputs, bundle: int, depth: int) -> list[Any]:
         env = self.env(outputs, module.id, bundle)
         mapper = module.mapper.eval(env)
         protected = module.id in self.protected
@@ -234,10 +328,13 @@ class Engine:
             self.record(module, bundle, error=result.error)
             self.event("module", bundle, depth, module.id, **data)
             raise result.error
-        data["output"] = result.output
-        self.record(module, bundle, output=result.output)
+        output = result.bundles[0] if len(result.bundles) == 1 else result.bundles
+        if len(result.bundles) != 1 or module.module == FEEDER:
+            data["bundles"] = len(result.bundles)
+        data["output"] = output
+        self.record(module, bundle, output=output)
         self.event("module", bundle, depth, module.id, **data)
-        return result.output
+        return result.bundles
 
     # -- routers
     def router(self, module: Module, outputs: Outputs, bundle: int, depth: int) -> None:

@@ -16,8 +16,6 @@ from hallsim.harness.make._iml import Env
 from hallsim.harness.make._template import Template
 from hallsim.harness.make._values import describe, is_empty, to_number, to_text
 
-COERCIONS = ("make-type-coercion", "strict")
-
 
 @dataclass(frozen=True)
 class Condition:

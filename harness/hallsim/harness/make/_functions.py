@@ -1,6 +1,11 @@
-"""The IML functions and keywords hallsim supports (Make help centre: "Functions" - general, text, math, date,
-array). `if`, `ifempty` and `switch` are evaluated lazily in `_iml.Call`; the table still lists them so the
-parser knows them. Anything not here is a load-time error naming the module and the expression."""
+"""The IML functions and keywords hallsim supports: every function of the Make help centre's function
+reference ("General functions", "Math functions", "Text and binary functions", "Date and time functions",
+"Array functions"). `if`, `ifempty` and `switch` are evaluated lazily in `_iml.Call`; the table still lists
+them so the parser knows them. Anything not here is a load-time error naming the module and the expression.
+
+Arguments are coerced as help.make.com "Type coercion" describes: a math function reads text as a number
+("5" is 5) and ignores what is not one; a text function reads a number, a boolean ("true"/"false"), a date
+(ISO 8601) or an array (items joined by ", ") as text (`_values.to_text`, `to_number`)."""
 
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
+from hallsim.harness.make._date_functions import DATE_SETTERS, date_difference
 from hallsim.harness.make._dates import add_months, format_date, parse_date, to_datetime
 from hallsim.harness.make._iml import Env
 from hallsim.harness.make._values import is_empty, loose_equal, to_number, to_text
@@ -147,6 +153,118 @@ def _deduplicate(env: Env, array: Any) -> list[Any]:
         if not any(loose_equal(item, seen) for seen in out):
             out.append(item)
     return out
+
+
+def _distinct(env: Env, array: Any, key: Any = None) -> list[Any]:
+    """distinct(array; [key]): the first item of each value of `key` (help.make.com "Array functions")."""
+    if key is None:
+        return _deduplicate(env, array)
+    out: list[Any] = []
+    seen: list[Any] = []
+    for item in _array(array):
+        value = _get(env, item, key)
+        if not any(loose_equal(value, known) for known in seen):
+            seen.append(value)
+            out.append(item)
+    return out
+
+
+def _flatten(env: Env, array: Any, depth: Any = 1) -> list[Any]:
+    """flatten(array; [depth]): sub-arrays concatenated, to `depth` levels (Array.prototype.flat)."""
+    levels = int(_num(depth) or 1)
+
+    def flat(items: list[Any], level: int) -> list[Any]:
+        out: list[Any] = []
+        for item in items:
+            if isinstance(item, list) and level > 0:
+                out.extend(flat(item, level - 1))
+            else:
+                out.append(item)
+        return out
+
+    return flat(_array(array), levels)
+
+
+def _shuffle(env: Env, array: Any) -> list[Any]:
+    items = list(_array(array))
+    random.shuffle(items)
+    return items
+
+
+def _to_collection(env: Env, array: Any, key: Any, value: Any) -> dict[str, Any]:
+    """toCollection(array; key; value): a collection of `item[key]: item[value]` (help.make.com)."""
+    out: dict[str, Any] = {}
+    for item in _array(array):
+        if isinstance(item, dict):
+            out[to_text(item.get(to_text(key)))] = item.get(to_text(value))
+    return out
+
+
+def _array_difference(env: Env, first: Any, second: Any, mode: Any = "classic") -> list[Any]:
+    """arrayDifference(array1; array2; mode): classic = items of array1 not in array2; symmetric = items in
+    exactly one of them."""
+    a, b = _array(first), _array(second)
+    only_a = [x for x in a if not any(loose_equal(x, y) for y in b)]
+    if to_text(mode).lower() == "symmetric":
+        return only_a + [y for y in b if not any(loose_equal(y, x) for x in a)]
+    return only_a
+
+
+def _median(env: Env, *args: Any) -> Any:
+    values = sorted(_numbers(args))
+    if not values:
+        return None
+    middle = len(values) // 2
+    result = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return _int_or_float(result)
+
+
+def _stdev(sample: bool) -> Function:
+    def run(env: Env, *args: Any) -> Any:
+        values = _numbers(args)
+        if len(values) < (2 if sample else 1):
+            return None
+        mean = sum(values) / len(values)
+        squares = sum((v - mean) ** 2 for v in values)
+        return math.sqrt(squares / (len(values) - 1 if sample else len(values)))
+
+    return run
+
+
+def _trunc(env: Env, value: Any, digits: Any = 0) -> Any:
+    number = _num(value)
+    if number is None:
+        return None
+    factor = 10 ** int(_num(digits) or 0)
+    return _int_or_float(math.trunc(number * factor) / factor)
+
+
+def _escape_markdown(env: Env, text: Any) -> str:
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~])", r"\\\1", to_text(text))
+
+
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f900-\U0001f9ff\U00002300-\U000023ff"
+    "\U0000fe0f\U0000200d\U0001f1e6-\U0001f1ff]+"
+)
+
+
+def _replace_emoji(env: Env, text: Any, replacement: Any = "") -> str:
+    return _EMOJI.sub(to_text(replacement), to_text(text))
+
+
+def _to_binary(env: Env, value: Any, encoding: Any = None) -> str:
+    """toBinary(value; [encoding]): Make shows binary data as its text; hex and base64 decode first."""
+    text = to_text(value)
+    kind = to_text(encoding).lower()
+    try:
+        if kind == "hex":
+            return bytes.fromhex(text).decode("utf-8", errors="replace")
+        if kind == "base64":
+            return base64.b64decode(text).decode("utf-8", errors="replace")
+    except ValueError:
+        return ""
+    return text
 
 
 def _numbers(args: tuple[Any, ...]) -> list[float]:
@@ -291,6 +409,9 @@ FUNCTIONS: dict[str, Function] = {
     "sha256": _hash("sha256"),
     "sha512": _hash("sha512"),
     "toJSON": lambda env, v: json.dumps(v, default=to_text, separators=(",", ":")),
+    "escapeMarkdown": _escape_markdown,
+    "replaceEmojiCharacters": _replace_emoji,
+    "toBinary": _to_binary,
     # math
     "parseNumber": _parse_number,
     "formatNumber": _format_number,
@@ -302,6 +423,10 @@ FUNCTIONS: dict[str, Function] = {
     "min": _aggregate("min"),
     "sum": _aggregate("sum"),
     "average": _aggregate("average"),
+    "median": _median,
+    "stdevP": _stdev(False),
+    "stdevS": _stdev(True),
+    "trunc": _trunc,
     # date
     "formatDate": lambda env, d, fmt="", tz=None: format_date(
         d, to_text(fmt), None if tz is None else to_text(tz), env
@@ -315,6 +440,8 @@ FUNCTIONS: dict[str, Function] = {
     "addDays": _add_time("days"),
     "addMonths": _add_time("months"),
     "addYears": _add_time("years"),
+    **DATE_SETTERS,
+    "dateDifference": date_difference,
     # array
     "join": _join,
     "first": lambda env, a: _array(a)[0] if _array(a) else None,
@@ -324,8 +451,11 @@ FUNCTIONS: dict[str, Function] = {
     "sort": _sort,
     "reverse": lambda env, a: list(reversed(_array(a))),
     "deduplicate": _deduplicate,
-    "distinct": _deduplicate,
-    "flatten": lambda env, a: [x for item in _array(a) for x in (item if isinstance(item, list) else [item])],
+    "distinct": _distinct,
+    "flatten": _flatten,
+    "shuffle": _shuffle,
+    "toCollection": _to_collection,
+    "arrayDifference": _array_difference,
     "add": lambda env, a, *items: [*_array(a), *items],
     "remove": lambda env, a, *items: [x for x in _array(a) if not any(loose_equal(x, i) for i in items)],
     "keys": lambda env, c: list(c) if isinstance(c, dict) else [],
@@ -355,7 +485,3 @@ KEYWORDS: dict[str, Callable[[Env], Any]] = {
 
 def supported_functions() -> str:
     return ", ".join(sorted(FUNCTIONS))
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

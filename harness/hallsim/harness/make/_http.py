@@ -1,15 +1,24 @@
-"""The HTTP app's "Make a request": v3 `http:ActionSendData` and v4 `http:MakeRequest`, over real sockets.
+"""The HTTP app's modules, over real sockets: v3 "Make a request" (`http:ActionSendData`), "Make an API key
+Auth request" (`http:ActionSendDataAPIKeyAuth`), "Make a Basic Auth request" (`http:ActionSendDataBasicAuth`),
+"Make an OAuth 2.0 request" (`http:ActionSendDataOAuth`), "Get a file" (`http:ActionGetFile`), and v4
+`http:MakeRequest` with `parameters.authenticationType` noAuth | apiKey | basicAuth | oAuth (apps.make.com
+"HTTP" and "HTTP (legacy)"; credentials: `_keychains`).
 
 Rules (shared/reference/make.md "HTTP Make a request"): v3 output `statusCode`, `headers` (list of {name,
 value}), `cookieHeaders`, `data` (parsed body when Parse response is on, else raw text), `fileSize`; v4
-`data`, `statusCode`, `headers`. Error evaluation: v3 `parameters.handleErrors`, v4 `mapper.stopOnHttpError`;
-when off, a 4xx/5xx is an ordinary output bundle. Timeout `mapper.timeout` in seconds, 1..300, stored as a
-string; empty means the default (UNCONFIRMED, setting make.http.default_timeout). Status error types: 401/403
-AccountValidationError (fatal), 429 RateLimitError, 503/504 ConnectionError, other 4xx/5xx RuntimeError. Which
-type a socket timeout, refused connection or reset raises is UNCONFIRMED: settings
-make.http.{timeout,refused,reset}_error.
+`data`, `statusCode`, `headers` (a collection keyed by name: public exports map `{{N.headers.etag}}`).
+Parse response parses JSON and XML (apps.make.com "HTTP": it replaces the Parse JSON / Parse XML modules).
+Error evaluation: v3 `parameters.handleErrors`, v4 `mapper.stopOnHttpError`; when off, a 4xx/5xx is an
+ordinary output bundle. Timeout `mapper.timeout` in seconds, 1..300, stored as a string; empty means the
+default (UNCONFIRMED, setting make.http.default_timeout). Status error types (help.make.com "Types of
+errors", "Fixing connection errors"): 400/404 BundleValidationError, 401/403 AccountValidationError (fatal),
+429 RateLimitError, 503/504 ConnectionError; any other 4xx/5xx is UNCONFIRMED (setting
+make.http.other_status_error, default RuntimeError). Which type a socket timeout, refused connection or
+reset raises is UNCONFIRMED: settings make.http.{timeout,refused,reset}_error.
 
-v4 headers are a collection keyed by name: public exports map `{{N.headers.etag}}` from a v4 module."""
+Headers: Make's HTTP app sends no `Accept` header (shared/reference/make.md corrections); requests Make
+sent, as captured in public repositories, carry `User-Agent: Make/production` (UNCONFIRMED as a rule:
+setting make.http.user_agent). The client adds neither an `Accept` nor its own User-Agent."""
 
 from __future__ import annotations
 
@@ -22,21 +31,31 @@ from typing import Any
 
 import httpx
 
-from hallsim.emulator.journal import mask_token
-from hallsim.harness.make._names import HTTP_V3
+from hallsim.harness.make._keychains import Keychain, mask_key
+from hallsim.harness.make._names import HTTP_GET_FILE, HTTP_V4
 from hallsim.harness.make._values import to_text
+from hallsim.harness.make._xml import XMLParseError, parse_xml
 
 _CLIENT: httpx.Client | None = None
 _LOCK = threading.Lock()
 
 
+def new_client() -> httpx.Client:
+    """The one place an HTTP client for the Make modules is made. httpx's default `Accept: */*` and its
+    own User-Agent go: Make's HTTP app sends neither (the run's User-Agent is added per request)."""
+    client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=32, max_connections=64))
+    del client.headers["accept"]
+    del client.headers["user-agent"]
+    return client
+
+
 def shared_client() -> httpx.Client:
-    """One keep-alive client for every replay in the process (replays are cheap when connections "
-    "are reused)."""
+    """One keep-alive client for every replay in the process (replays are cheap when connections are
+    reused)."""
     global _CLIENT
     with _LOCK:
         if _CLIENT is None:
-            _CLIENT = httpx.Client(limits=httpx.Limits(max_keepalive_connections=32, max_connections=64))
+            _CLIENT = new_client()
             atexit.register(close_shared_client)
         return _CLIENT
 
@@ -90,14 +109,11 @@ def _pairs(items: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def mask(name: str, value: str) -> str:
-    if name.lower() not in ("authorization", "x-api-key", "api-key"):
+def mask(name: str, value: str, secret_names: frozenset[str] = frozenset()) -> str:
+    lowered = name.lower()
+    if lowered not in ("authorization", "x-api-key", "api-key") and lowered not in secret_names:
         return value
-    scheme, _, secret = value.partition(" ")
-    if not secret:
-        scheme, secret = "", value
-    shown = mask_token(secret) if secret.strip() else "(empty)"
-    return f"{scheme} {shown}".strip()
+    return mask_key(value)
 
 
 def _timeout_seconds(raw: Any, default: float) -> float:
@@ -115,81 +131,174 @@ def _timeout_seconds(raw: Any, default: float) -> float:
     return seconds
 
 
-def _status_error(status: int, body: str) -> ModuleError:
+#: help.make.com "Types of errors" / "Fixing connection errors"; other statuses: make.http.other_status_error
+STATUS_ERRORS = {
+    400: "BundleValidationError",
+    404: "BundleValidationError",
+    401: "AccountValidationError",
+    403: "AccountValidationError",
+    429: "RateLimitError",
+    503: "ConnectionError",
+    504: "ConnectionError",
+}
+
+
+def status_error(status: int, body: str, settings: dict[str, Any]) -> ModuleError:
     snippet = body.strip().replace("\n", " ")[:200]
     message = f"[{status}] {snippet}" if snippet else f"[{status}]"
-    if status in (401, 403):
-        return ModuleError("AccountValidationError", message, status=status)
-    if status == 429:
-        return ModuleError("RateLimitError", message, status=status)
-    if status in (503, 504):
-        return ModuleError("ConnectionError", message, status=status)
-    return ModuleError("RuntimeError", message, status=status)
+    error_type = STATUS_ERRORS.get(status) or str(settings["make.http.other_status_error"])
+    return ModuleError(error_type, message, status=status)
+
+
+def _file_name(response: httpx.Response, url: str) -> str:
+    disposition = response.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value:
+            return str(value).strip('"')
+    tail = str(httpx.URL(url).path).rstrip("/").rsplit("/", 1)[-1]
+    return tail or "file"
+
+
+def _parse_body(text: str, content_type: str, settings: dict[str, Any]) -> tuple[Any, ModuleError | None]:
+    lowered = content_type.lower()
+    if not text.strip():
+        return text, None
+    if "json" in lowered:
+        try:
+            return json.loads(text), None
+        except json.JSONDecodeError as err:
+            message = f"Failed to parse the response as JSON: {err.msg}"
+            return None, ModuleError(settings["make.http.parse_error"], message)
+    if "xml" in lowered:
+        try:
+            return parse_xml(text), None
+        except XMLParseError as err:
+            message = f"Failed to parse the response as XML: {err}"
+            return None, ModuleError(settings["make.http.parse_error"], message)
+    return text, None
+
+
+def _failed(error: ModuleError, request: dict[str, Any], started: float | None, scale: float) -> HttpCall:
+    wall = 0.0 if started is None else time.perf_counter() - started
+    return HttpCall(None, error, request, None, wall, wall / scale)
+
+
+def _body_v3(mapper: dict[str, Any], headers: list[tuple[str, str]], has_type: bool) -> _Body:
+    body = _Body()
+    body_type = to_text(mapper.get("bodyType"))
+    if body_type == "raw":
+        body.content = to_text(mapper.get("data"))
+        if mapper.get("contentType") and not has_type:
+            headers.append(("Content-Type", to_text(mapper["contentType"])))
+    elif body_type == "x_www_form_urlencoded":
+        body.form = dict(_pairs(mapper.get("fields") or mapper.get("formFields")))
+    elif body_type == "multipart_form_data":
+        fields = _pairs(mapper.get("fields") or mapper.get("formFields"))
+        body.files = {name: (None, value) for name, value in fields}
+    return body
+
+
+def _body_v4(mapper: dict[str, Any], headers: list[tuple[str, str]], has_type: bool) -> _Body:
+    body = _Body()
+    input_method = mapper.get("inputMethod", "jsonString")
+    if input_method == "jsonString" and mapper.get("jsonStringBodyContent") is not None:
+        body.content = to_text(mapper.get("jsonStringBodyContent"))
+    elif input_method == "dataStructure" and mapper.get("dataStructureBodyContent") is not None:
+        # the body's fields as mapped (exports hold them in `dataStructureBodyContent`); the data
+        # structure that types them is not in the export, so values keep their mapped types
+        body.content = json.dumps(mapper.get("dataStructureBodyContent"), default=to_text)
+    content_type = to_text(mapper.get("contentType") or "json")
+    if body.content is not None and content_type == "json" and not has_type:
+        headers.append(("Content-Type", "application/json"))
+    elif content_type == "urlEncoded":
+        body.form = dict(_pairs(mapper.get("bodyParameters") or mapper.get("fields")))
+    elif content_type == "multipart":
+        fields = _pairs(mapper.get("bodyParameters") or mapper.get("fields"))
+        body.files = {name: (None, value) for name, value in fields}
+    return body
+
+
+@dataclass
+class _Body:
+    content: str | None = None
+    form: dict[str, str] | None = None
+    files: dict[str, tuple[None, str]] | None = None
 
 
 def call(
-    module: str, parameters: dict[str, Any], mapper: dict[str, Any], settings: dict[str, Any]
+    module: str,
+    parameters: dict[str, Any],
+    mapper: dict[str, Any],
+    settings: dict[str, Any],
+    keychain: Keychain | None = None,
 ) -> HttpCall:
     """Send the module's request and build its output bundle, or the error Make would raise."""
-    v3 = module == HTTP_V3
+    v4 = module == HTTP_V4
+    get_file = module == HTTP_GET_FILE
     scale = float(settings["time_scale"])
     url = to_text(mapper.get("url")).strip()
     method = (to_text(mapper.get("method")) or "get").upper()
     headers = _pairs(mapper.get("headers"))
-    params = _pairs(mapper.get("qs") if v3 else mapper.get("queryParameters"))
+    params = _pairs(mapper.get("queryParameters") if v4 else mapper.get("qs"))
     request: dict[str, Any] = {"method": method, "url": url}
-    content: str | None = None
-    form: dict[str, str] | None = None
-    files: dict[str, tuple[None, str]] | None = None
     has_type = any(name.lower() == "content-type" for name, _ in headers)
-    if v3:
-        body_type = to_text(mapper.get("bodyType"))
-        if body_type == "raw":
-            content = to_text(mapper.get("data"))
-            if mapper.get("contentType") and not has_type:
-                headers.append(("Content-Type", to_text(mapper["contentType"])))
-        elif body_type == "x_www_form_urlencoded":
-            form = dict(_pairs(mapper.get("fields")))
-        elif body_type == "multipart_form_data":
-            files = {name: (None, value) for name, value in _pairs(mapper.get("fields"))}
+    if get_file:
+        body = _Body()
+    else:
+        body = _body_v4(mapper, headers, has_type) if v4 else _body_v3(mapper, headers, has_type)
+    secret_names: set[str] = set()
+    auth: tuple[str, str] | None = None
+    if keychain is not None:
+        request["keychain"] = keychain.shown()
+        if keychain.kind == "basicAuth":
+            auth = (keychain.username, keychain.password)
+        elif keychain.placement == "query":
+            params.append((keychain.name, keychain.key))
+            secret_names.add(keychain.name.lower())
+        else:
+            headers = [(n, v) for n, v in headers if n.lower() != keychain.name.lower()]
+            headers.append((keychain.name, keychain.key))
+            secret_names.add(keychain.name.lower())
+    elif not v4 and (mapper.get("authUser") or mapper.get("authPass")):
+        auth = (to_text(mapper.get("authUser")), to_text(mapper.get("authPass")))
+    agent = str(settings["make.http.user_agent"])
+    if agent and not any(name.lower() == "user-agent" for name, _ in headers):
+        headers.append(("User-Agent", agent))
+    if v4:
+        stop = mapper.get("stopOnHttpError")
+        evaluate_errors = settings["make.http.v4_stop_on_http_error"] if stop is None else stop is True
+        follow = mapper.get("allowRedirects", True) is not False
+    else:
         evaluate_errors = parameters.get("handleErrors", settings["make.http.v3_handle_errors"]) is True
         follow = mapper.get("followRedirect", True) is not False and (
             method in ("GET", "HEAD")
             or mapper.get("followAllRedirects") is True
             or settings["make.http.v3_redirect_methods"] == "all"
         )
-    else:
-        input_method = mapper.get("inputMethod", "jsonString")
-        if input_method == "jsonString" and mapper.get("jsonStringBodyContent") is not None:
-            content = to_text(mapper.get("jsonStringBodyContent"))
-        elif input_method == "dataStructure" and mapper.get("dataStructureBodyContent") is not None:
-            # the body's fields as mapped (exports hold them in `dataStructureBodyContent`); the data
-            # structure that types them is not in the export, so values keep their mapped types
-            content = json.dumps(mapper.get("dataStructureBodyContent"), default=to_text)
-        if content is not None and to_text(mapper.get("contentType") or "json") == "json" and not has_type:
-            headers.append(("Content-Type", "application/json"))
-        stop = mapper.get("stopOnHttpError")
-        evaluate_errors = settings["make.http.v4_stop_on_http_error"] if stop is None else stop is True
-        follow = mapper.get("allowRedirects", True) is not False
-    request["headers"] = {name: mask(name, value) for name, value in headers}
+    shown_names = frozenset(secret_names)
+    request["headers"] = {name: mask(name, value, shown_names) for name, value in headers}
+    if auth is not None:
+        request["headers"]["Authorization"] = "Basic " + mask_key(auth[1] or "")
     if params:
-        request["query"] = dict(params)
-    if content is not None:
-        request["body"] = content
-    elif form is not None or files is not None:
-        request["body"] = form if form is not None else {k: v[1] for k, v in (files or {}).items()}
+        request["query"] = {name: mask(name, value, shown_names) for name, value in params}
+    if body.content is not None:
+        request["body"] = body.content
+    elif body.form is not None or body.files is not None:
+        files = body.files or {}
+        request["body"] = body.form if body.form is not None else {k: v[1] for k, v in files.items()}
     request["evaluate_errors"] = evaluate_errors
     request["follow_redirects"] = follow
-    if v3:
+    if not v4:
         request["follow_setting"] = mapper.get("followRedirect", True) is not False
     try:
         seconds = _timeout_seconds(mapper.get("timeout"), float(settings["make.http.default_timeout"]))
     except ModuleError as err:
-        return HttpCall(None, err, request, None, 0.0, 0.0)
+        return _failed(err, request, None, scale)
     request["timeout_s"] = seconds
     if not url.lower().startswith(("http://", "https://")):
         error = ModuleError("BundleValidationError", f"URL {url!r} is not an absolute http(s) URL")
-        return HttpCall(None, error, request, None, 0.0, 0.0)
+        return _failed(error, request, None, scale)
     client = shared_client()  # created once per process (its TLS context costs tens of ms): not timed
     started = time.perf_counter()
     try:
@@ -198,13 +307,14 @@ def call(
             url,
             headers=headers,
             params=list(params) if params else None,
-            content=content,
-            data=form,
-            files=files,
+            content=body.content,
+            data=body.form,
+            files=body.files,
+            auth=auth,
             timeout=httpx.Timeout(seconds * scale),
             follow_redirects=follow,
         )
-        body = response.content
+        raw = response.content
     except httpx.TimeoutException:
         wall = time.perf_counter() - started
         error = ModuleError(
@@ -212,55 +322,40 @@ def call(
         )
         return HttpCall(None, error, request, None, wall, seconds)
     except httpx.ConnectError as err:
-        wall = time.perf_counter() - started
-        error = ModuleError(
-            settings["make.http.refused_error"], f"ECONNREFUSED: cannot connect to {url} ({err})"
-        )
-        return HttpCall(None, error, request, None, wall, wall / scale)
+        message = f"ECONNREFUSED: cannot connect to {url} ({err})"
+        return _failed(ModuleError(settings["make.http.refused_error"], message), request, started, scale)
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as err:
-        wall = time.perf_counter() - started
-        error = ModuleError(
-            settings["make.http.reset_error"], f"ECONNRESET: the connection closed without an answer ({err})"
-        )
-        return HttpCall(None, error, request, None, wall, wall / scale)
+        message = f"ECONNRESET: the connection closed without an answer ({err})"
+        return _failed(ModuleError(settings["make.http.reset_error"], message), request, started, scale)
     except httpx.LocalProtocolError as err:
-        wall = time.perf_counter() - started
-        return HttpCall(
-            None, ModuleError("BundleValidationError", str(err)), request, None, wall, wall / scale
-        )
+        return _failed(ModuleError("BundleValidationError", str(err)), request, started, scale)
     except httpx.TooManyRedirects:
-        wall = time.perf_counter() - started
-        return HttpCall(
-            None, ModuleError("RuntimeError", "too many redirects"), request, None, wall, wall / scale
-        )
+        return _failed(ModuleError("RuntimeError", "too many redirects"), request, started, scale)
     except httpx.HTTPError as err:
-        wall = time.perf_counter() - started
-        return HttpCall(None, ModuleError("ConnectionError", str(err)), request, None, wall, wall / scale)
+        return _failed(ModuleError("ConnectionError", str(err)), request, started, scale)
     wall = time.perf_counter() - started
     modelled = wall / scale
-    text = body.decode("utf-8", errors="replace")
+    text = raw.decode("utf-8", errors="replace")
     status = response.status_code
     response_record = {"status": status, "body": text[:500]}
     if evaluate_errors and status >= 400:
-        return HttpCall(None, _status_error(status, text), request, response_record, wall, modelled)
+        return HttpCall(None, status_error(status, text, settings), request, response_record, wall, modelled)
+    if get_file:
+        output: dict[str, Any] = {"fileName": _file_name(response, url), "data": text, "fileSize": len(raw)}
+        return HttpCall(output, None, request, response_record, wall, modelled)
     data: Any = text
-    content_type = response.headers.get("content-type", "")
-    if mapper.get("parseResponse") is True and "json" in content_type.lower() and text.strip():
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            error = ModuleError(
-                settings["make.http.parse_error"], f"Failed to parse the response as JSON: {err.msg}"
-            )
-            return HttpCall(None, error, request, response_record, wall, modelled)
-    if v3:
-        output: dict[str, Any] = {
+    if mapper.get("parseResponse") is True:
+        data, parse_error = _parse_body(text, response.headers.get("content-type", ""), settings)
+        if parse_error is not None:
+            return HttpCall(None, parse_error, request, response_record, wall, modelled)
+    if v4:
+        output = {"data": data, "statusCode": status, "headers": dict(response.headers.items())}
+    else:
+        output = {
             "statusCode": status,
             "headers": [{"name": name, "value": value} for name, value in response.headers.items()],
             "cookieHeaders": response.headers.get_list("set-cookie"),
             "data": data,
-            "fileSize": len(body),
+            "fileSize": len(raw),
         }
-    else:
-        output = {"data": data, "statusCode": status, "headers": dict(response.headers.items())}
     return HttpCall(output, None, request, response_record, wall, modelled)

@@ -2,9 +2,17 @@
 
 Rules (shared/reference/make.md "Blueprint JSON"): mappings name modules by id, not position
 (`{{2.data.denied}}`); backticks quote odd keys (`{{1.`odd key`}}`, `{{`2`}}`); functions take `;`-separated
-arguments; arrays are 1-indexed; a missing value behaves as empty. Organization/team variables are
+arguments; arrays are 1-indexed, and an empty index means the first element (`{{1.items[].name}}`,
+help.make.com "Mapping arrays"); a missing value behaves as empty. Organization/team variables are
 `{{var.organization.X}}` / `{{var.team.X}}`, scenario inputs `{{var.input.X}}`; the seed guide's
-`{{variable.X}}` is UNCONFIRMED.
+`{{variable.X}}` is UNCONFIRMED. System variables (help.make.com "System variables": the scenario's id,
+name and URL; the execution's id, operations consumed and start; the team's and organization's ids and
+names, operations and data left, zone) read as `{{executionId}}`, `{{scenario.id}}`, `{{scenario.name}}`,
+`{{scenario.url}}`, `{{execution.id}}`, `{{execution.operationsConsumed}}`, `{{execution.startedAt}}`,
+`{{team.id}}`, `{{team.name}}`, `{{organization.id}}`, `{{organization.name}}`,
+`{{organization.operationsLeft}}`, `{{organization.dataLeft}}`, `{{organization.zoneDomain}}`, and
+`{{operationsConsumed}}`; `{{executionId}}` and `{{scenario.id}}`/`{{scenario.name}}` are seen in public
+exports, the other names are UNCONFIRMED (Make's mapping panel shows labels, not the names it stores).
 
 Templates are compiled once when the blueprint loads and evaluated per bundle against an `Env`."""
 
@@ -52,8 +60,10 @@ class Env:
         "bundle",
         "context",
         "now",
+        "operations",
         "outputs",
         "quiet",
+        "system",
         "timezone",
         "variable_form",
         "variables",
@@ -73,6 +83,8 @@ class Env:
         bundle: int = 0,
         variable_form: str = "resolve",
         timezone: str = "UTC",
+        system: dict[str, Any] | None = None,
+        operations: int = 0,
     ) -> None:
         self.outputs = outputs
         self.variables = variables
@@ -83,6 +95,8 @@ class Env:
         self.bundle = bundle
         self.variable_form = variable_form
         self.timezone = timezone
+        self.system = system if system is not None else {}
+        self.operations = operations
         self.quiet = 0
 
     def warn(self, expression: str, referenced: int | None, message: str) -> None:
@@ -126,12 +140,21 @@ class Const(Node):
         return self.value
 
 
+#: an empty array index, `items[]` (never a real index: arrays count from 1)
+FIRST = -1
+
+#: system variables a mapping names with a dotted path (help.make.com "System variables")
+SYSTEM_HEADS = ("scenario", "execution", "team", "organization")
+SYSTEM_WORDS = ("executionId", "operationsConsumed")
+
+
 class Path(Node):
     __slots__ = ("module", "scope", "segments", "text")
 
     def __init__(self, module: int | None, scope: str | None, segments: list[str | int], text: str) -> None:
         self.module = module
-        self.scope = scope  # organization | team | input | scenario | variable (the guide's form)
+        # organization | team | input | scenario | variable (the guide's form) | system
+        self.scope = scope
         self.segments = segments
         self.text = text
 
@@ -153,8 +176,12 @@ class Path(Node):
             current = env.outputs[self.module]
             trail = str(self.module)
         else:
+            if self.scope == "system":
+                return self._system(env, expression)
             return self._variable(env, expression)
         for segment in self.segments:
+            if segment == FIRST:  # `items[]`: the first element (help.make.com "Mapping arrays")
+                segment = 1
             if isinstance(segment, int):
                 if isinstance(current, list) and 1 <= segment <= len(current):
                     current = current[segment - 1]  # arrays are 1-indexed (make.md)
@@ -175,6 +202,18 @@ class Path(Node):
             env.warn(expression, self.module, _missing_message(expression, self.module, trail, current))
             return None
         return current
+
+    def _system(self, env: Env, expression: str) -> Any:
+        name = ".".join(str(s) for s in self.segments)
+        if name in ("operationsConsumed", "execution.operationsConsumed"):
+            return env.operations
+        if name not in env.system:
+            known = ", ".join(sorted(env.system)) or "none"
+            env.warn(
+                expression, None, f"mapping `{expression}` resolves to nothing; system variables: {known}"
+            )
+            return None
+        return env.system[name]
 
     def _variable(self, env: Env, expression: str) -> Any:
         scope = self.scope or ""
@@ -448,6 +487,11 @@ class _Parser:
             return self._call(word, probe)
         if word in ("var", "variable") and self.text[after_word : after_word + 1] == ".":
             return self._path()
+        if word in SYSTEM_HEADS and self.text[after_word : after_word + 1] == ".":
+            return self._path()
+        if word in SYSTEM_WORDS:
+            self.pos = after_word
+            return Path(None, "system", [word], word)
         if word in ("true", "false"):
             self.pos = after_word
             return Const(word == "true")
@@ -506,9 +550,14 @@ class _Parser:
             elif char == "[":
                 end = self.text.find("]", self.pos)
                 inner = self.text[self.pos + 1 : end] if end > 0 else ""
-                if not inner.strip().isdigit():
-                    raise self._fail("array index must be a number (arrays count from 1)")
-                parts.append(int(inner))
+                if end > 0 and not inner.strip():
+                    parts.append(FIRST)
+                elif not inner.strip().isdigit():
+                    raise self._fail(
+                        "array index must be a number (arrays count from 1), or empty for the first"
+                    )
+                else:
+                    parts.append(int(inner))
                 self.pos = end + 1
             else:
                 break
@@ -520,6 +569,8 @@ class _Parser:
             return Path(None, str(parts[1]), parts[2:], text)
         if head == "variable" and len(parts) >= 2:
             return Path(None, "variable", parts[1:], text)
+        if head in SYSTEM_HEADS and len(parts) >= 2:
+            return Path(None, "system", parts, text)
         raise IMLSyntaxError(
             f"`{text}` is not a mapping Make understands (expected `N.field`, `var.team.X`, ...)"
         )
@@ -534,20 +585,21 @@ class _Parser:
         return Call(name, args, self.text[start : self.pos], self.functions[name])
 
     def _split_args(self) -> list[str]:
+        """The raw text of each `;`-separated argument up to the closing `)`. Strings and backticked names
+        are skipped with the same scanner that reads them as values, so `;` and `)` inside them never
+        split: `if(true; 'a;b'; 'c')` has three arguments."""
         depth = 0
-        quote = ""
         begin = self.pos
         args: list[str] = []
         while self.pos < len(self.text):
             char = self.text[self.pos]
-            if quote:
-                if char == "\\":
-                    self.pos += 1
-                elif char == quote:
-                    quote = ""
-            elif char in '"`':
-                quote = char
-            elif char == "(":
+            if char in "\"'":
+                self._string(char)
+                continue
+            if char == "`":
+                self._segment()
+                continue
+            if char == "(":
                 depth += 1
             elif char == ")":
                 if depth == 0:

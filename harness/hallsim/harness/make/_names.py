@@ -10,7 +10,18 @@ if TYPE_CHECKING:
 
 ROUTER = "builtin:BasicRouter"
 HTTP_V3 = "http:ActionSendData"
+HTTP_V3_API_KEY = "http:ActionSendDataAPIKeyAuth"
+HTTP_V3_BASIC = "http:ActionSendDataBasicAuth"
+HTTP_V3_OAUTH = "http:ActionSendDataOAuth"
+HTTP_GET_FILE = "http:ActionGetFile"
 HTTP_V4 = "http:MakeRequest"
+#: the HTTP app's modules the replay sends real requests for (apps.make.com "HTTP", "HTTP (legacy)")
+HTTP_MODULES = frozenset({HTTP_V3, HTTP_V3_API_KEY, HTTP_V3_BASIC, HTTP_V3_OAUTH, HTTP_GET_FILE, HTTP_V4})
+FEEDER = "builtin:BasicFeeder"
+AGGREGATORS = frozenset({"builtin:BasicAggregator", "util:TextAggregator", "util:NumericAggregator"})
+#: Make's own apps (no connection to a third party): a module of theirs the replay does not emulate is
+#: named as unknown, never run silently as a no-op
+BUILT_IN_APPS = frozenset({"builtin", "util", "json", "regexp", "http", "datastore", "gateway", "xml", "csv"})
 DIRECTIVES = frozenset(
     {"builtin:Break", "builtin:Commit", "builtin:Ignore", "builtin:Resume", "builtin:Rollback"}
 )
@@ -21,10 +32,29 @@ _DISPLAY = {
     "gateway:CustomWebHook": "Webhooks - Custom webhook",
     "gateway:WebhookRespond": "Webhooks - Webhook response",
     HTTP_V3: "HTTP - Make a request",
+    HTTP_V3_API_KEY: "HTTP - Make an API key Auth request",
+    HTTP_V3_BASIC: "HTTP - Make a Basic Auth request",
+    HTTP_V3_OAUTH: "HTTP - Make an OAuth 2.0 request",
+    HTTP_GET_FILE: "HTTP - Get a file",
     HTTP_V4: "HTTP - Make a request",
     ROUTER: "Router",
     "builtin:BasicFeeder": "Iterator",
     "builtin:BasicAggregator": "Array aggregator",
+    "builtin:BasicRepeater": "Repeater",
+    "util:TextAggregator": "Tools - Text aggregator",
+    "util:NumericAggregator": "Tools - Numeric aggregator",
+    "util:Switcher": "Tools - Switch",
+    "util:FunctionIncrement": "Tools - Increment function",
+    "json:CreateJSON": "JSON - Create JSON",
+    "json:TransformToJSON": "JSON - Transform to JSON",
+    "regexp:Parser": "Text parser - Match pattern",
+    "regexp:Replace": "Text parser - Replace",
+    "regexp:HTMLToText": "Text parser - HTML to text",
+    "datastore:GetRecord": "Data store - Get a record",
+    "datastore:SearchRecord": "Data store - Search records",
+    "datastore:UpdateRecord": "Data store - Update a record",
+    "datastore:DeleteRecord": "Data store - Delete a record",
+    "datastore:CountRecords": "Data store - Count records",
     "builtin:BasicIfElse": "If-else",
     "builtin:BasicMerge": "Merge",
     "builtin:Break": "Break",

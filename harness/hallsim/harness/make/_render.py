@@ -24,12 +24,6 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _fields(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(value) + "}" if value else "{} (empty bundle)"
-    return _short(value)
-
-
 def _conditions(result: dict[str, Any], pad: str) -> list[str]:
     lines = []
     groups = result.get("conditions") or []
@@ -96,6 +90,17 @@ def _module_lines(run: MakeRun, event: Event, pad: str, shown: set[int]) -> list
             lines.append(f"{inner}  timeout {request['timeout_s']:g} s · {evaluate} · {redirects}")
         if event.module not in shown:  # headers and body once per module; retries repeat the same request
             shown.add(event.module or 0)
+            keychain = request.get("keychain")
+            if keychain:
+                where = (
+                    f"user {keychain.get('username')}"
+                    if keychain["type"] == "basicAuth"
+                    else f"{keychain.get('placement')} {keychain.get('name')}"
+                )
+                key_id = keychain["id"] or "(no id)"
+                lines.append(
+                    f"{inner}  keychain {key_id}: {keychain['type']}, {where} ({keychain['source']})"
+                )
             for name, value in (request.get("headers") or {}).items():
                 lines.append(f"{inner}  {name}: {value}")
             body = request.get("body")
@@ -157,8 +162,10 @@ def _event_lines(run: MakeRun, event: Event, shown: set[int]) -> list[str]:
         return lines
     if kind == "no-route":
         return [f"{pad}→ {data['why']}"]
+    if kind == "aggregator-empty":
+        return [f"{pad}[{event.module}] {data.get('label')}: {data['why']}"]
     if kind == "feeder":
-        return [f"{pad}iterator [{event.module}] item {data['item']} of {data['of']}"]
+        return [f"{pad}bundle {data['item']} of {data['of']} from [{event.module}]"]
     if kind == "ifelse":
         chosen = data.get("chosen")
         return [f"{pad}[{event.module}] {data.get('label')}: branch {chosen if chosen else 'none'} taken"]
@@ -229,6 +236,7 @@ def render_run(run: MakeRun) -> str:
             when = f" (in {t['phase']})" if t["phase"] != "run" else ""
             parts.append(f"router [{t['router']}] route {t['route']}{label}{when}")
         lines.append(f"{_INDENT}bundle {entry['bundle']}: {', '.join(parts) or 'none'}")
+    lines += ["", run.coverage.line()]
     ran = "RAN" if run.protected_ran else "did not run"
     lines += [
         "",

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from hallsim.harness.make._coverage import Coverage, coverage
 from hallsim.harness.make._settings import SETTINGS, unconfirmed_names
 from hallsim.harness.make._trace import jsonable
 from hallsim.harness.record import (
     ABSENT,
     AuditWrite,
+    ErrorHandled,
     Event,
     Execution,
     HallCall,
+    MappingProblem,
     RouteDecision,
     RunRecord,
     UnitResult,
+    emulator_errors,
     is_route_url,
     pair_calls,
 )
@@ -62,6 +66,16 @@ class MakeRun:
     @property
     def events(self) -> list[Any]:
         return self.engine.events
+
+    @property
+    def coverage(self) -> Coverage:
+        """Which modules ran with Make's semantics, which were recorded, which hallsim does not know."""
+        return coverage(self.blueprint.loaded, self.engine.executions)
+
+    @property
+    def datastores(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every data store as the run left it: {store id: {key: record}}."""
+        return self.engine.datastores.snapshot()
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
@@ -118,6 +132,7 @@ class MakeRun:
         protected = {int(p) for p in self.protected}
         timeline: list[Event] = []
         audit: list[AuditWrite] = []
+        failed: int | None = None  # the module whose error route is running
         for event in self.engine.events:
             data = event.data
             if event.kind == "route":
@@ -130,6 +145,23 @@ class MakeRun:
                         taken=bool(data["taken"]),
                         why=str(data["why"]),
                         phase=event.phase,
+                        first_module=str(data.get("first_module")),
+                        conditions=_condition_whys(data.get("filter")),
+                    )
+                )
+                continue
+            if event.kind == "error-route":
+                failed = event.module
+                continue
+            if event.kind == "directive" and event.module is not None:
+                directive = data.get("directive") or data.get("acts_as") or ""
+                timeline.append(
+                    ErrorHandled(
+                        unit=str(failed if failed is not None else event.module),
+                        handler=str(event.module),
+                        directive=str(directive),
+                        bundle=event.bundle,
+                        error=str(data.get("why") or ""),
                     )
                 )
                 continue
@@ -165,6 +197,7 @@ class MakeRun:
                     name=str(module_id),
                     ran=bool(runs),
                     protected=module_id in protected,
+                    source=self.blueprint.modules[module_id].module,
                     executions=len(runs),
                     output=last.get("output") if last is not None and "error" not in last else ABSENT,
                     error=last["error"] if last is not None and "error" in last else ABSENT,
@@ -181,7 +214,26 @@ class MakeRun:
             audit=tuple(audit),
             bundles=len(self.bundles),
             paired=ok,
+            mapping_problems=tuple(
+                MappingProblem(
+                    unit=str(w.module),
+                    context=w.context,
+                    expression=w.expression,
+                    referenced=None if w.referenced is None else str(w.referenced),
+                    outputs=self._outputs(w.referenced),
+                    message=w.message,
+                )
+                for w in self.engine.warnings.values()
+            ),
+            settings=dict(self.settings),
+            emulator_errors=emulator_errors(self.hall_requests),
         )
+
+    def _outputs(self, module_id: int | None) -> tuple[str, ...]:
+        """The top-level names the module's last execution output (what a mapping of it can name)."""
+        runs = self.engine.executions.get(module_id, []) if module_id is not None else []
+        output = runs[-1].get("output") if runs else None
+        return tuple(str(k) for k in output) if isinstance(output, Mapping) else ()
 
     def to_json(self) -> dict[str, Any]:
         engine = self.engine
@@ -202,6 +254,8 @@ class MakeRun:
             "incomplete_executions": self.incomplete_executions,
             "stopped": None if stop is None else {"status": stop.status, "reason": stop.reason},
             "notes": list(engine.notes),
+            "coverage": self.coverage.to_dict(),
+            "datastores": jsonable(self.datastores),
             "hall": {"url": self.hall.url},
             "hall_requests": jsonable([entry.to_dict() for entry in self.hall_requests]),
             "settings": jsonable(self.settings),
@@ -228,3 +282,16 @@ class MakeRun:
 
     def setting_lines(self) -> list[tuple[str, Any, bool]]:
         return [(name, self.settings[name], SETTINGS[name].unconfirmed) for name in SETTINGS]
+
+
+def _condition_whys(result: Any) -> tuple[str, ...]:
+    """Each condition of a filter result (`FilterResult.to_dict()`), as "`A` op `B`: why"."""
+    if not isinstance(result, Mapping):
+        return ()
+    whys = []
+    for group in result.get("conditions") or ():
+        for condition in group if isinstance(group, list) else ():
+            if isinstance(condition, Mapping):
+                a, op, b = condition.get("a"), condition.get("o"), condition.get("b")
+                whys.append(f"`{a}` {op} `{b}`: {condition.get('why')}")
+    return tuple(whys)

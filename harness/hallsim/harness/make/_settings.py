@@ -133,6 +133,90 @@ SETTINGS: dict[str, Setting] = {
             ERROR_TYPES,
         ),
         Setting(
+            "make.http.other_status_error",
+            "RuntimeError",
+            "choice",
+            "error type of a 4xx/5xx answer under Evaluate all states as errors that help.make.com names no "
+            "type for (400/404 BundleValidationError, 401/403 AccountValidationError, 429 RateLimitError, "
+            "503/504 ConnectionError are documented)",
+            True,
+            ERROR_TYPES,
+        ),
+        Setting(
+            "make.http.user_agent",
+            "Make/production",
+            "text",
+            "the User-Agent header of the HTTP modules' requests (requests Make sent, as captured in public "
+            "repositories, carry Make/production); empty = none",
+            True,
+        ),
+        Setting(
+            "make.keychains",
+            "",
+            "text",
+            "a JSON file of the keychains the HTTP app's authenticated modules use: {id: {type: apiKey|"
+            "basicAuth|oAuth, key, placement: header|query, name, username, password}}; "
+            "--var keychain.ID.FIELD=... wins",
+        ),
+        Setting(
+            "make.datastores",
+            "",
+            "text",
+            "the data stores' records when the run starts: a JSON file or JSON text {store id: {key: "
+            "{field: value}}}; empty = every data store starts empty",
+        ),
+        Setting(
+            "make.unknown_builtin",
+            "warn",
+            "choice",
+            "a module of Make's own apps (builtin, util, json, regexp, http, datastore, ...) that hallsim "
+            "does not emulate: warn = it runs as a recorded action and the run warns that the verdict does "
+            "not cover it; error = the run refuses to start",
+            choices=("warn", "error"),
+        ),
+        Setting(
+            "make.datastore.get_missing",
+            "empty",
+            "choice",
+            "what Data store - Get a record outputs for a key the store does not hold: empty = one empty "
+            "bundle; none = no bundle (the flow after it does not run)",
+            True,
+            ("empty", "none"),
+        ),
+        Setting(
+            "make.json.parse_array",
+            "bundles",
+            "choice",
+            "what JSON - Parse JSON outputs for a JSON array at the top: bundles = one bundle per item; "
+            "single = one bundle {value: [...]}",
+            True,
+            ("bundles", "single"),
+        ),
+        Setting(
+            "make.aggregator.no_bundles",
+            "empty",
+            "choice",
+            "what an aggregator outputs when its source sends it no bundle (an empty array, a search with "
+            "no result): empty = one bundle with an empty array / text / 0; none = no bundle, the flow "
+            "after it does not run",
+            True,
+            ("empty", "none"),
+        ),
+        Setting(
+            "make.system.execution_id",
+            "",
+            "text",
+            '{{executionId}} (help.make.com "System variables"); empty = a new 32-hex id per run',
+        ),
+        Setting("make.system.scenario_id", "1", "text", "{{scenario.id}}"),
+        Setting("make.system.team_id", "1", "text", "{{team.id}}"),
+        Setting("make.system.team_name", "My Team", "text", "{{team.name}}"),
+        Setting("make.system.organization_id", "1", "text", "{{organization.id}}"),
+        Setting("make.system.organization_name", "My Organization", "text", "{{organization.name}}"),
+        Setting("make.system.operations_left", "10000", "text", "{{organization.operationsLeft}}"),
+        Setting("make.system.data_left", "1073741824", "text", "{{organization.dataLeft}} (bytes)"),
+        Setting("make.system.zone", "eu1.make.com", "text", "{{organization.zoneDomain}}"),
+        Setting(
             "make.http.v3_redirect_methods",
             "get-only",
             "choice",
@@ -233,10 +317,15 @@ def _override(key: str, kind: str, value: Any, current: ModuleOverride, where: s
                 value = json.loads(value)
             except json.JSONDecodeError:
                 raise InputError(
-                    f"{where}: setting `{key}`: expected a JSON object for the module's output"
+                    f"{where}: setting `{key}`: expected a JSON object for the module's output (or a "
+                    "list of objects)"
                 ) from None
-        if not isinstance(value, dict):
-            raise InputError(f"{where}: setting `{key}`: expected a JSON object for the module's output")
+        is_bundles = isinstance(value, list) and all(isinstance(item, dict) for item in value)
+        if not isinstance(value, dict) and not is_bundles:
+            raise InputError(
+                f"{where}: setting `{key}`: expected a JSON object for the module's output (or a list of "
+                "objects: one bundle each, as a search module outputs)"
+            )
         return ModuleOverride(value, current.error, current.message, current.fail_times)
     if kind == "error":
         error_type, _, message = str(value).partition(":")

@@ -138,7 +138,7 @@ def _split_text(text: str) -> list[tuple[bool, str]]:
             elif text.startswith('\\"', index):
                 quote, escaped = '"', True
                 index += 1
-            elif char in '"`':
+            elif char in "\"'`":  # the quotes the expression scanner reads (_iml._Parser._string)
                 quote = char
             elif text.startswith("}}", index):
                 break

@@ -25,7 +25,7 @@ def jsonable(value: Any) -> Any:
 @dataclass
 class Event:
     #: bundle-start | module | filter | router | route | fallback | no-route | ifelse | error | error-route |
-    #: directive | incomplete | retry | retry-end | stop | feeder | note
+    #: directive | incomplete | retry | retry-end | stop | feeder | aggregator-empty | note
     kind: str
     bundle: int
     depth: int

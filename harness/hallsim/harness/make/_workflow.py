@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,8 +15,17 @@ from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
 from hallsim.harness.make._actions import BUILT_IN
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, read_blueprint
+from hallsim.harness.make._coverage import unknown_modules
+from hallsim.harness.make._datastore import read_seed
 from hallsim.harness.make._dates import to_datetime
 from hallsim.harness.make._engine import Engine
+from hallsim.harness.make._keychains import (
+    Keychain,
+    hall_default,
+    keychain_ref,
+    resolve_keychains,
+    split_keychain_vars,
+)
 from hallsim.harness.make._names import DIRECTIVES, FREE
 from hallsim.harness.make._run import MakeRun
 from hallsim.harness.make._settings import resolve_settings
@@ -133,6 +143,61 @@ class MakeBlueprint:
     def units(self) -> tuple[str, ...]:
         return tuple(str(module_id) for module_id in sorted(self.loaded.modules))
 
+    def _keychains(
+        self, values: dict[str, Any], from_vars: dict[str, dict[str, str]], hall: HallEndpoint
+    ) -> dict[int, Keychain]:
+        """The keychain each authenticated HTTP module uses (see `_keychains`)."""
+        available = resolve_keychains(
+            str(values["make.keychains"]), from_vars, where=f"{self.path}: run variables"
+        )
+        out: dict[int, Keychain] = {}
+        for module_id, module in sorted(self.loaded.modules.items()):
+            ref = keychain_ref(module.module, module.parameters)
+            if ref is None:
+                continue
+            key_id, kind = ref
+            keychain = available.get(key_id) or hall_default(key_id, kind, hall.token)
+            if keychain is None:
+                shown_id = key_id or "ID"
+                raise InputError(
+                    f"{self.path}: module {module_id} ({module.module}): its {kind} keychain "
+                    f"{key_id or '(none in the export)'} is not supplied; give --var keychain.{shown_id}."
+                    f"username=... --var keychain.{shown_id}.password=... or a keychain file "
+                    "(--set make.keychains=FILE)"
+                )
+            if (keychain.kind == "basicAuth") != (kind == "basicAuth"):
+                raise InputError(
+                    f"{self.path}: module {module_id} ({module.module}): keychain {key_id} is "
+                    f"{keychain.kind} ({keychain.source}); the module expects {kind}"
+                )
+            out[module_id] = keychain
+        return out
+
+    def _system(self, values: dict[str, Any], start: datetime) -> dict[str, Any]:
+        """System variables (help.make.com "System variables"), from the make.system.* settings."""
+
+        def number(text: Any) -> Any:
+            return int(text) if str(text).isdigit() else text
+
+        execution = str(values["make.system.execution_id"]) or uuid.uuid4().hex
+        zone = str(values["make.system.zone"])
+        team, scenario = values["make.system.team_id"], values["make.system.scenario_id"]
+        return {
+            "executionId": execution,
+            "execution.id": execution,
+            "execution.startedAt": start,
+            "scenario.id": number(scenario),
+            "scenario.name": self.name,
+            "scenario.url": f"https://{zone}/{team}/scenarios/{scenario}/edit",
+            "team.id": number(team),
+            "team.name": values["make.system.team_name"],
+            "organization.id": number(values["make.system.organization_id"]),
+            "organization.name": values["make.system.organization_name"],
+            "organization.operationsLeft": number(values["make.system.operations_left"]),
+            "organization.dataLeft": number(values["make.system.data_left"]),
+            "organization.zoneDomain": zone,
+        }
+
     def run(
         self,
         hall: HallEndpoint,
@@ -156,7 +221,17 @@ class MakeBlueprint:
             self._module(protected_id, "protected")
         values["protected"] = ",".join(protected)
         bundles = _bundles(event, self.path)
-        scopes, shown = _variables(variables, hall)
+        plain_variables, keychain_vars = split_keychain_vars(variables)
+        scopes, shown = _variables(plain_variables, hall)
+        keychains = self._keychains(values, keychain_vars, hall)
+        unknown = unknown_modules(self.loaded)
+        if unknown and values["make.unknown_builtin"] == "error":
+            names = ", ".join(f"module {m.id} ({m.module})" for m in unknown)
+            raise InputError(
+                f"{self.path}: {names}: Make's own module(s) that hallsim does not emulate "
+                "(make.unknown_builtin=error); set make.unknown_builtin=warn to run them as recorded actions"
+            )
+        datastores = read_seed(str(values["make.datastores"]), where=f"{self.path}: run settings")
         start = datetime.now(timezone.utc)
         if values["now"]:
             parsed = to_datetime(values["now"])
@@ -177,7 +252,17 @@ class MakeBlueprint:
             overrides=overrides,
             protected=frozenset(int(p) for p in protected),
             start=start,
+            keychains=keychains,
+            datastores=datastores,
+            system=self._system(values, start),
         )
+        engine.notes.extend(self.loaded.notes)
+        for module in unknown:
+            engine.notes.append(
+                f"WARNING: module {module.id} ({module.module}) belongs to Make's own apps but hallsim does "
+                "not emulate it: it runs as a recorded action (output {} unless make.module."
+                f"{module.id}.output sets one), so the verdict does not cover what it does"
+            )
         if self.loaded.trigger is None and event is not None:
             first = self.loaded.flow[0]
             engine.notes.append(

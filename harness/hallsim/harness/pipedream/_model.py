@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hallsim.emulator.files import YamlDocument
 from hallsim.harness._errors import InputError
+from hallsim.harness.pipedream._registry import ActionRef
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -158,6 +159,9 @@ class StepSpec:
     line_offset: int = 0
     props: dict[str, Any] = field(default_factory=dict)
     filter: FilterModel | None = None
+    #: a registry or private action named by key and version (a synced workflow's `uses:`), resolved for
+    #: each run against the components copy the run's settings name
+    ref: ActionRef | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,16 @@ class WorkflowSpec:
     env: dict[str, str]
     settings: dict[str, Any]
     steps: tuple[StepSpec, ...]
+    #: "hallsim": hallsim's own YAML or one .mjs file; "sync": a GitHub-Sync workflow folder
+    format: Literal["hallsim", "sync"] = "hallsim"
+    #: the workflow's id (a synced folder's .workflow.state), shown as steps.trigger.context.workflow_id
+    workflow_id: str | None = None
+    #: connected accounts' local fake auth: authProvisionId -> what `this.<app>.$auth` holds
+    auth: dict[str, Any] = field(default_factory=dict)
+    #: data stores' initial contents: store id -> {key: value}
+    data_stores: dict[str, Any] = field(default_factory=dict)
+    #: what loading noticed but did not refuse (unknown keys of a synced workflow.yaml, ...)
+    warnings: tuple[str, ...] = ()
 
     @property
     def uses_sink(self) -> bool:

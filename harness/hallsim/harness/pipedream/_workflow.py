@@ -17,6 +17,8 @@ from hallsim.harness._errors import InputError
 from hallsim.harness.node import find_node
 from hallsim.harness.pipedream._host import host_for
 from hallsim.harness.pipedream._model import PLACEHOLDERS, WorkflowSpec, fill_placeholders, placeholders
+from hallsim.harness.pipedream._platform import find_platform
+from hallsim.harness.pipedream._registry import resolve_action
 from hallsim.harness.pipedream._run import PipedreamRun, StepResult, StepStatus
 from hallsim.harness.pipedream._settings import RunSettings, resolve_settings
 from hallsim.harness.pipedream._sink import shared_sink
@@ -44,7 +46,7 @@ def _context(spec: WorkflowSpec) -> dict[str, Any]:
     made_up = {
         "id": uuid.uuid4().hex[:27],
         "ts": now,
-        "workflow_id": "p_hallsim",
+        "workflow_id": spec.workflow_id or "p_hallsim",
         "workflow_name": spec.name,
         "deployment_id": "d_hallsim",
         "source_type": "COMPONENT",
@@ -81,7 +83,8 @@ class PipedreamWorkflow:
         return tuple(step.name for step in self.spec.steps)
 
     def settings_for(self, settings: Mapping[str, Any] | None = None) -> RunSettings:
-        return resolve_settings([(f"{self.path}: settings", self.spec.settings), ("run settings", settings)])
+        where = f"{self.path / '.hallsim.yaml'}" if self.spec.format == "sync" else str(self.path)
+        return resolve_settings([(f"{where}: settings", self.spec.settings), ("run settings", settings)])
 
     def _env(self, values: dict[str, str | None], variables: Mapping[str, str] | None) -> dict[str, str]:
         env: dict[str, str] = {}
@@ -96,8 +99,25 @@ class PipedreamWorkflow:
                 env[name] = filled
         return env
 
-    def _step_json(self, step: Any, settings: RunSettings) -> dict[str, Any]:
+    def _step_json(self, step: Any, settings: RunSettings, warnings: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"name": step.name, "kind": step.kind, "workflow": str(self.path.resolve())}
+        if step.ref is not None:
+            # a registry action: found again with this run's components setting
+            resolved = resolve_action(
+                step.ref,
+                components=settings.components,
+                project=self.path.parent,
+                where=f"{self.path}: {step.name}",
+            )
+            warnings.extend(w for w in resolved.warnings if w not in warnings)
+            out.update(
+                file=str(resolved.file),
+                source=resolved.file.read_text(encoding="utf-8"),
+                line_offset=0,
+                props=step.props,
+                action={"uses": step.ref.text, "source": resolved.source, "version": resolved.version},
+            )
+            return out
         if step.kind == "filter":
             chosen = settings.filter_kind
             variant = getattr(step.filter, chosen)
@@ -144,8 +164,13 @@ class PipedreamWorkflow:
             host, _, port = entry.rpartition(":")
             allow.append({"host": host.strip("[]"), "port": int(port)})
         timeout_s = cfg.timeout(self.spec.trigger_type)
+        warnings = list(self.spec.warnings)
+        platform = find_platform(self.path, cfg.platform_package)
         spec: dict[str, Any] = {
-            "steps": [self._step_json(step, cfg) for step in self.spec.steps],
+            "steps": [self._step_json(step, cfg, warnings) for step in self.spec.steps],
+            "auth": self.spec.auth,
+            "data_stores": self.spec.data_stores,
+            "platform_module": str(platform.entry) if platform.entry else None,
             "trigger": {"event": _event(self.spec, event), "context": _context(self.spec)},
             "env": env,
             "settings": {
@@ -157,6 +182,7 @@ class PipedreamWorkflow:
                 "apply_prop_defaults": cfg.apply_prop_defaults,
                 "check_prop_options": cfg.check_prop_options,
                 "scale_timers": cfg.scale_timers,
+                "suspend_outcome": cfg.suspend_outcome,
             },
             "egress": {"mode": cfg.egress, "allow": allow},
         }
@@ -186,11 +212,16 @@ class PipedreamWorkflow:
             sink_requests=sink_requests,
             sink_url=sink_url,
             settings=cfg.shown(self.spec.trigger_type),
-            node={"path": str(node.path), "version": node.version_text, "source": node.source},
+            node={
+                "path": str(node.path),
+                "version": node.version_text,
+                "source": node.source,
+                "platform": platform.label,
+            },
             event=spec["trigger"]["event"],
             wall_ms=result.get("wall_ms") or wall_ms,
             modelled_ms=result.get("modelled_ms") or wall_ms / cfg.time_scale,
-            warnings=tuple(result.get("warnings") or ()),
+            warnings=(*warnings, *(result.get("warnings") or ())),
             http=tuple(result.get("http") or ()),
             output=result.get("output") or "",
             journaled=emulator is not None,

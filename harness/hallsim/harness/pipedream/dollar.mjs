@@ -1,7 +1,15 @@
 // The `$` object a step receives, and the record of one step's execution (pipedream.md "The $ object").
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// hallsim's own runtime files: their frames are not the user's code
+const RUNTIME_DIR = dirname(fileURLToPath(import.meta.url));
+const FRAME = /(?:\(|at )(?:file:\/\/)?(\/[^():]+):(\d+):(\d+)\)?\s*$/;
 
 const MAX_LOG_LINES = 200;
+const MAX_DELAY_MS = 365 * 24 * 60 * 60 * 1000;
 const MAX_TEXT = 8000;
 
 class ExportError extends Error {
@@ -25,6 +33,30 @@ export function jsonable(value) {
   }
 }
 
+function sourceLine(file, line) {
+  try {
+    return readFileSync(file, "utf8").split(/\r?\n/)[line - 1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Where in the user's own code an error was raised (as `node --check` and Node's own reports show it):
+ * the syntax error's position, else the first stack frame outside hallsim's runtime and Node's internals. */
+export function userLocation(err) {
+  if (err?.hallsimLocation) return err.hallsimLocation;
+  if (typeof err?.stack !== "string") return null;
+  for (const text of err.stack.split("\n").slice(1)) {
+    const match = FRAME.exec(text.trim());
+    if (!match) continue;
+    const file = decodeURIComponent(match[1]);
+    if (file.startsWith(RUNTIME_DIR + "/")) continue;
+    const line = Number(match[2]);
+    return { file, line, column: Number(match[3]), code: sourceLine(file, line) };
+  }
+  return null;
+}
+
 export function serialiseError(err, depth = 0) {
   if (err instanceof Error || (err && typeof err === "object" && "message" in err && "stack" in err)) {
     const out = {
@@ -32,6 +64,8 @@ export function serialiseError(err, depth = 0) {
       message: clip(String(err.message ?? "")),
       stack: typeof err.stack === "string" ? clip(err.stack) : null,
     };
+    const location = userLocation(err);
+    if (location) out.location = location;
     if (err.code !== undefined) out.code = String(err.code);
     if (err.cause !== undefined && depth < 3) out.cause = serialiseError(err.cause, depth + 1);
     return out;
@@ -60,6 +94,7 @@ export class StepState {
     this.exitReason = undefined;
     this.virtualMs = 0;
     this.rerun = null;
+    this.suspend = null;
     this.closed = false;
     this.lines = 0;
     this.failed = new Promise((_, reject) => {
@@ -200,23 +235,48 @@ export function makeDollar(state, run) {
         state.exitReason = reason;
         flow("exit", { reason: jsonable(reason) });
       },
-      // delays act at the end of the step; the execution is paused, not running, so they cost no wall time
+      // docs code/nodejs/delay.mdx, control-flow/delay.mdx: the execution pauses at the end of the step and
+      // resumes after `ms` ("as little as one millisecond, or as long as one year"); a paused execution is not
+      // running, so the delay costs no wall time and does not count against the execution timeout
       delay(ms) {
-        const delay = Number(ms) || 0;
+        let delay = Number(ms);
+        if (!Number.isFinite(delay) || delay < 0) {
+          state.warn(`$.flow.delay(${JSON.stringify(ms)}): not a number of milliseconds; no delay`);
+          delay = 0;
+        } else if (delay > MAX_DELAY_MS) {
+          state.warn(`$.flow.delay(${delay}): longer than Pipedream's maximum of one year; capped`);
+          delay = MAX_DELAY_MS;
+        }
         state.virtualMs += delay;
-        flow("delay", { ms: delay });
+        flow("delay", { ms: delay, note: `paused, resumed after ${delay} ms of modelled time` });
         return resumeUrls("delay");
       },
+      // docs code/nodejs/rerun.mdx: suspend pauses at the end of the step until someone calls resume_url or
+      // cancel_url, or the timeout passes; offline nobody can, so setting suspend_outcome decides (UNCONFIRMED)
       suspend(ms) {
-        flow("suspend", { ms: ms ?? null, note: "resumed at once: nobody can call the resume URL offline" });
+        const timeout = ms === undefined || ms === null ? null : Number(ms);
+        state.suspend = { timeout_ms: timeout };
+        const outcome = settings.suspend_outcome;
+        flow("suspend", { ms: timeout, outcome, note: `setting suspend_outcome=${outcome} (UNCONFIRMED)` });
+        if (outcome === "timeout" && timeout !== null && Number.isFinite(timeout)) state.virtualMs += timeout;
+        if (outcome !== "resume") {
+          // a cancelled or timed-out suspension ends the execution after this step, no later step runs
+          state.exited = true;
+          state.exitReason = `suspended execution ${outcome === "cancel" ? "cancelled" : "timed out"} (setting suspend_outcome=${outcome})`;
+        }
         return resumeUrls("suspend");
       },
+      // docs code/nodejs/rerun.mdx: the step runs again after `delay` ms, up to maxRetries times (default 10),
+      // with `context` as $.context.run.context and $.context.run.runs counting the runs
       rerun(delay, context, maxRetries = 10) {
         const ms = Number(delay) || 0;
         state.rerun = { delay: ms, context: jsonable(context), maxRetries: Number(maxRetries) };
-        state.virtualMs += ms;
         flow("rerun", { ms, max_retries: Number(maxRetries), attempt: state.attempt });
         return resumeUrls("rerun");
+      },
+      // recorded only: what it would start happens outside this execution
+      trigger(...args) {
+        flow("trigger", { args: jsonable(args) });
       },
     },
     respond(response) {

@@ -76,11 +76,16 @@ const REGISTRY = {
 
 export const REGISTRY_CONDITIONS = Object.keys(REGISTRY);
 
+/** filter.app.mjs `checkCondition(condition, operand1, operand2, caseSensitive)` (the built-in Filter app). */
+export function checkRegistryCondition(condition, operand1, operand2, caseSensitive) {
+  const check = Object.hasOwn(REGISTRY, condition) ? REGISTRY[condition] : null;
+  if (!check) throw new Error("Condition operation not supported");
+  return check(operand1, operand2, Boolean(caseSensitive));
+}
+
 /** Runs a registry Filter action; returns the step's return value, or calls $.flow.exit. */
 export function runRegistryFilter(config, $) {
-  const check = REGISTRY[config.condition];
-  if (!check) throw new Error("Condition operation not supported");
-  const result = check(config.value, config.compare_to, Boolean(config.case_sensitive));
+  const result = checkRegistryCondition(config.condition, config.value, config.compare_to, config.case_sensitive);
   // continue-based-on-condition: `!result && $.flow.exit(messageOnEnd)`; end-based-on-condition: `result && ...`
   const stop = config.action === "end" ? result : !result;
   if (stop) $.flow.exit(config.message_on_end);

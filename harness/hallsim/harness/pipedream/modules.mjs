@@ -3,16 +3,20 @@
 // components": "the harness should resolve that import to a local stand-in") without touching the user's
 // file, and gives stack traces that point at the user's own file and line.
 import vm from "node:vm";
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { createRequire, isBuiltin } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as platform from "./platform.mjs";
+import * as filters from "./filters.mjs";
 import { scaledTimers, scaledTimersPromises } from "./clock.mjs";
 import { watchModule } from "./state.mjs";
 
 // what a step gets instead of the real module
 const SUBSTITUTES = {
   "@pipedream/platform": platform,
+  // the built-in Filter app (builtins/filter) shares the registry comparisons with filter steps
+  "@hallsim/filters": filters,
   "node:timers": scaledTimers,
   timers: scaledTimers,
   "node:timers/promises": scaledTimersPromises,
@@ -27,7 +31,7 @@ export class ModuleLoadError extends Error {
 }
 
 /** A loader for one run: every module it compiles is new, so no module state outlives the run. */
-export function createLoader() {
+export function createLoader({ platformModule = null } = {}) {
   const cache = new Map(); // url or specifier -> vm.Module (this run only)
 
   function synthetic(namespace, identifier) {
@@ -45,6 +49,16 @@ export function createLoader() {
   }
 
   async function resolve(specifier, referrerUrl) {
+    if (specifier === "@pipedream/platform" && platformModule) {
+      // the real package, from the workflow's own node_modules or setting platform_package
+      const url = pathToFileURL(platformModule).href;
+      if (!cache.has(url)) {
+        const namespace = await import(url);
+        watchModule(url, namespace.default);
+        cache.set(url, synthetic(namespace, url));
+      }
+      return cache.get(url);
+    }
     if (Object.hasOwn(SUBSTITUTES, specifier)) {
       const id = `hallsim:${specifier}`;
       if (!cache.has(id)) {
@@ -95,20 +109,27 @@ export function createLoader() {
   }
 
   function compile(source, url, lineOffset = 0) {
-    return new vm.SourceTextModule(source, {
-      identifier: url,
-      lineOffset,
-      initializeImportMeta(meta) {
-        meta.url = url;
-      },
-      importModuleDynamically,
-    });
+    try {
+      return new vm.SourceTextModule(source, {
+        identifier: url,
+        lineOffset,
+        initializeImportMeta(meta) {
+          meta.url = url;
+        },
+        importModuleDynamically,
+      });
+    } catch (err) {
+      if (err instanceof SyntaxError) locateSyntaxError(err, source, url, lineOffset);
+      throw err;
+    }
   }
 
-  async function compileFile(url) {
+  function compileFile(url) {
     let source;
     try {
-      source = await readFile(fileURLToPath(url), "utf8");
+      // read synchronously: a promise-based read leaves its file handle's close pending for a moment, and
+      // the end-of-run check would report that close (CloseReq) as work the step left running
+      source = readFileSync(fileURLToPath(url), "utf8");
     } catch (err) {
       throw new ModuleLoadError(`cannot read ${displayPath(url)}: ${err.message}`);
     }
@@ -125,6 +146,34 @@ export function createLoader() {
   }
 
   return { load };
+}
+
+/** vm.SourceTextModule's SyntaxError carries no position; `node --check` finds it as Node itself reports
+ * it (file:line, the line, a caret under the column). Only runs when a module does not compile. */
+function locateSyntaxError(err, source, url, lineOffset) {
+  const check = spawnSync(process.execPath, ["--input-type=module", "--check"], {
+    input: source,
+    encoding: "utf8",
+    timeout: 10000,
+  });
+  const match = /^\[stdin\]:(\d+)\r?\n(.*)\r?\n( *)\^/m.exec(check.stderr ?? "");
+  if (!match) return;
+  const line = Number(match[1]) + lineOffset;
+  let code = match[2];
+  let column = match[3].length + 1;
+  if (lineOffset) {
+    // inline code: show the workflow file's own line (indented in the YAML), the caret moved with it
+    try {
+      const own = readFileSync(fileURLToPath(url), "utf8").split(/\r?\n/)[line - 1];
+      if (own !== undefined && own.endsWith(code)) {
+        column += own.length - code.length;
+        code = own;
+      }
+    } catch {
+      // the position stays relative to the step's code
+    }
+  }
+  err.hallsimLocation = { file: displayPath(url), line, column, code };
 }
 
 function displayPath(url) {

@@ -8,6 +8,8 @@ import { configureEgress, inflightRequests } from "./egress.mjs";
 import { createLoader } from "./modules.mjs";
 import { runRegistryFilter, runRuleBuilderFilter } from "./filters.mjs";
 import { makeDollar, serialiseError, StepState } from "./dollar.mjs";
+import { ComponentError, componentThis } from "./components.mjs";
+import { evaluate } from "./expressions.mjs";
 
 const TIMEOUT = Symbol("timeout");
 let current = null; // the StepState receiving console output and uncaught errors
@@ -68,97 +70,6 @@ function setEnv(values) {
   Object.assign(process.env, values);
 }
 
-// --- prop values: `{{ expression }}` over `steps` and `process.env` -------------------------------------
-
-class PropExpressionError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "PropExpressionError";
-  }
-}
-
-function evalExpression(expression, scope, where) {
-  let fn;
-  try {
-    fn = new Function("steps", "process", `"use strict"; return (${expression});`);
-  } catch (err) {
-    throw new PropExpressionError(`${where}: {{${expression}}} is not a valid expression: ${err.message}`);
-  }
-  try {
-    return fn(scope.steps, { env: { ...scope.env } });
-  } catch (err) {
-    throw new PropExpressionError(`${where}: {{${expression}}} failed: ${err?.name}: ${err?.message}`);
-  }
-}
-
-export function evaluate(value, scope, where) {
-  if (typeof value === "string") {
-    if (!value.includes("{{")) return value;
-    // a value that is one expression keeps the expression's type (a boolean stays a boolean)
-    const whole = /^\s*\{\{([\s\S]+?)\}\}\s*$/.exec(value);
-    if (whole && !whole[1].includes("}}") && !whole[1].includes("{{")) return evalExpression(whole[1], scope, where);
-    return value.replace(/\{\{([\s\S]+?)\}\}/g, (_, expression) => {
-      const result = evalExpression(expression, scope, where);
-      if (result === undefined) return "";
-      return typeof result === "object" && result !== null ? JSON.stringify(result) : String(result);
-    });
-  }
-  if (Array.isArray(value)) return value.map((item, i) => evaluate(item, scope, `${where}[${i}]`));
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(v, scope, `${where}.${k}`)]));
-  }
-  return value;
-}
-
-// --- components ---------------------------------------------------------------------------------------
-
-class ComponentError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "ComponentError";
-  }
-}
-
-function optionValues(options) {
-  return options.map((option) => (option && typeof option === "object" && "value" in option ? option.value : option));
-}
-
-/** `this` inside run(): prop values and methods (pipedream.md: "Prop values and methods are on `this`"). */
-function componentThis(component, spec, scope, settings, warn) {
-  const declared = component.props ?? {};
-  const given = spec.props ?? {};
-  const self = {};
-  for (const [name, raw] of Object.entries(declared)) {
-    const definition = typeof raw === "string" ? { type: raw } : raw ?? {};
-    let value;
-    if (Object.hasOwn(given, name)) {
-      value = evaluate(given[name], scope, `prop ${name}`);
-    } else if (definition.type === "app") {
-      value = { $auth: {} };
-    } else if (settings.apply_prop_defaults && "default" in definition) {
-      // UNCONFIRMED whether the runtime (not only the UI) applies `default`: setting apply_prop_defaults
-      value = definition.default;
-    } else if (!definition.optional) {
-      warn(`prop \`${name}\` is required but was given no value (the Pipedream UI would not deploy this)`);
-    }
-    if (settings.check_prop_options && Array.isArray(definition.options) && value !== undefined) {
-      const allowed = optionValues(definition.options);
-      if (!allowed.includes(value)) {
-        throw new ComponentError(`prop \`${name}\`: ${JSON.stringify(value)} is not one of ${JSON.stringify(allowed)}`);
-      }
-    }
-    self[name] = value;
-  }
-  for (const name of Object.keys(given)) {
-    if (!Object.hasOwn(declared, name)) {
-      warn(`prop \`${name}\` is given in the workflow but the component does not declare it`);
-      self[name] = evaluate(given[name], scope, `prop ${name}`);
-    }
-  }
-  for (const [name, method] of Object.entries(component.methods ?? {})) self[name] = method;
-  return self;
-}
-
 function checkComponent(component, spec) {
   if (!component || typeof component !== "object" || typeof component.run !== "function") {
     const what = component === undefined ? "no default export" : `a default export of type ${typeof component}`;
@@ -178,7 +89,6 @@ function stepEnv(spec, run) {
 }
 
 async function executeStep(state, component, spec, run, steps) {
-  const settings = run.settings;
   const scope = { steps, env: run.env };
   const $ = makeDollar(state, run);
   if (spec.kind === "filter") {
@@ -186,7 +96,7 @@ async function executeStep(state, component, spec, run, steps) {
     if (config.kind === "registry") return runRegistryFilter(config, $);
     return runRuleBuilderFilter(config, $);
   }
-  const self = componentThis(component, spec, scope, settings, (text) => state.warn(text));
+  const self = await componentThis(component, spec, scope, run, (text) => state.warn(text));
   setEnv(stepEnv(spec, run));
   return component.run.call(self, { steps, $ });
 }
@@ -213,7 +123,7 @@ export async function runWorkflow(run, emit) {
   const components = [];
   try {
     // every step's module is imported before the first step runs, as a deployed workflow would be
-    const loader = createLoader();
+    const loader = createLoader({ platformModule: run.platform_module ?? null });
     for (let i = 0; i < run.steps.length; i++) {
       const spec = run.steps[i];
       if (spec.kind === "filter") continue;
@@ -269,9 +179,17 @@ export async function runWorkflow(run, emit) {
           return;
         }
         rerun = state.rerun;
-        if (rerun && attempt <= rerun.maxRetries && end.status !== "exited") {
-          attempt += 1;
-          continue;
+        if (rerun && end.status !== "exited") {
+          if (attempt <= rerun.maxRetries) {
+            // the execution pauses for the rerun's delay (modelled time, no wall time) and runs the step again
+            virtualMs += rerun.delay;
+            attempt += 1;
+            continue;
+          }
+          state.warn(
+            `$.flow.rerun on run ${attempt}: beyond maxRetries ${rerun.maxRetries}, the step is not run again ` +
+              "and the workflow goes on (docs code/nodejs/rerun.mdx)",
+          );
         }
         if (end.status === "exited") {
           // pipedream.md "The $ object": the workflow ends after the step that called $.flow.exit
