@@ -10,6 +10,7 @@
     POST /__hall/reset                  back to the start-up configuration; the journal is emptied
     GET  /__hall/journal?since=SEQ      {"entries": [...], "next_seq": N}; DELETE empties it
     GET  /__hall/time-scale             {"time_scale": x}; PUT {"time_scale": x}
+    GET  /__hall/                       the live journal page; GET /__hall/events its event stream (live.py)
 
 The admin API takes no token (it is a local test tool listening on 127.0.0.1 unless told otherwise); its
 requests are not journalled. Mistakes answer 400 with {"error", "detail"} naming what was expected.
