@@ -2,7 +2,7 @@
 browser Playwright downloads): a request sent after the page opened appears on it, filters, rule editing and
 reset work as a person uses them. Without Chromium the tests skip, except in CI (CI=true), where they fail.
 
-HALLSIM_SCREENSHOTS=docs writes the page's picture to docs/journal-page.png (how the docs' screenshot is made)."""
+HALLSIM_SCREENSHOTS=docs writes the page's picture to docs/journal-page.png (the docs' screenshot)."""
 
 from __future__ import annotations
 

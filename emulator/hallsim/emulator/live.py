@@ -44,6 +44,8 @@ QUEUE_SIZE = 1024
 HEARTBEAT = 15.0
 _PAGE = Path(__file__).with_name("live.html")
 _CLOSE = "close"
+#: events taken from the queue for one write
+_BATCH = 256
 
 
 @dataclass(eq=False)
@@ -125,18 +127,36 @@ async def event_stream(hall: HallApp) -> AsyncIterator[bytes]:
                 yield _event("dropped", {"queue_size": QUEUE_SIZE})
                 return
             try:
-                kind, item = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT)
+                first = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT)
             except asyncio.TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            if kind == _CLOSE:
+            batch = [first]
+            while len(batch) < _BATCH and not subscription.queue.empty():
+                batch.append(subscription.queue.get_nowait())
+            chunk, closed = _render(batch)
+            if chunk:
+                yield chunk
+            if closed:
                 return
-            if kind == "entry":
-                yield _event("entry", item.to_dict())
-            else:
-                yield _event(kind, {"next_seq": item})
     finally:
         feed.unsubscribe(subscription)
+
+
+def _render(batch: list[tuple[str, Any]]) -> tuple[bytes, bool]:
+    """One write for what is waiting; an entry pushed twice (arrived, then answered) is serialised once, at
+    its last position. Returns the bytes and whether the stream must end."""
+    last = {id(item): i for i, (kind, item) in enumerate(batch) if kind == "entry"}
+    out: list[bytes] = []
+    for i, (kind, item) in enumerate(batch):
+        if kind == _CLOSE:
+            return b"".join(out), True
+        if kind == "entry":
+            if last[id(item)] == i:
+                out.append(_event("entry", item.to_dict()))
+        else:
+            out.append(_event(kind, {"next_seq": item}))
+    return b"".join(out), False
 
 
 @lru_cache(maxsize=1)
