@@ -9,6 +9,7 @@ import hashlib
 import json
 import queue
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -181,3 +182,25 @@ def test_the_stream_says_dropped_so_the_page_starts_again(hall: HallEmulator) ->
     chunks = asyncio.run(scenario())
     assert chunks[-1].startswith(b"event: dropped")
     assert hall.app.feed.subscribers == 0
+
+
+def test_a_page_that_stopped_reading_is_cut_off_and_the_emulator_goes_on() -> None:
+    hall = HallEmulator().start()
+    try:
+        stalled = socket.create_connection(("127.0.0.1", hall.port))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        stalled.sendall(b"GET /__hall/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never reads again
+        body = {**GUIDE_REQUEST, "worker_id": "w" * 30_000}
+        answers = []
+        with httpx.Client(base_url=hall.url, headers=AUTH) as client:
+            for _ in range(5000):
+                answers.append(client.post("/api/route", json=body).status_code)
+                if hall.app.feed.dropped:
+                    break
+        assert hall.app.feed.dropped == 1
+        assert hall.app.feed.subscribers == 0
+        assert set(answers) == {200}
+        stalled.close()
+    finally:
+        hall.stop()
+    assert not hall.running

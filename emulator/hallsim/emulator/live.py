@@ -56,6 +56,8 @@ class Subscription:
     thread: int
     queue: asyncio.Queue[tuple[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     dropped: bool = False
+    #: the page's connection (served by the emulator's own protocol, _transport.py): closed when it is dropped
+    transport: asyncio.BaseTransport | None = None
 
     def offer(self, item: tuple[str, Any]) -> None:
         if threading.get_ident() == self.thread:
@@ -70,7 +72,13 @@ class Subscription:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.dropped = True  # the stream notices at its next read and ends with `dropped`
+            # the stream notices at its next read and ends with `dropped`; when it is stuck writing to a page
+            # that stopped reading, dropping the connection frees it (and the server's shutdown with it);
+            # abort, not close: close() would wait for the unsent events to drain first
+            self.dropped = True
+            abort = getattr(self.transport, "abort", None)  # uvloop's transports are no asyncio.Transport
+            if abort is not None:
+                abort()
 
 
 class JournalFeed:
@@ -98,8 +106,8 @@ class JournalFeed:
         for subscription in tuple(self._subscriptions):
             subscription.offer((_CLOSE, None))
 
-    def subscribe(self) -> Subscription:
-        subscription = Subscription(asyncio.get_running_loop(), threading.get_ident())
+    def subscribe(self, transport: asyncio.BaseTransport | None = None) -> Subscription:
+        subscription = Subscription(asyncio.get_running_loop(), threading.get_ident(), transport=transport)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -114,10 +122,10 @@ def _event(kind: str, data: Any) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode()
 
 
-async def event_stream(hall: HallApp) -> AsyncIterator[bytes]:
+async def event_stream(hall: HallApp, transport: asyncio.BaseTransport | None = None) -> AsyncIterator[bytes]:
     """The events for one page (subscribed before the snapshot is taken, so nothing falls between them)."""
     feed = hall.feed
-    subscription = feed.subscribe()
+    subscription = feed.subscribe(transport)
     try:
         yield b"retry: 1000\n\n"
         snapshot = [entry.to_dict() for entry in hall.journal.entries()]
@@ -180,6 +188,8 @@ def routes(hall: HallApp) -> list[Any]:
     from starlette.responses import Response, StreamingResponse
     from starlette.routing import Route
 
+    from hallsim.emulator._transport import transport_of
+
     async def live_page(request: Request) -> Response:
         body, policy = page()
         return Response(
@@ -195,7 +205,7 @@ def routes(hall: HallApp) -> list[Any]:
 
     async def events(request: Request) -> Response:
         return StreamingResponse(
-            event_stream(hall),
+            event_stream(hall, transport_of(request.scope)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
