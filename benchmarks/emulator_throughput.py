@@ -1,12 +1,21 @@
-"""Decisions per second and latency of `POST /api/route` under concurrent keep-alive load.
+"""Decisions per second and latency of `POST /api/route` under concurrent keep-alive load, against the ceiling
+of the emulator's own stack, in the same run.
 
-    .venv/bin/python benchmarks/emulator_throughput.py [--connections 16] [--duration 10] [--generator auto]
+    .venv/bin/python benchmarks/emulator_throughput.py [--connections 16] [--duration 10] [--rounds 3]
+        [--generator auto] [--rss-requests 0]
 
-The emulator runs as `hallsim serve` in its own process (real uvicorn, default behaviour `allow`, journal on);
-the load comes from another process: `wrk` (a C load generator; `apt-get install wrk`) with a Lua script that
-POSTs the guide's request with the bearer token, or, when wrk is absent, a Python multi-process generator over
-raw keep-alive sockets. The script says which it used. Targets (issue 3): >= 8,000 decisions/s, p99 <= 10 ms
-at 16 connections on a 2-core machine with the load generator beside the emulator.
+Two servers, one after another, each in its own process: `hallsim serve` (real uvicorn, default behaviour
+`allow`, journal on) and benchmarks/emulator_ceiling_app.py (a constant-answer raw ASGI app on the same
+uvicorn + httptools + uvloop); rounds alternate between them so a shared machine's noise hits both alike. It
+prints the ratio of their median rounds, and the ratio of their CPU time per request (read from
+/proc/PID/stat), which other load on a shared machine disturbs far less than requests per second. The load
+comes from another process: `wrk` (a C load generator; `apt-get install wrk`) with a Lua script that POSTs
+the guide's request with the bearer token, or, when wrk is absent, a Python multi-process generator over raw
+keep-alive sockets. The script says which it used. After the rounds it prints the emulator's resident memory
+(RSS) and how many requests it had served; `--rss-requests N` first sends N more requests (1,000,000 takes a
+couple of minutes) to show the journal keeps memory flat. Targets: >= 0.7x the ceiling, p99 <= 3 ms at 16
+connections, RSS <= 40 MB after 1,000,000 requests with the journal on (2-core machine, load generator
+beside the server).
 """
 
 from __future__ import annotations
@@ -54,6 +63,39 @@ def start_emulator(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.02)
     process.kill()
     raise SystemExit("the emulator did not start")
+
+
+def start_ceiling(port: int) -> subprocess.Popen[bytes]:
+    app = Path(__file__).resolve().parent / "emulator_ceiling_app.py"
+    process = subprocess.Popen([sys.executable, str(app), str(port)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.02)
+    process.kill()
+    raise SystemExit("the ceiling app did not start")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(load, pid: int, port: int, connections: int, duration: float, width: int) -> dict:  # type: ignore[no-untyped-def]
+    before = cpu_seconds(pid)
+    result = load(port, connections, duration, width)
+    result["cpu_us"] = (cpu_seconds(pid) - before) / max(result["requests"], 1) * 1e6
+    return result
 
 
 def health(port: int) -> dict:
@@ -179,6 +221,9 @@ def main() -> None:
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (the machine may be shared)")
+    parser.add_argument(
+        "--rss-requests", type=int, default=0, help="requests to send before reading the emulator's memory"
+    )
     args = parser.parse_args()
 
     generator = args.generator
@@ -187,45 +232,73 @@ def main() -> None:
     if generator == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk); use --generator python")
 
-    port = free_port()
+    load = run_wrk if generator == "wrk" else run_python
+    # wrk: one thread (a C event loop drives far more than the emulator serves) so the generator takes one
+    # core and the server the other; the Python generator needs two processes to keep up
+    width = 1 if generator == "wrk" else 2
+    port, ceiling_port = free_port(), free_port()
     emulator = start_emulator(port)
-    rounds = []
+    ceiling = start_ceiling(ceiling_port)
+    rounds: list[dict] = []
+    ceilings: list[dict] = []
     try:
-        load = run_wrk if generator == "wrk" else run_python
-        # wrk: one thread (a C event loop drives far more than the emulator serves) so the generator takes one
-        # core and the emulator the other; the Python generator needs two processes to keep up
-        width = 1 if generator == "wrk" else 2
         if args.warmup > 0:
             load(port, args.connections, args.warmup, width)
+            load(ceiling_port, args.connections, args.warmup, width)
         for _ in range(args.rounds):
+            ceilings.append(measured(load, ceiling.pid, ceiling_port, args.connections, args.duration, width))
             before = health(port)["next_seq"]
-            result = load(port, args.connections, args.duration, width)
+            result = measured(load, emulator.pid, port, args.connections, args.duration, width)
             result["journalled"] = health(port)["next_seq"] - before
             rounds.append(result)
+        if args.rss_requests:
+            sent = 0
+            while sent < args.rss_requests:
+                sent += load(port, args.connections, 10, width)["requests"]
+        served = health(port)["next_seq"] - 1
+        memory = rss_mb(emulator.pid)
+        ceiling_memory = rss_mb(ceiling.pid)
     finally:
         emulator.send_signal(signal.SIGINT)
+        ceiling.send_signal(signal.SIGINT)
         emulator.wait(15)
+        ceiling.wait(15)
 
     first = rounds[0]
-    print(f"load generator : {first['generator']}, separate process from the emulator")
+    print(f"load generator : {first['generator']}, separate process from the servers")
     print(f"emulator       : hallsim serve (uvicorn, {_loop_name()}), default allow, journal on")
+    print("ceiling        : benchmarks/emulator_ceiling_app.py, constant answer, same uvicorn stack")
     print(
-        f"connections    : {args.connections} keep-alive, {args.rounds} rounds of {args.duration:g} s "
-        f"(after {args.warmup:g} s warm-up), {os.cpu_count()} cores"
+        f"connections    : {args.connections} keep-alive, {args.rounds} rounds of {args.duration:g} s each "
+        f"(after {args.warmup:g} s warm-up), alternating, {os.cpu_count()} cores"
     )
-    for i, r in enumerate(rounds, 1):
+    for i, (r, c) in enumerate(zip(rounds, ceilings, strict=True), 1):
         print(
-            f"round {i}        : {r['rate']:>8,.0f} decisions/s   "
-            f"p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
+            f"round {i}        : hallsim {r['rate']:>7,.0f}/s p50 {r['p50_ms']:5.2f} ms "
+            f"p99 {r['p99_ms']:5.2f} ms "
+            f"{r['cpu_us']:4.0f} us CPU/req   ceiling {c['rate']:>7,.0f}/s p99 {c['p99_ms']:5.2f} ms "
+            f"{c['cpu_us']:4.0f} us CPU/req"
             f"   ({r['requests']} requests, {r['journalled']} journalled, non-200 {r['non_2xx']}, "
             f"socket errors {r['socket_errors']})"
         )
     middle = sorted(rounds, key=lambda r: r["rate"])[len(rounds) // 2]
-    print(f"decisions/s    : {middle['rate']:,.0f} (median round; target >= 8,000)")
+    top = sorted(ceilings, key=lambda r: r["rate"])[len(ceilings) // 2]
+    print(f"decisions/s    : {middle['rate']:,.0f} (median round)   ceiling {top['rate']:,.0f}/s")
+    print(f"ratio          : {middle['rate'] / top['rate']:.2f}x the raw ASGI ceiling (target >= 0.7x)")
+    cpu = statistics.median(r["cpu_us"] for r in rounds)
+    cpu_ceiling = statistics.median(c["cpu_us"] for c in ceilings)
+    print(
+        f"CPU per request: {cpu:.0f} us (ceiling {cpu_ceiling:.0f} us): {cpu_ceiling / cpu:.2f}x the "
+        "ceiling's rate on the same CPU (medians of rounds)"
+    )
     print(f"latency p50    : {statistics.median(r['p50_ms'] for r in rounds):.2f} ms (median of rounds)")
     print(
         f"latency p99    : {statistics.median(r['p99_ms'] for r in rounds):.2f} ms "
-        "(median of rounds; target <= 10 ms)"
+        "(median of rounds; target <= 3 ms)"
+    )
+    print(
+        f"memory (RSS)   : {memory:.1f} MB after {served:,} requests with the journal on "
+        f"(ceiling app {ceiling_memory:.1f} MB; target <= 40 MB after 1,000,000)"
     )
 
 

@@ -52,7 +52,7 @@ def test_default_as_a_spec_or_a_mapping(client: Any) -> None:
 def test_reset(client: Any) -> None:
     client.put("/__hall/default", json="http-500")
     client.post("/api/route", json=GUIDE_REQUEST)
-    state = client.post("/__hall/reset").json()
+    state = client.post("/__hall/reset", json={}).json()
     assert (state["status"], state["default"]) == ("reset", "allow")
     assert client.get("/__hall/journal").json()["entries"] == []
 
@@ -65,7 +65,10 @@ def test_journal_since_and_clear(client: Any) -> None:
     assert everything["next_seq"] == 4
     assert [e["seq"] for e in client.get("/__hall/journal?since=3").json()["entries"]] == [3]
     assert everything["entries"][0]["headers"]["authorization"] == "Bearer ***"
-    assert client.delete("/__hall/journal").json() == {"status": "cleared", "next_seq": 4}
+    assert client.delete("/__hall/journal", headers={"Content-Type": "application/json"}).json() == {
+        "status": "cleared",
+        "next_seq": 4,
+    }
     assert client.get("/__hall/journal").json()["entries"] == []
 
 
@@ -85,7 +88,12 @@ def test_mistakes_are_400_saying_what_was_expected(client: Any) -> None:
             {"json": {"respond": "allow", "seed": 7}},
             "rules[0].seed: seed only applies",
         ),
-        ("put", "/__hall/rules", {"content": b"{"}, "expected a JSON body"),
+        (
+            "put",
+            "/__hall/rules",
+            {"content": b"{", "headers": {"Content-Type": "application/json"}},
+            "expected a JSON body",
+        ),
         ("put", "/__hall/time-scale", {"json": {"time_scale": "fast"}}, "time_scale: expected a number"),
         ("get", "/__hall/journal?since=last", {}, "expected a whole number"),
     ]

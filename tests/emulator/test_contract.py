@@ -267,7 +267,8 @@ def test_an_unknown_path_is_404_pointing_at_the_route(client: Any) -> None:
 def test_openapi_describes_the_route(client: Any) -> None:
     document = client.get("/openapi.json").json()
     operation = document["paths"]["/api/route"]["post"]
-    assert set(operation["responses"]) == {"200", "400", "401", "403", "405", "413", "422"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "405", "413", "422", "431", "500"}
+    assert "/__hall/rules" in document["paths"]  # the admin API is described too
     schemas = document["components"]["schemas"]
     assert schemas["RouteRequest"]["required"] == ["capability_id", "worker_id", "env"]
     assert schemas["RouteRequest"]["properties"]["data_label"]["enum"][:4] == [

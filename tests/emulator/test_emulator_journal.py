@@ -130,3 +130,58 @@ def test_reset_empties_the_journal(hall: HallEmulator, http: httpx.Client) -> No
     hall.reset()
     assert hall.journal() == []
     assert hall.next_seq == seq
+
+
+CANARY = "canary-7f3a9c2e"
+
+
+def test_an_accepted_token_is_masked_everywhere_in_the_journal() -> None:
+    with HallEmulator(tokens=(CANARY,)) as hall, httpx.Client(base_url=hall.url) as client:
+        auth = {"Authorization": f"Bearer {CANARY}", "X-Hall-Token": CANARY}
+        client.post(f"/api/route?token={CANARY}&echo={CANARY}", json=GUIDE_REQUEST, headers=auth)
+        client.post("/api/route", json={**GUIDE_REQUEST, "env": CANARY}, headers=auth)  # a 422 `got`
+        client.post("/api/route", content=f"not json {CANARY}", headers=auth)
+        client.get(f"/api/{CANARY}")
+        entries = [e.to_dict() for e in hall.journal()]
+        served = client.get("/__hall/journal").text
+    assert [e["response"]["status"] for e in entries] == [200, 422, 400, 404]
+    assert CANARY not in json.dumps(entries)
+    assert CANARY not in served
+    assert entries[0]["headers"]["x-hall-token"] == "c***"
+    assert entries[0]["query"] == "token=c***&echo=c***"
+    assert entries[1]["response"]["body"]["problems"][0]["got"] == "c***"
+    assert entries[3]["path"] == "/api/c***"
+
+
+def test_a_token_the_hall_refused_is_masked_too(hall: HallEmulator) -> None:
+    with httpx.Client(base_url=hall.url) as client:
+        client.post(
+            f"/api/route?t={CANARY}", json={"note": CANARY}, headers={"Authorization": f"Bearer {CANARY}"}
+        )
+    assert CANARY not in json.dumps(hall.journal()[-1].to_dict())
+
+
+def test_the_journal_is_bounded_in_bytes_and_marks_what_it_cut() -> None:
+    journal = Journal(size=1000, max_bytes=16_000)
+    first = journal.record(0.0, "POST", "/api/route", [(b"x-big", b"v" * 5000)])
+    first.keep_body(b"b" * 5000)
+    record = first.to_dict()
+    assert {"field": "body", "bytes": 5000} in record["truncated"]
+    assert {"field": "header x-big", "bytes": 5000} in record["truncated"]
+    assert record["body"].endswith("...[truncated]")
+    assert len(record["body"]) < 1200
+    for _ in range(200):
+        journal.record(0.0, "POST", "/api/route", []).keep_body(b"{}" * 50)
+    assert journal.used_bytes <= 16_000
+    assert first not in journal.entries()
+    assert journal.entries()[-1].seq == 201
+
+
+def test_journal_bytes_is_a_setting() -> None:
+    with HallEmulator(journal_bytes=2000) as small, httpx.Client(base_url=small.url) as client:
+        for _ in range(20):
+            client.post("/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"})
+        kept = small.journal()
+        assert 1 <= len(kept) < 20
+        assert kept[-1].seq == 20
+        assert small.app.journal.used_bytes <= 2000

@@ -78,6 +78,21 @@ def test_the_page_is_one_file_whose_only_script_is_allowed_by_its_hash(hall: Hal
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
 
 
+def test_behind_an_admin_token_the_page_opens_but_its_events_need_the_token() -> None:
+    token = "admin-token-0123456789"
+    with HallEmulator(admin_token=token) as hall:
+        assert httpx.get(f"{hall.url}/__hall/").status_code == 200  # a browser's navigation sends no token
+        assert httpx.get(f"{hall.url}/__hall/events").status_code == 401
+        assert httpx.get(f"{hall.url}/__hall/rules").status_code == 401
+        # the Host check still applies to the page (DNS rebinding)
+        assert httpx.get(f"{hall.url}/__hall/", headers={"Host": "evil.invalid"}).status_code == 421
+        with httpx.stream(
+            "GET", f"{hall.url}/__hall/events", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ) as stream:
+            assert stream.status_code == 200
+            assert next(stream.iter_lines()) == "retry: 1000"
+
+
 def test_a_request_is_pushed_when_it_is_answered(hall: HallEmulator) -> None:
     httpx.post(f"{hall.url}/api/route", json=GUIDE_REQUEST, headers=AUTH)
     stream = Stream(hall.url)

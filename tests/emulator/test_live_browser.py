@@ -124,6 +124,29 @@ def test_a_request_sent_after_the_page_opened_appears_on_it(live: Opened) -> Non
     expect(detail).to_contain_text("Bearer ***")
 
 
+def test_behind_an_admin_token_the_page_sends_the_one_it_was_opened_with(browser: BrowserContext) -> None:
+    from playwright.sync_api import expect
+
+    with HallEmulator(admin_token=ADMIN_TOKEN) as hall:
+        page = browser.new_page()
+        try:
+            page.goto(f"{hall.url}/__hall/")  # no token: the page says how to give it
+            expect(page.locator("#status")).to_contain_text(
+                "HTTP 401 (open the page with #token=ADMIN_TOKEN)"
+            )
+            page.goto(f"{hall.url}/__hall/#token={ADMIN_TOKEN}")
+            page.reload()  # the token stays in the tab's sessionStorage, not in the address
+            expect(page.locator("#status")).to_have_text("live")
+            httpx.post(f"{hall.url}/api/route", json=GUIDE_REQUEST, headers=AUTH)
+            expect(page.locator("#entries tr")).to_have_count(1)
+            page.fill("#default-text", "deny")
+            page.click("#default-save")  # a state change: the token and a JSON content type
+            expect(page.locator("#message")).to_have_text("default: deny")
+            assert hall.default.spec == "deny"
+        finally:
+            page.close()
+
+
 def test_filters_by_field(live: Opened) -> None:
     from playwright.sync_api import expect
 

@@ -229,7 +229,7 @@ def test_serve_record_from_then_script_replays(real_hall: HallEmulator, tmp_path
         assert f"recording: {real_hall.url}/api/route -> {script}" in banner
         recorded = httpx.post(f"{url}/api/route", json=request(data_label="RESTRICTED"), headers=REAL)
         code, rest, _ = served.stop()
-    assert code == 0
+    assert code == 130  # stopped by Ctrl-C (cli/_signals.py)
     assert "Recorded 1 distinct request(s)" in rest
     with serve("--script", str(script)) as (_, url):
         replayed = httpx.post(f"{url}/api/route", json=request(data_label="RESTRICTED"), headers=OURS)

@@ -90,8 +90,8 @@ def test_serve_answers_the_guides_request_and_refuses_no_token() -> None:
         assert [e["response"]["status"] for e in journal] == [200, 401]
         assert journal[0]["headers"]["authorization"] == "Bearer ***"
         code, out, err = served.stop()
-    assert code == 0
-    assert "accepted tokens: t" in out
+    assert code == 130  # Ctrl-C: 128 + SIGINT, as for every command (docs/pipedream.md "Signals")
+    assert "accepted tokens: t (the built-in test token" in out
     assert "Hall emulator stopped." in out
     assert "Traceback" not in err
 
@@ -103,7 +103,7 @@ def test_serve_with_behaviour_timeout_makes_a_client_time_out() -> None:
                 f"{url}/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"}, timeout=0.5
             )
         code, _, err = served.stop()
-    assert code == 0
+    assert code == 130
     assert "Traceback" not in err
 
 
@@ -227,3 +227,20 @@ def test_behaviours_as_json_and_the_matrix_list() -> None:
     matrix = CliRunner().invoke(cli, ["behaviours", "--matrix"]).output.splitlines()
     assert "reset" in matrix
     assert "slow:15" in matrix
+
+
+def test_serve_masks_tokens_in_its_output_and_guards_the_admin_api() -> None:
+    canary, admin = "canary-7f3a9c2e", "admin-canary-5d1e"
+    with serve("--token", canary, "--admin-token", admin, "--log") as (served, url):
+        printed = [served.read_line() for _ in range(3)]
+        auth = {"Authorization": f"Bearer {canary}"}
+        assert httpx.post(f"{url}/api/route?token={canary}", json=GUIDE_REQUEST, headers=auth).is_success
+        assert httpx.get(f"{url}/__hall/journal").status_code == 401
+        journal = httpx.get(f"{url}/__hall/journal", headers={"Authorization": f"Bearer {admin}"}).text
+        code, out, err = served.stop()
+    assert code == 0
+    assert "accepted tokens: c***   (masked)" in printed[0]
+    assert "token: a*** (masked" in printed[2]
+    for shown in (*printed, out, err, journal):
+        assert canary not in shown
+        assert admin not in shown

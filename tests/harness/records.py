@@ -16,6 +16,7 @@ from hallsim.harness.record import (
     RouteDecision,
     RunRecord,
     UnitResult,
+    emulator_errors,
     pair_calls,
 )
 
@@ -77,6 +78,7 @@ def record(
         audit=tuple(audit),
         bundles=bundles,
         paired=ok,
+        emulator_errors=emulator_errors(entries),
     )
 
 

@@ -399,3 +399,56 @@ def test_system_variables_from_settings(replay: Replay) -> None:
     other = _mapper(replay(flow), 2)[0]["id"]
     assert len(other) == 32
     assert other != _mapper(replay(flow), 2)[0]["id"]  # a new id per run
+
+
+@pytest.mark.parametrize(("auto_commit", "left"), [(True, {"a": {"v": 1}}), (False, {})])
+def test_rollback_undoes_data_store_writes(replay: Replay, auto_commit: bool, left: dict[str, Any]) -> None:
+    # help.make.com "Rollback error handler": auto-commit on reverts only the failing module's changes (here
+    # none: it failed); off reverts everything the failing bundle changed
+    store = {"datastore": 1}
+    flow = [
+        webhook(),
+        action(2, "datastore:AddRecord", {"key": "a", "data": {"v": 1}}, parameters=store),
+        action(3, "datastore:AddRecord", {"key": "a", "data": {"v": 2}}, parameters=store),  # no overwrite
+    ]
+    run = replay(flow, auto_commit=auto_commit)
+    assert run.status == "error"
+    assert run.datastores["1"] == left
+
+
+def test_nested_iterators_and_chained_aggregators_as_public_exports_chain_them(replay: Replay) -> None:
+    # the shape of a public meeting-transcript export: a switch feeds an array aggregator, between them an
+    # iterator over segments, an iterator over each segment's words, a text aggregator of the words (source:
+    # the inner iterator) and a text aggregator of that (source: the first text aggregator)
+    flow = [
+        webhook(),
+        action(
+            52,
+            "util:Switcher",
+            {
+                "input": "{{1.event}}",
+                "casesTable": [{"pattern": "complete", "output": "go"}],
+                "elseOutput": "stop",
+            },
+        ),
+        action(14, "builtin:BasicFeeder", {"array": "{{1.segments}}"}),
+        action(23, "builtin:BasicFeeder", {"array": "{{14.words}}"}),
+        action(
+            22,
+            "util:TextAggregator",
+            {"value": "{{23.value}}"},
+            parameters={"feeder": 23, "rowSeparator": "other", "otherRowSeparator": " "},
+        ),
+        action(
+            32,
+            "util:TextAggregator",
+            {"value": "{{14.speaker}}: {{22.text}}"},
+            parameters={"feeder": 22, "rowSeparator": ""},
+        ),
+        action(26, "builtin:BasicAggregator", {"text": "{{32.text}}"}, parameters={"feeder": 52}),
+        action(2, mapper={"n": "{{length(26.array)}}", "all": '{{join(map(26.array; "text"); " | ")}}'}),
+    ]
+    segments = [{"speaker": "Ann", "words": ["hi", "there"]}, {"speaker": "Bob", "words": ["hello"]}]
+    run = replay(flow, event={"event": "complete", "segments": segments})
+    assert _mapper(run, 2) == [{"n": 2, "all": "Ann: hi there | Bob: hello"}]  # one bundle reaches module 2
+    assert executed(run).count(22) == 2  # once per segment

@@ -213,3 +213,23 @@ def test_get_a_file(replay: Replay, httpserver: HTTPServer) -> None:
     }
     [slack] = [e for e in run.events if e.module == 3]
     assert slack.data["mapper"] == {"n": "rows.csv", "s": 6}
+
+
+def test_resolve_a_target_url_follows_redirects(replay: Replay, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/short").respond_with_data("", status=302, headers={"Location": "/long/terms"})
+    httpserver.expect_request("/long/terms").respond_with_data("terms")
+    resolve = action(2, "http:ActionResolveTargetURL", {"url": httpserver.url_for("/short")})
+    resolve["parameters"] = {"handleErrors": True}
+    run = replay([webhook(), resolve, action(3, mapper={"u": "{{2.url}}"})], hall=NOWHERE)
+    [slack] = [e for e in run.events if e.module == 3]
+    assert slack.data["mapper"] == {"u": httpserver.url_for("/long/terms")}
+
+
+def test_client_certificate_request_goes_without_the_certificate(replay: Replay, hall: HallEndpoint) -> None:
+    http = http_v3()
+    http["module"] = "http:ActionSendDataClientCertAuth"
+    http["parameters"]["key"] = 90
+    run = replay([webhook(), http, action(3, mapper={"d": "{{2.data.denied}}"})], hall=hall)
+    [event] = [e for e in run.events if e.module == 2]
+    assert event.data["request"]["client_certificate"].startswith("not presented")
+    assert run.to_json()["modules"][2]["executed"] is True

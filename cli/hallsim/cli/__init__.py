@@ -5,10 +5,9 @@ only when it runs, so `hallsim serve` starts fast."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import click
-
-from hallsim.emulator._version import __version__
 
 # command name -> module under hallsim.cli.commands that defines `command`
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,11 +39,46 @@ class _LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    # imported only when asked: hallsim.emulator's package imports the whole emulator (uvicorn, asyncio)
+    from hallsim.emulator._version import __version__
+
+    click.echo(f"hallsim, version {__version__}")
+    ctx.exit()
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="hallsim")
-def cli() -> None:
-    """Emulate the PyHall Hall Server and test Pipedream and Make governance gates against it."""
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
+@click.option(
+    "--project",
+    "project_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the defaults from this pyproject.toml or hallsim.toml (default: found from here upward).",
+)
+@click.option("--no-project", is_flag=True, help="Ignore pyproject.toml's [tool.hallsim] and hallsim.toml.")
+@click.pass_context
+def cli(ctx: click.Context, project_file: Path | None, no_project: bool) -> None:
+    """Emulate the PyHall Hall Server and test Pipedream and Make governance gates against it.
+
+    Defaults may come from a [tool.hallsim] table in pyproject.toml, or from hallsim.toml, found from the
+    current directory upward; the command line wins. Shell completion: see the README."""
+    from hallsim.cli import _project
+
+    _project.apply(ctx, project_file, no_project)
 
 
 def main() -> None:
-    cli()
+    """The `hallsim` executable: a signal ends any command with 128 + its number (cli/_signals.py)."""
+    from hallsim.cli import _signals
+
+    with _signals.guarded():
+        cli()

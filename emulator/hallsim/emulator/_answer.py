@@ -60,7 +60,7 @@ async def answer(
         headers.extend(extra)
     if close:
         headers.append((b"connection", b"close"))
-    entry.status, entry.response_body = status, payload
+    entry.keep_response(status, payload)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 

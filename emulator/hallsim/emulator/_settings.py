@@ -71,3 +71,11 @@ def check_max_body(value: Any) -> int:
 
 def check_journal_size(value: Any) -> int:
     return _whole("journal_size", value)
+
+
+def check_journal_bytes(value: Any) -> int:
+    return _whole("journal_bytes", value, " of bytes")
+
+
+def check_max_header_bytes(value: Any) -> int:
+    return _whole("max_header_bytes", value, " of bytes")

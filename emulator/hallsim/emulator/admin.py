@@ -8,17 +8,21 @@
     GET  /__hall/default                {"behaviour": spec}
     PUT  /__hall/default                a spec (JSON string) or the mapping form {"behaviour": ...}
     POST /__hall/reset                  back to the start-up configuration; the journal is emptied
-    GET  /__hall/journal?since=SEQ      {"entries": [...], "next_seq": N}; DELETE empties it
+    GET  /__hall/journal?since=SEQ&limit=N
+                                        {"entries": [...], "next_seq": N, "next_since": SEQ or null}: a page
+                                        of at most `limit` entries (default and most 1000) and about 1 MiB;
+                                        `next_since` is where the next page starts when more are waiting;
+                                        DELETE empties the journal
     GET  /__hall/time-scale             {"time_scale": x}; PUT {"time_scale": x}
     GET  /__hall/                       the live journal page; GET /__hall/events its event stream (live.py)
 
-The admin API takes no token (it is a local test tool listening on 127.0.0.1 unless told otherwise); its
+Every call goes through the admin guard first (admin_guard.py: token, Host, JSON content type, size); admin
 requests are not journalled. Mistakes answer 400 with {"error", "detail"} naming what was expected.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -27,7 +31,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hallsim.emulator._errors import EmulatorError
+from hallsim.emulator._json import JSONProblem, parse_json
 from hallsim.emulator._version import __version__
+from hallsim.emulator.admin_guard import ADMIN_METHODS
 from hallsim.emulator.live import routes as live_routes
 from hallsim.emulator.openapi import openapi_document
 
@@ -39,12 +45,34 @@ def _bad(detail: str) -> JSONResponse:
     return JSONResponse({"error": "bad_admin_request", "detail": detail}, status_code=400)
 
 
+#: a journal page holds at most this many entries, and stops once it holds about PAGE_BYTES of data, so one
+#: read never keeps the event loop (and every /api/route request) waiting long
+PAGE_ENTRIES = 1000
+PAGE_BYTES = 1024 * 1024
+
+
 async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except ValueError as err:
+        return parse_json(raw)
+    except JSONProblem as err:
         raise EmulatorError(f"{request.url.path}: expected a JSON body; {err}") from None
+
+
+def _whole_query(request: Request, name: str, default: int, most: int | None = None) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise EmulatorError(
+            f"/__hall/journal?{name}=: expected a whole number"
+            + (f" from 1 to {most}" if most is not None else " (a seq)")
+            + f"; got {text[:40]!r}"
+        )
+    value = int(text)
+    if most is not None and not 1 <= value <= most:
+        raise EmulatorError(f"/__hall/journal?{name}=: expected a whole number from 1 to {most}; got {value}")
+    return value
 
 
 def admin_app(hall: HallApp) -> Starlette:
@@ -57,6 +85,9 @@ def admin_app(hall: HallApp) -> Starlette:
             "journal_size": hall.journal.size,
             "next_seq": hall.journal.next_seq,
             "held_requests": hall.held_requests,
+            "journal_bytes": hall.journal.max_bytes,
+            "admin_token_required": hall.admin.required,
+            "emulator_errors": len(hall.errors),
             "max_body": hall.max_body,
             "envs": list(hall.envs),
             "capability_ids": hall.capability_ids,
@@ -94,11 +125,21 @@ def admin_app(hall: HallApp) -> Starlette:
         if request.method == "DELETE":
             hall.journal.clear()
             return JSONResponse({"status": "cleared", "next_seq": hall.journal.next_seq})
-        since_text = request.query_params.get("since", "0")
-        if not since_text.isdigit():
-            return _bad(f"/__hall/journal?since=: expected a whole number (a seq); got {since_text!r}")
-        entries = hall.journal.since(int(since_text))
-        return JSONResponse({"entries": [e.to_dict() for e in entries], "next_seq": hall.journal.next_seq})
+        since = _whole_query(request, "since", 0)
+        limit = _whole_query(request, "limit", PAGE_ENTRIES, PAGE_ENTRIES)
+        entries = hall.journal.since(since, limit + 1)
+        page: list[dict[str, Any]] = []
+        used = 0
+        next_since = None
+        for index, entry in enumerate(entries):
+            if index == limit or (page and used + entry.size > PAGE_BYTES):
+                next_since = entry.seq
+                break
+            page.append(entry.to_dict())
+            used += entry.size
+            if index % 50 == 49:
+                await asyncio.sleep(0)  # let requests in flight go on between entries
+        return JSONResponse({"entries": page, "next_seq": hall.journal.next_seq, "next_since": next_since})
 
     async def time_scale(request: Request) -> JSONResponse:
         if request.method == "PUT":
@@ -114,12 +155,12 @@ def admin_app(hall: HallApp) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/__hall/health", health),
-            Route("/__hall/rules", rules, methods=["GET", "PUT", "POST"]),
-            Route("/__hall/default", default, methods=["GET", "PUT"]),
-            Route("/__hall/reset", reset, methods=["POST"]),
-            Route("/__hall/journal", journal, methods=["GET", "DELETE"]),
-            Route("/__hall/time-scale", time_scale, methods=["GET", "PUT"]),
+            Route("/__hall/health", health, methods=list(ADMIN_METHODS["/__hall/health"])),
+            Route("/__hall/rules", rules, methods=list(ADMIN_METHODS["/__hall/rules"])),
+            Route("/__hall/default", default, methods=list(ADMIN_METHODS["/__hall/default"])),
+            Route("/__hall/reset", reset, methods=list(ADMIN_METHODS["/__hall/reset"])),
+            Route("/__hall/journal", journal, methods=list(ADMIN_METHODS["/__hall/journal"])),
+            Route("/__hall/time-scale", time_scale, methods=list(ADMIN_METHODS["/__hall/time-scale"])),
             Route("/openapi.json", openapi),
             *live_routes(hall),
         ],

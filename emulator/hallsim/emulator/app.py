@@ -1,12 +1,18 @@
 """The emulator as an ASGI app: `POST /api/route` on a lean hot path, the admin API and OpenAPI on Starlette.
 
 Order of checks on `/api/route` (a real client sees the first one that fails):
+  0. headers: more than `max_header_bytes` of header names and values -> 431 (every route)
   1. method: anything but POST -> 405
   2. auth: no `Authorization` header, or not `Bearer <token>` -> 401; a token not accepted -> 403
-  3. size: a body over `max_body` bytes -> 413
-  4. JSON: a body that is not JSON -> 400
+  3. size: a body over `max_body` bytes -> 413 (by Content-Length, else as the body arrives)
+  4. JSON: a body that is not strict JSON (UTF-8, no NaN/Infinity, no lone surrogate, nesting at most 64
+     deep; _json.py) -> 400
   5. fields: wrong or missing fields -> 422 listing every problem
   6. the behaviour the rules choose (or the default) -> the answer or fault
+An exception the emulator itself raises while answering (a bug in hallsim, never the gate's doing) is
+recorded on the journal entry (`emulator_error`) and in `HallApp.errors`, answered 500 `emulator_error` when
+nothing was sent yet, and re-raised in the test by `HallEmulator.check_handler_errors()` (as
+pytest-httpserver's `check_handler_errors` does with handler errors).
 Auth comes before the body is read, as in any server that authenticates in front of its handlers, so an
 unauthenticated client learns nothing about the contract. Rules and behaviours apply to authenticated, valid
 requests only; script `http-401`, `http-422` etc. to see how a gate handles those answers to good requests.
@@ -15,7 +21,6 @@ requests only; script `http-401`, `http-422` etc. to see how a gate handles thos
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,13 +29,16 @@ from typing import TYPE_CHECKING, Any
 from hallsim.emulator import _transport
 from hallsim.emulator._answer import answer, drain, error_body, perform
 from hallsim.emulator._errors import ScriptError
+from hallsim.emulator._json import JSONProblem, parse_json
 from hallsim.emulator._settings import (
     check_capability_ids,
     check_envs,
     check_max_body,
+    check_max_header_bytes,
     check_time_scale,
     check_tokens,
 )
+from hallsim.emulator.admin_guard import MAX_ADMIN_BODY, AdminGuard
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.contract import (
     CAPABILITY_IDS,
@@ -39,9 +47,10 @@ from hallsim.emulator.contract import (
     ROUTE_PATH,
     validate_route_request,
 )
-from hallsim.emulator.journal import Journal, JournalEntry
+from hallsim.emulator.journal import DEFAULT_JOURNAL_BYTES, Journal, JournalEntry
 from hallsim.emulator.live import JournalFeed
 from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
+from hallsim.emulator.secrets import Masker
 
 if TYPE_CHECKING:
     from hallsim.emulator.policy import Policy
@@ -50,6 +59,8 @@ if TYPE_CHECKING:
 
 ADMIN_PREFIX = "/__hall/"
 DEFAULT_MAX_BODY = 64 * 1024
+#: header names and values together; 16 KiB is what common servers allow (nginx: 4 buffers of 8 KiB at most)
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 
 
 class HallApp:
@@ -63,13 +74,23 @@ class HallApp:
         rules: Iterable[Mapping[str, Any] | Rule] = (),
         time_scale: float = 1.0,
         journal_size: int = 1000,
+        journal_bytes: int = DEFAULT_JOURNAL_BYTES,
         envs: Iterable[str] = GUIDE_ENVS,
         capability_ids: str = "guide",
         max_body: int = DEFAULT_MAX_BODY,
         policy: Policy | None = None,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        admin_token: str | None = None,
     ) -> None:
-        self.journal = Journal(journal_size)
+        #: every token this app has accepted, masked in the journal and in everything built from it
+        self.masker = Masker()
+        self.journal = Journal(journal_size, journal_bytes, self.masker)
         self.max_body = check_max_body(max_body)
+        self.max_header_bytes = check_max_header_bytes(max_header_bytes)
+        #: exceptions the emulator raised while answering (bugs in hallsim), oldest first
+        self.errors: list[Exception] = []
+        self.admin = AdminGuard(admin_token)
+        self.masker.add(admin_token)
         self._lock = threading.Lock()
         self._held: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
         self.policy = policy
@@ -143,8 +164,27 @@ class HallApp:
         # the check is chosen here, once, so the request path does no lookup
         self._capability_ids = CAPABILITY_IDS[check_capability_ids(value)]
 
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, tokens: tuple[str, ...]) -> None:
+        self._tokens = tokens
+        self.masker.update(tokens)
+
     def set_tokens(self, tokens: Iterable[str]) -> None:
         self.tokens = check_tokens(tokens)
+
+    def set_admin_token(self, token: str | None) -> None:
+        self.admin.set_token(token)
+        self.masker.add(token)
+
+    def bind(self, host: str, port: int) -> None:
+        """Take the address the app is served on: the admin API then checks `Host` against it, and beyond
+        loopback requires a token (generated if none was set: `admin.token`)."""
+        self.admin.bind(host, port)
+        self.masker.add(self.admin.token)
 
     def set_envs(self, envs: Iterable[str]) -> None:
         self.envs = check_envs(envs)
@@ -175,8 +215,10 @@ class HallApp:
 
     def reset(self) -> None:
         """Back to the configuration the app was made with: rules (use counts and seeds restarted), default,
-        tokens, envs, capability ids, time scale, policy; the journal is emptied (its numbering goes on)."""
+        tokens, envs, capability ids, time scale, policy; the journal and the recorded emulator errors are
+        emptied (the journal's numbering goes on)."""
         tokens, envs, capability_ids, scale, max_body, rules, default, policy = self._initial
+        self.errors.clear()
         with self._lock:
             self.tokens, self.envs, self.time_scale, self.max_body = tokens, envs, scale, max_body
             self._capability_ids = capability_ids
@@ -242,39 +284,82 @@ class HallApp:
                 await _lifespan(receive, send)
             return
         path = scope["path"]
-        if path == ROUTE_PATH:
-            await self._route(scope, receive, send)
-        elif path.startswith(ADMIN_PREFIX) or path == "/openapi.json":
-            if self._admin is None:
-                from hallsim.emulator.admin import admin_app
+        entry: JournalEntry | None = None
+        sent = _Sent(send)
+        try:
+            if sum(len(n) + len(v) for n, v in scope["headers"]) > self.max_header_bytes:
+                await self._too_large_headers(scope, receive, sent)
+            elif path == ROUTE_PATH:
+                entry = self.journal.record(
+                    time.time(), scope["method"], ROUTE_PATH, scope["headers"], scope.get("query_string", b"")
+                )
+                self.feed.publish(entry)
+                if self.recorder is not None:
+                    await self.recorder.handle(self, entry, scope, receive, sent)
+                else:
+                    await self._handle(entry, scope, receive, sent)
+                self.feed.publish(entry)
+                if self.on_request is not None:
+                    self.on_request(entry)
+            elif path.startswith(ADMIN_PREFIX) or path == "/openapi.json":
+                await self._admin_call(scope, receive, sent)
+            else:
+                entry = self.journal.record(
+                    time.time(), scope["method"], path, scope["headers"], scope.get("query_string", b"")
+                )
+                await drain(receive)
+                await answer(
+                    sent,
+                    entry,
+                    404,
+                    error_body("not_found", f"no such endpoint {path}; gates call POST {ROUTE_PATH}"),
+                )
+                self.feed.publish(entry)
+        except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
+            await self._emulator_failed(err, entry, sent)
 
-                self._admin = admin_app(self)
-            await self._admin(scope, receive, send)
-        else:
-            entry = self.journal.record(
-                time.time(), scope["method"], path, scope["headers"], scope.get("query_string", b"")
-            )
-            await drain(receive)
-            await answer(
-                send,
-                entry,
-                404,
-                error_body("not_found", f"no such endpoint {path}; gates call POST {ROUTE_PATH}"),
-            )
-            self.feed.publish(entry)
-
-    async def _route(self, scope: Any, receive: Any, send: Any) -> None:
-        entry = self.journal.record(
-            time.time(), scope["method"], ROUTE_PATH, scope["headers"], scope.get("query_string", b"")
+    async def _emulator_failed(self, err: Exception, entry: JournalEntry | None, sent: _Sent) -> None:
+        self.errors.append(err)
+        described = f"{type(err).__name__}: {err}"
+        if entry is not None:
+            entry.emulator_error = described
+        if sent.started:
+            return  # part of an answer went out already: the client sees a broken answer, the test the error
+        detail = (
+            f"the hallsim emulator failed while answering ({self.masker.mask_text(described)}); this is a "
+            "bug in hallsim, not an answer of the Hall: the gate's verdict for this request cannot be trusted"
         )
-        self.feed.publish(entry)
-        if self.recorder is not None:
-            await self.recorder.handle(self, entry, scope, receive, send)
+        payload = error_body("emulator_error", detail)
+        if entry is not None:
+            await answer(sent, entry, 500, payload, close=True)
         else:
-            await self._handle(entry, scope, receive, send)
-        self.feed.publish(entry)
-        if self.on_request is not None:
-            self.on_request(entry)
+            await _send_plain(sent, 500, payload)
+
+    async def _admin_call(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] != "/openapi.json":
+            refusal = self.admin.check(scope["method"], scope["headers"], scope["path"])
+            if refusal is not None:
+                await drain(receive)
+                payload = error_body(refusal.error, refusal.detail)
+                await _send_plain(send, refusal.status, payload, list(refusal.headers))
+                return
+        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
+        raw = await _read_limited(receive, length, MAX_ADMIN_BODY)
+        if raw is None:
+            detail = f"expected an admin body of at most {MAX_ADMIN_BODY} bytes"
+            await _send_plain(send, 413, error_body("payload_too_large", detail))
+            return
+        if self._admin is None:
+            from hallsim.emulator.admin import admin_app
+
+            self._admin = admin_app(self)
+        await self._admin(scope, _replay(raw, receive), send)
+
+    async def _too_large_headers(self, scope: Any, receive: Any, send: Any) -> None:
+        # RFC 6585 section 5: 431 Request Header Fields Too Large; not journalled (it would keep the headers)
+        limit = f"at most {self.max_header_bytes} bytes of header names and values"
+        await drain(receive)
+        await _send_plain(send, 431, error_body("headers_too_large", f"expected {limit}"))
 
     async def _handle(self, entry: JournalEntry, scope: Any, receive: Any, send: Any) -> None:
         headers = scope["headers"]
@@ -293,21 +378,21 @@ class HallApp:
         if problem is not None:
             status, payload = problem
             extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            entry.raw_body = await self._read_body(receive, length)  # journalled, so a developer sees it
-            await answer(send, entry, status, payload, extra=extra, close=entry.raw_body is None)
+            raw = await self._read_body(receive, length)
+            entry.keep_body(raw)  # journalled, so a developer sees it
+            await answer(send, entry, status, payload, extra=extra, close=raw is None)
             return
         raw = await self._read_body(receive, length)
         if raw is None:
             limit = f"a body of at most {self.max_body} bytes"
             await answer(send, entry, 413, error_body("payload_too_large", f"expected {limit}"), close=True)
             return
-        entry.raw_body = raw
+        entry.keep_body(raw)
         try:
-            body = json.loads(raw)
-        except ValueError as err:
+            body = parse_json(raw)
+        except JSONProblem as err:
             await answer(send, entry, 400, error_body("invalid_json", f"the body is not JSON: {err}"))
             return
-        entry.parsed_body = body
         problems = validate_route_request(body, self.envs, self._capability_ids)
         if problems:
             detail = "; ".join(str(p) for p in problems)
@@ -335,22 +420,71 @@ class HallApp:
         return None
 
     async def _read_body(self, receive: Any, length: bytes | None) -> bytes | None:
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return None
+        return await _read_limited(receive, length, self.max_body)
+
+
+async def _read_limited(receive: Any, length: bytes | None, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than `limit` (by Content-Length, or as it arrives)."""
+    if length is not None and length.isdigit() and (len(length) > 18 or int(length) > limit):
+        return None
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:  # the whole body may come in one message, with no Content-Length
+        return None
+    if not message.get("more_body"):
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
         message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body"):
-            return body
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body"):
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(raw: bytes, receive: Any) -> Any:
+    """A `receive` that gives the body already read, then passes on to the real one (disconnects)."""
+    given = False
+
+    async def replayed() -> Any:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class _Sent:
+    """`send`, remembering whether an answer was started (so a failure after that sends no second one)."""
+
+    __slots__ = ("_send", "started")
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
+async def _send_plain(
+    send: Any, status: int, payload: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close"),
+        *(extra or ()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _header_map(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:

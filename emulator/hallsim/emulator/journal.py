@@ -1,64 +1,59 @@
 """The request journal: every request the emulator saw (admin calls aside), what it did, bounded in size.
 
-Entries keep references to what the request path already has (raw headers, the parsed body) and do the masking
-and formatting only when read, so journalling costs the hot path almost nothing. The journal is a
-`collections.deque(maxlen=...)`: memory stays flat under load, the oldest entries go first.
+An entry keeps the raw parts the request path already has (header pairs, body bytes, answer bytes) and does
+the parsing, masking and formatting only when read, so journalling costs the hot path almost nothing.
 
-Token masking: an `Authorization` value `Bearer <token>` is shown as `Bearer <first char>***` when the token
-has at least 8 characters (a hint that tells a real token from, say, `Bearer undefined`, never the token), and
-as `Bearer ***` when it is shorter, so a short test token such as `t` is not shown whole; any other
-Authorization value becomes `***`. The headers `Cookie`, `Proxy-Authorization` and `X-Api-Key` are masked as
-`***` too.
+Bounds: at most `size` entries and about `max_bytes` bytes of request and answer data (headers, path, query,
+bodies; `--journal-bytes`); the oldest entries go first. A single value larger than `max_value` bytes is kept
+cut short and marked: the entry's `truncated` lists `{"field", "bytes"}` (its size as received).
+
+Masking (hallsim.emulator.secrets, the one rule of every output): the `Authorization` value as
+`Bearer <first char>***` (8+ characters) or `Bearer ***`, `Cookie`/`X-Api-Key` as `***`, any header whose name
+says token/key/secret/password (`X-Hall-Token`) masked; the accepted tokens, and the token the request itself
+presented, masked wherever they appear in the path, query, body, answer (e.g. a 422's `got`) and error text.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from hallsim.emulator._settings import check_journal_size
+from hallsim.emulator._json import JSONProblem, parse_json
+from hallsim.emulator._settings import check_journal_bytes, check_journal_size
+from hallsim.emulator.secrets import Masker, mask_authorization, mask_header, mask_token
 
-_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"x-api-key"})
+__all__ = ["DEFAULT_JOURNAL_BYTES", "Journal", "JournalEntry", "mask_authorization", "mask_token"]
+
+#: the journal's default byte budget: 16 MiB of request and answer data
+DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024
+#: what an entry costs beyond its data (the record itself, its header list): counted so tiny requests count
+_ENTRY_OVERHEAD = 200
+_MARK = "...[truncated]"
+_NO_MASKER = Masker()
 
 
-#: tokens shorter than this are masked whole: their first character would give away too much of them
-_HINT_MIN_LENGTH = 8
-
-
-def mask_token(token: str) -> str:
-    """A secret as journals and traces show it: `***`, after its first character when it is long enough."""
-    token = token.strip()
-    return (token[0] if len(token) >= _HINT_MIN_LENGTH else "") + "***"
-
-
-def mask_authorization(value: str) -> str:
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return "***"
-    return f"{scheme} {mask_token(token)}"
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
 
 
 def _text_or_json(raw: bytes | None) -> Any:
     if raw is None:
         return None
-    text = raw.decode("utf-8", errors="replace")
-    if not text:
+    if not raw:
         return ""
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        # what parse_json refuses (NaN, lone surrogates, deep nesting...) is shown as text, so what the
+        # journal answers is always valid JSON
+        return parse_json(raw)
+    except JSONProblem:
+        return _decode(raw)
 
 
-_UNSET: Any = object()
-
-
-@dataclass
+@dataclass(eq=False)
 class JournalEntry:
     """One request and what the emulator did with it. Filled in as the request goes; read with to_dict()."""
 
@@ -68,8 +63,6 @@ class JournalEntry:
     path: str
     raw_headers: list[tuple[bytes, bytes]]
     raw_body: bytes | None = None
-    #: the parsed body when it was JSON (kept to avoid parsing twice)
-    parsed_body: Any = _UNSET
     rule: str | int | None = None
     rule_index: int | None = None
     behaviour: str | None = None
@@ -78,67 +71,137 @@ class JournalEntry:
     fault: str | None = None
     decision: dict[str, Any] | None = None
     raw_query: bytes = b""
+    #: the exception the emulator itself raised while answering (type and message): a bug in hallsim
+    emulator_error: str | None = None
+    #: values kept cut short: field name -> its size in bytes as received
+    truncated: dict[str, int] = field(default_factory=dict)
+    #: the bytes this entry counts against the journal's budget
+    size: int = 0
+    masker: Masker = field(default=_NO_MASKER, repr=False)
+    #: whether the journal still holds the entry (its size counts against the budget only then)
+    kept: bool = field(default=True, repr=False)
+    owner: Journal | None = field(default=None, repr=False)
+
+    def keep_body(self, raw: bytes | None) -> None:
+        """Store the request body (cut short and marked when larger than the journal keeps whole)."""
+        if self.owner is not None:
+            self.owner.keep_body(self, raw)
+        else:
+            self.raw_body = raw
+
+    def keep_response(self, status: int, payload: bytes) -> None:
+        """Store what was answered (cut short and marked when larger than the journal keeps whole)."""
+        if self.owner is not None:
+            self.owner.keep_response(self, status, payload)
+        else:
+            self.status, self.response_body = status, payload
+
+    def _presented(self) -> tuple[str, ...]:
+        """The token this request presented (masked everywhere in the entry, accepted or not)."""
+        for name, value in self.raw_headers:
+            if name.lower() in (b"authorization", b"proxy-authorization"):
+                _, _, token = value.decode("latin-1").strip().partition(" ")
+                token = token.strip() or value.decode("latin-1").strip()
+                return (token,) if token else ()
+        return ()
+
+    def _masked(self, value: Any, name: str | None = None) -> Any:
+        return self.masker.mask(value, name, also=self._presented())
 
     @property
     def headers(self) -> dict[str, str]:
-        """Request headers (names lower-case) with tokens masked; repeated headers joined with ', '."""
+        """Request headers (names lower-case) with secrets masked; repeated headers joined with ', '."""
         out: dict[str, str] = {}
+        also = self._presented()
         for raw_name, raw_value in self.raw_headers:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
-            if raw_name.lower() in _SECRET_HEADERS:
-                value = mask_authorization(value) if name == "authorization" else "***"
-            out[name] = f"{out[name]}, {value}" if name in out else value
+            shown = mask_header(name, value, self.masker)
+            if also and shown == value:
+                shown = self.masker.mask_text(value, also=also)
+            out[name] = f"{out[name]}, {shown}" if name in out else shown
         return out
 
     @property
     def body(self) -> Any:
-        """The request body: parsed JSON when it was JSON, else the raw text ("" when empty)."""
-        if self.parsed_body is not _UNSET:
-            return self.parsed_body
-        return _text_or_json(self.raw_body) if self.raw_body is not None else ""
+        """The request body, masked: parsed JSON when it was JSON, else the text ("" when empty)."""
+        if self.raw_body is None:
+            return ""
+        raw = self.raw_body
+        if "body" in self.truncated:
+            return self._masked(_decode(raw) + _MARK)
+        return self._masked(_text_or_json(raw))
 
     @property
     def response(self) -> dict[str, Any] | None:
         """What was answered: status and body (parsed JSON if it was JSON, else text); None if nothing was."""
         if self.status is None:
             return None
-        return {"status": self.status, "body": _text_or_json(self.response_body or b"")}
+        raw = self.response_body or b""
+        body = _decode(raw) + _MARK if "response" in self.truncated else _text_or_json(raw)
+        return {"status": self.status, "body": self._masked(body)}
 
     def to_dict(self) -> dict[str, Any]:
         stamp = datetime.fromtimestamp(self.time, tz=timezone.utc).isoformat(timespec="milliseconds")
-        out = {
+        out: dict[str, Any] = {
             "seq": self.seq,
             "time": stamp.replace("+00:00", "Z"),
             "method": self.method,
-            "path": self.path,
+            "path": self._masked(self.path),
             "headers": self.headers,
             "body": self.body,
-            "rule": self.rule,
+            "rule": self._masked(self.rule),
             "rule_index": self.rule_index,
-            "behaviour": self.behaviour,
+            "behaviour": self._masked(self.behaviour),
             "response": self.response,
             "fault": self.fault,
-            "decision": self.decision,
+            "decision": self._masked(self.decision),
+            "emulator_error": self._masked(self.emulator_error),
         }
         if self.raw_query:
-            out["query"] = self.raw_query.decode("latin-1")
+            out["query"] = self._masked(self.raw_query.decode("latin-1"))
+        if self.truncated:
+            out["truncated"] = [{"field": k, "bytes": v} for k, v in self.truncated.items()]
         return out
 
 
 class Journal:
     """A bounded, thread-safe record of requests, numbered from 1 in arrival order."""
 
-    def __init__(self, size: int = 1000) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=check_journal_size(size))
+    def __init__(
+        self,
+        size: int = 1000,
+        max_bytes: int = DEFAULT_JOURNAL_BYTES,
+        masker: Masker | None = None,
+    ) -> None:
+        self._size = check_journal_size(size)
+        self._max_bytes = check_journal_bytes(max_bytes)
+        self._entries: deque[JournalEntry] = deque()
+        self._bytes = 0
         self._next = 1
         self._lock = threading.Lock()
+        #: the secrets masked in every entry when read (the app adds its accepted tokens)
+        self.masker = masker if masker is not None else Masker()
         #: called with next_seq after the journal is emptied (the live page starts again)
         self.on_clear: Callable[[int], None] | None = None
 
     @property
     def size(self) -> int:
-        return self._entries.maxlen or 0
+        return self._size
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @property
+    def max_value(self) -> int:
+        """The largest single value (a body, a header) kept whole: a sixteenth of the byte budget."""
+        return max(self._max_bytes // 16, 256)
+
+    @property
+    def used_bytes(self) -> int:
+        """The bytes the kept entries count against `max_bytes`."""
+        return self._bytes
 
     @property
     def next_seq(self) -> int:
@@ -153,24 +216,110 @@ class Journal:
         raw_headers: list[tuple[bytes, bytes]],
         raw_query: bytes = b"",
     ) -> JournalEntry:
+        limit = self.max_value
+        size = _ENTRY_OVERHEAD + len(path) + len(raw_query)
+        truncated: dict[str, int] = {}
+        for name, value in raw_headers:
+            size += len(name) + len(value)
+        if size > limit:  # a huge header or path: keep each value cut short, so memory stays bounded
+            raw_headers, path, raw_query, size = _cut_request(raw_headers, path, raw_query, limit, truncated)
         with self._lock:
-            entry = JournalEntry(self._next, time, method, path, raw_headers, raw_query=raw_query)
+            entry = JournalEntry(
+                self._next,
+                time,
+                method,
+                path,
+                raw_headers,
+                raw_query=raw_query,
+                size=size,
+                masker=self.masker,
+                owner=self,
+            )
+            if truncated:
+                entry.truncated = truncated
             self._next += 1
             self._entries.append(entry)
+            self._bytes += size
+            self._evict()
         return entry
+
+    def keep_body(self, entry: JournalEntry, raw: bytes | None) -> None:
+        """Store the request body on `entry` (cut short and marked beyond `max_value` bytes)."""
+        if raw is not None and len(raw) > self.max_value:
+            entry.truncated["body"] = len(raw)
+            raw = raw[: self.max_value]
+        entry.raw_body = raw
+        if raw:
+            self._grow(entry, len(raw))
+
+    def keep_response(self, entry: JournalEntry, status: int, payload: bytes) -> None:
+        if len(payload) > self.max_value:
+            entry.truncated["response"] = len(payload)
+            payload = payload[: self.max_value]
+        entry.status, entry.response_body = status, payload
+        if payload:
+            self._grow(entry, len(payload))
+
+    def _grow(self, entry: JournalEntry, extra: int) -> None:
+        with self._lock:
+            entry.size += extra
+            if entry.kept:
+                self._bytes += extra
+                self._evict()
+
+    def _evict(self) -> None:
+        entries = self._entries
+        while entries and (len(entries) > self._size or (self._bytes > self._max_bytes and len(entries) > 1)):
+            gone = entries.popleft()
+            gone.kept = False
+            self._bytes -= gone.size
 
     def entries(self) -> list[JournalEntry]:
         with self._lock:
             return list(self._entries)
 
-    def since(self, seq: int) -> list[JournalEntry]:
-        """Entries with seq >= `seq`, oldest first (those that fell out of the bounded journal are gone)."""
+    def since(self, seq: int, limit: int | None = None) -> list[JournalEntry]:
+        """Entries with seq >= `seq`, oldest first, at most `limit` of them (those that fell out of the
+        bounded journal are gone)."""
         with self._lock:
-            return [e for e in self._entries if e.seq >= seq]
+            entries = self._entries
+            if not entries or seq > entries[-1].seq:
+                return []
+            # seqs are consecutive while kept, so the first wanted entry's position is known without a scan
+            start = max(0, seq - entries[0].seq)
+            stop = len(entries) if limit is None else min(len(entries), start + limit)
+            return [entries[i] for i in range(start, stop)]
 
     def clear(self) -> None:
         """Forget every entry; numbering goes on, so a `since(seq)` taken earlier stays meaningful."""
         with self._lock:
+            for entry in self._entries:
+                entry.kept = False
             self._entries.clear()
+            self._bytes = 0
         if self.on_clear is not None:
             self.on_clear(self._next)
+
+
+def _cut_request(
+    raw_headers: list[tuple[bytes, bytes]],
+    path: str,
+    raw_query: bytes,
+    limit: int,
+    truncated: dict[str, int],
+) -> tuple[list[tuple[bytes, bytes]], str, bytes, int]:
+    each = max(limit // 8, 64)
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in raw_headers:
+        if len(name) + len(value) > each:
+            truncated[f"header {_decode(name[:64])}"] = len(value)
+            name, value = name[:64], value[:each] + _MARK.encode()
+        headers.append((name, value))
+    if len(path) > each:
+        truncated["path"] = len(path)
+        path = path[:each] + _MARK
+    if len(raw_query) > each:
+        truncated["query"] = len(raw_query)
+        raw_query = raw_query[:each] + _MARK.encode()
+    size = _ENTRY_OVERHEAD + len(path) + len(raw_query) + sum(len(n) + len(v) for n, v in headers)
+    return headers, path, raw_query, size

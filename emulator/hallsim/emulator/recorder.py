@@ -28,8 +28,8 @@ answered, the script widens `envs` / sets `capability_ids: any` so the replay ta
 did. Requests nobody recorded are denied with reason `NOT_RECORDED ...` (the script's `default`).
 
 Secrets: the script's `tokens` are the emulator's (gates send those on replay); the tokens clients presented
-are never written: wherever one appears in a recorded body it is masked (`secrets.mask_token`). The file is
-rewritten (atomically) after every answer that changes it, so stopping the recorder loses nothing."""
+are never written: wherever one appears in a recorded body it is masked (hallsim.emulator.secrets). The file
+is rewritten (atomically) after every answer that changes it, so stopping the recorder loses nothing."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ from hallsim.emulator.contract import (
     ROUTE_PATH,
     validate_route_request,
 )
-from hallsim.emulator.journal import JournalEntry, mask_token
+from hallsim.emulator.journal import JournalEntry
+from hallsim.emulator.secrets import Masker
 
 if TYPE_CHECKING:
     from hallsim.emulator.app import HallApp
@@ -91,7 +92,6 @@ _NOT_FORWARDED = frozenset(
 _KEPT_ANSWER_HEADERS = ("content-type", "retry-after", "www-authenticate", "location")
 _GLOB_OR_REGEX = re.compile(r"[*?\[]|^re:")
 _JSON_TYPE = "application/json"
-_MIN_MASKED = 4
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ class Recording:
         self.capability_ids = capability_ids
         self.started = datetime.now(timezone.utc)
         self._requests: dict[tuple[Any, ...], _RecordedRequest] = {}
-        self._secrets: set[str] = set()
+        #: the tokens clients presented (hallsim.emulator.secrets: one masking rule for every output)
+        self._masker = Masker()
         #: why requests were passed through but not recorded, and how many times
         self.skipped: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -152,10 +153,9 @@ class Recording:
         """How many distinct requests were recorded."""
         return len(self._requests)
 
-    def add_secret(self, secret: str) -> None:
-        """A token a client presented: never written; masked wherever it appears in a recorded body."""
-        if len(secret.strip()) >= _MIN_MASKED:
-            self._secrets.add(secret.strip())
+    def add_secret(self, authorization: str) -> None:
+        """The Authorization a client presented: its token is never written, masked wherever it appears."""
+        self._masker.add_authorization(authorization)
 
     def add(self, body: Mapping[str, Any], recorded: RecordedAnswer) -> bool:
         """Record an answer to a valid request; returns whether the script changed."""
@@ -195,8 +195,9 @@ class Recording:
             "# fields. allow/deny answers get a fresh decision_id per answer (one per decision, as a Hall);",
             "# answers replayed verbatim (http-<status>) keep the recorded one.",
         ]
-        for why, times in skipped[:50]:
-            lines.append(f"# not recorded: {why}" + (f" (x{times})" if times > 1 else ""))
+        for why, times in skipped[:50]:  # masked: a 422's detail quotes what the request sent
+            shown = self._masker.mask_text(why)
+            lines.append(f"# not recorded: {shown}" + (f" (x{times})" if times > 1 else ""))
         if len(skipped) > 50:
             lines.append(f"# not recorded: {len(skipped) - 50} more kinds of request")
         settings: dict[str, Any] = {
@@ -215,9 +216,7 @@ class Recording:
             if len(request.answers) > 20:
                 lines.append(f"# ... {len(request.answers) - 20} more answers")
             lines.append(_dump([self._rule(request)]).rstrip("\n"))
-        # the comments too (a 422's detail quotes what the request sent)
-        text: str = self._masked("\n".join(lines) + "\n")
-        return text
+        return "\n".join(lines) + "\n"
 
     def _rule(self, request: _RecordedRequest) -> dict[str, Any]:
         respond = [
@@ -233,15 +232,7 @@ class Recording:
         return rule
 
     def _masked(self, value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in sorted(self._secrets, key=len, reverse=True):
-                value = value.replace(secret, mask_token(secret))
-            return value
-        if isinstance(value, list):
-            return [self._masked(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self._masked(v) for k, v in value.items()}
-        return value
+        return self._masker.mask(value)
 
     def save(self, path: Path) -> None:
         """Write the script atomically (a reader never sees half a file)."""
@@ -264,7 +255,7 @@ def _dump(value: Any) -> str:
 def _exact(value: Any) -> Any:
     """A pattern matching exactly this value (rules.py reads `*?[` as a glob, `re:` as a regex)."""
     if isinstance(value, str) and _GLOB_OR_REGEX.search(value):
-        return "re:^" + re.escape(value) + r"\Z"
+        return "re:^" + re.escape(value) + "$"  # RE2 (rules.py): `$` is the end of the text
     return value
 
 
@@ -404,13 +395,12 @@ class Recorder:
                 send, entry, 413, error_body("payload_too_large", f"expected at most {app.max_body} bytes")
             )
             return
-        entry.raw_body = raw
+        entry.keep_body(raw)
         headers = [(n, v) for n, v in scope["headers"] if n not in _NOT_FORWARDED]
         for name, value in headers:
             if name == b"authorization":
-                self.recording.add_secret(
-                    value.decode("latin-1").partition(" ")[2] or value.decode("latin-1")
-                )
+                self.recording.add_secret(value.decode("latin-1"))
+                app.masker.add_authorization(value.decode("latin-1"))  # the journal masks it too
         entry.rule = f"recording from {self.url}"
         started = time.perf_counter()
         try:

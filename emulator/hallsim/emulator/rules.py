@@ -6,7 +6,7 @@ A rule in mapping form (script files, `set_rules`, the admin API):
     match:                                 # optional; every condition must hold
       data_label: RESTRICTED               # exact
       capability_id: "cap.data.*"          # glob (has * ? or [)
-      worker_id: "re:^wrk_make_"           # regex (Python re.search)
+      worker_id: "re:^wrk_make_"           # regex (searched; RE2 syntax, linear time: _regex.py)
       tenant_id: [org.acme, org.beta]      # any of
       env: null                            # null: the field is absent (or null)
       headers: {x-trace: "make-*"}         # request headers, names case-insensitive
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hallsim.emulator._errors import ScriptError
+from hallsim.emulator._regex import compile_rule_regex
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.contract import REQUEST_FIELDS
 
@@ -48,8 +49,8 @@ class Pattern:
 
     text: str | None
     kind: str  # exact | glob | regex | absent
-    #: glob: its translation by fnmatch; regex: the text after `re:`
-    regex: re.Pattern[str] | None = None
+    #: glob: its translation by fnmatch; regex: the text after `re:`, compiled by _regex.compile_rule_regex
+    regex: Any = None
 
     @classmethod
     def parse(cls, value: Any, where: str) -> Pattern:
@@ -59,10 +60,7 @@ class Pattern:
             raise ScriptError(f"{where}: expected text (exact, glob, or `re:` regex) or null; got {value!r}")
         text = str(value)
         if text.startswith("re:"):
-            try:
-                return cls(text, "regex", re.compile(text[3:]))
-            except re.error as err:
-                raise ScriptError(f"{where}: {text!r} is not a valid regular expression: {err}") from None
+            return cls(text, "regex", compile_rule_regex(text[3:], where))
         if _GLOB_CHARS.intersection(text):
             # compiled once here, not looked up in fnmatch's cache for every request
             return cls(text, "glob", re.compile(fnmatch.translate(text)))

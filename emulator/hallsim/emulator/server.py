@@ -23,7 +23,7 @@ from hallsim.emulator._errors import EmulatorError, ScriptError
 from hallsim.emulator.app import DEFAULT_MAX_BODY, HallApp
 from hallsim.emulator.behaviours import Behaviour, parse_behaviour
 from hallsim.emulator.contract import GUIDE_ENVS
-from hallsim.emulator.journal import JournalEntry
+from hallsim.emulator.journal import DEFAULT_JOURNAL_BYTES, JournalEntry
 from hallsim.emulator.rules import Rule
 from hallsim.emulator.script import Script, load_script
 
@@ -122,6 +122,8 @@ class HallEmulator:
         capability_ids: str = "guide",
         max_body: int = DEFAULT_MAX_BODY,
         policy: Any = None,
+        journal_bytes: int = DEFAULT_JOURNAL_BYTES,
+        admin_token: str | None = None,
     ) -> None:
         if policy is not None and not hasattr(policy, "decide"):
             from hallsim.emulator.policy import load_policy
@@ -133,10 +135,12 @@ class HallEmulator:
             rules=rules,
             time_scale=time_scale,
             journal_size=journal_size,
+            journal_bytes=journal_bytes,
             envs=envs,
             capability_ids=capability_ids,
             max_body=max_body,
             policy=policy,
+            admin_token=admin_token,
         )
         if script is not None:
             self.load_script(script)
@@ -156,6 +160,7 @@ class HallEmulator:
                 return self
             sock = bind_socket(self.host, self._port)
             self._port = sock.getsockname()[1]
+            self.app.bind(self.host, self._port)
             server = make_server(self.app)
             self._failure = None
 
@@ -199,10 +204,39 @@ class HallEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        self.check_handler_errors()
+
+    # emulator errors ------------------------------------------------------------------------------------
+    @property
+    def handler_errors(self) -> list[Exception]:
+        """Exceptions the emulator raised while answering (bugs in hallsim), oldest first."""
+        return list(self.app.errors)
+
+    def check_handler_errors(self) -> None:
+        """Re-raise the first exception the emulator raised while answering, if any (the others are
+        forgotten; each is also on its journal entry as `emulator_error`). Call it at the end of a test, as
+        with pytest-httpserver's `HTTPServer.check_handler_errors()`; `__exit__` and the pytest plugin's
+        `hall_emulator` fixture do."""
+        errors = self.app.errors
+        if errors:
+            first = errors[0]
+            errors.clear()
+            raise first
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def admin_token(self) -> str | None:
+        """The admin API's token (`Authorization: Bearer <it>` on /__hall/ calls), None when it is open
+        (loopback without a set token); generated when the emulator listens beyond loopback."""
+        return self.app.admin.token
+
+    def admin_headers(self) -> dict[str, str]:
+        """Headers for an admin call: the admin token when one is required."""
+        token = self.app.admin.token
+        return {"Authorization": f"Bearer {token}"} if token is not None else {}
 
     @property
     def port(self) -> int:

@@ -299,6 +299,7 @@ def _run_row(
                 error=failure,
                 unallowed=unallowed,
                 cause=cause,
+                run=run,
             )
             extra = (dict(run.settings), tuple(run.unconfirmed_settings))
     if on_row is not None:

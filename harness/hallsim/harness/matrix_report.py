@@ -8,9 +8,9 @@ good allow); else fail-closed."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hallsim.harness.causes import Cause
 from hallsim.harness.verdict import (
@@ -27,6 +27,9 @@ from hallsim.harness.verdict import (
     overall_line,
     phrase,
 )
+
+if TYPE_CHECKING:
+    from hallsim.harness.workflow import WorkflowRun
 
 __all__ = [
     "ALLOW_ROW",
@@ -81,9 +84,12 @@ class MatrixRow:
     unallowed: tuple[str, ...] = ()
     #: why a FAIL-OPEN or blocked row went that way, read from the run's record (None when not known)
     cause: Cause | None = None
+    #: the run itself, for reports that show its full trace (`hallsim.harness.report`); not in `to_json()`
+    run: WorkflowRun | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = asdict(replace(self, run=None))
+        del out["run"]
         out["label"] = behaviour_label(self.behaviour)
         out["cause"] = self.cause.to_json() if self.cause is not None else None
         return out

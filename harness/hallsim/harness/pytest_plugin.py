@@ -61,6 +61,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[_emulator_key]
 
 
+class _JunitClassnames:
+    """JUnit XML: a scenario's classname is its folder, dotted, and its file name without dots (pytest would
+    read `scenarios/make/gate_break.allow.scenario.yaml` as the packages `gate_break`, `allow`, `scenario`).
+    Runs before junitxml's own hook, which keeps the attributes already set on a test case."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        path = report.nodeid.split("::", 1)[0]
+        if not path.endswith(_SUFFIXES):
+            return
+        from _pytest.junitxml import xml_key
+
+        log = self.config.stash.get(xml_key, None)
+        if log is not None:
+            log.node_reporter(report).add_attribute("classname", scenario_classname(path))
+
+
+def scenario_classname(path: str) -> str:
+    """`scenarios/make/gate_break.allow.scenario.yaml` -> `scenarios.make.gate_break_allow`."""
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    for suffix in _SUFFIXES:
+        name = name.removesuffix(suffix)
+    return ".".join([*(p for p in parts[:-1] if p not in ("", ".")), name.replace(".", "_")])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("xmlpath", None):
+        config.pluginmanager.register(_JunitClassnames(config), "hallsim-junit-classnames")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     # a scenario that passes by pinning a fail-open run must not pass silently (docs/scenarios.md)
     pinned = []
@@ -140,10 +174,14 @@ def make_hall_emulator(pytestconfig: pytest.Config) -> HallEmulator:
 
 @pytest.fixture
 def hall_emulator(make_hall_emulator: HallEmulator) -> Iterator[HallEmulator]:
-    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test."""
+    """The Hall emulator, reset (rules, journal, default `allow`) before and after the test; an exception
+    the emulator raised while answering during the test (a bug in hallsim) fails the test at teardown."""
     make_hall_emulator.reset()
     yield make_hall_emulator
-    make_hall_emulator.reset()
+    try:
+        make_hall_emulator.check_handler_errors()
+    finally:
+        make_hall_emulator.reset()
 
 
 RunWorkflow = Callable[..., "WorkflowRun"]

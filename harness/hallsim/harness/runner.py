@@ -95,7 +95,7 @@ class ScenarioResult:
         """Expected against actual for every failed run, with its trace; empty when the scenario passed."""
         if self.error is not None:
             return f"{self.scenario.path}: {self.error}"
-        parts = []
+        parts = [self.headline()] if not self.passed else []
         if self.problems:
             parts.append(
                 render_failure(self.problems, title=f"{self.scenario.path}: scenario {self.scenario.name!r}")
@@ -112,6 +112,21 @@ class ScenarioResult:
         if len(failed) > 3:
             parts.append(f"... and {len(failed) - 3} more failed runs out of {len(self.runs)}")
         return "\n\n".join(parts)
+
+    def headline(self) -> str:
+        """The first thing that went wrong, in one line (what pytest's summary shows first)."""
+        for run in self.runs:
+            if run.error is not None:
+                return f"could not run: {run.error.splitlines()[0]}"
+            if run.mismatches:
+                first = run.mismatches[0]
+                more = len(run.mismatches) - 1
+                extra = f" (+{more} more)" if more else ""
+                return f"{first.where}: expected {first.expected}; actual {first.actual}{extra}"
+        if self.problems:
+            first = self.problems[0]
+            return f"{first.where}: expected {first.expected}; actual {first.actual}"
+        return f"{self.scenario.path}: failed"
 
     def raise_for_failure(self) -> None:
         if not self.passed:

@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hallsim.emulator.files import YamlDocument
+from hallsim.emulator.files import YamlDocument, parse_json, read_text
 from hallsim.harness._errors import InputError
 from hallsim.harness.matchers import matcher_problem
 from hallsim.harness.record import DEFAULT_TIME_SCALE
@@ -330,18 +330,15 @@ def _check_hall(doc: YamlDocument, hall: HallSpec, base: Path) -> None:
 def _read_event_file(doc: YamlDocument, event_path: Path) -> Any:
     where = doc.where(("event_file",))
     try:
-        text = event_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = read_text(event_path, error=ScenarioError, what="event file")
+    except ScenarioError as err:
+        if not str(err).endswith("no such event file"):
+            raise ScenarioError(f"{where}: event_file: {err}") from None
         raise ScenarioError(
             f"{where}: event_file: {event_path}: no such file (paths are relative to the scenario file)"
         ) from None
-    except (UnicodeDecodeError, OSError) as err:
-        raise ScenarioError(f"{where}: event_file: {event_path}: cannot read it as text: {err}") from None
     if event_path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ScenarioError(f"{event_path}:{err.lineno}: not valid JSON: {err.msg}") from None
+        return parse_json(event_path, text, error=ScenarioError, what="event file")
     return YamlDocument(event_path, text, error=ScenarioError).data
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from hallsim.emulator.files import path_problem
 from hallsim.harness._errors import InputError
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ def detect_platform(path: Path) -> Platform:
     object, a Pipedream workflow is YAML (or a single .mjs step). Only sniffs; each platform's loader parses
     and checks the file and names what is wrong in it. A folder is a Pipedream GitHub-Sync workflow folder
     (or a project folder holding them)."""
+    problem = path_problem(path)  # a NUL byte or a name too long would raise from is_dir()
+    if problem is not None:
+        raise InputError(f"{str(path)[:120]!r}: not a usable file name: {problem}")
     if path.is_dir():
         from hallsim.harness.pipedream import sync_workflows
 

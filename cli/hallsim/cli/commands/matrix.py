@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hallsim.cli.commands import _console
+from hallsim.cli.commands import _console, _reports
 from hallsim.cli.commands._errors import user_errors
 from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
@@ -97,6 +97,8 @@ Exit status (the worst verdict among those --fail-on names decides):
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts and rows as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the verdict lines.")
+@_reports.html_option
+@_reports.junit_option
 @user_errors
 def command(
     workflows: tuple[Path, ...],
@@ -111,6 +113,8 @@ def command(
     as_json: bool,
     markdown: bool,
     quiet: bool,
+    html: Path | None,
+    junit: Path | None,
 ) -> None:
     from hallsim.harness.matrix import UNREACHABLE, MatrixJob, MatrixResult, matrix_behaviours, run_matrices
     from hallsim.harness.record import DEFAULT_TIME_SCALE
@@ -148,6 +152,7 @@ def command(
             task = progress.add_task("", total=total)
 
             def advance(path: Path, row: Any) -> None:
+                _note_row(path, row)
                 progress.update(task, advance=1, description=f"{path.name}: {row.behaviour}")
 
             reports = run_matrices(
@@ -159,7 +164,11 @@ def command(
             )
     else:
         reports = run_matrices(
-            jobs, behaviours=names, time_scale=time_scale or DEFAULT_TIME_SCALE, concurrency=concurrency
+            jobs,
+            behaviours=names,
+            time_scale=time_scale or DEFAULT_TIME_SCALE,
+            concurrency=concurrency,
+            on_row=_note_row,
         )
 
     result = MatrixResult(tuple(reports), failing)
@@ -174,7 +183,15 @@ def command(
         for report in reports:
             _print_report(console, report)
         _print_verdicts(console, result)
+    _reports.write_matrix(result, html, junit)
     raise SystemExit(result.exit_status)
+
+
+def _note_row(path: Path, row: Any) -> None:
+    """A finished row, for the summary hallsim prints when a signal stops it (cli/_signals.py)."""
+    from hallsim.cli._signals import note_finished
+
+    note_finished(f"{path}: {row.behaviour}: {row.verdict}")
 
 
 def _print_report(console: Console, report: MatrixReport) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from hallsim.cli.commands import _reports
 from hallsim.cli.commands._errors import user_errors
 from hallsim.cli.commands._inputs import parse_vars, read_event_file
 
@@ -54,6 +55,7 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
     is_flag=True,
     help="Exit with the verdict's status (1 fail-open, 2 error, 3 broken) instead of 0.",
 )
+@_reports.html_option
 @user_errors
 def command(
     workflow: Path,
@@ -65,6 +67,7 @@ def command(
     settings: tuple[str, ...],
     as_json: bool,
     exit_on_verdict: bool,
+    html: Path | None,
 ) -> None:
     from hallsim.emulator import HallEmulator
     from hallsim.harness.verdict import EXIT_STATUS, judge_run
@@ -88,5 +91,6 @@ def command(
     else:
         click.echo(run.render())
         click.echo(judged.line())
+    _reports.write_replay(loaded, run, behaviour or f"script {script}", html, (token,))
     if exit_on_verdict:
         raise SystemExit(EXIT_STATUS[judged.gate])

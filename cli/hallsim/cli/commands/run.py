@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hallsim.cli.commands import _console
+from hallsim.cli.commands import _console, _reports
 from hallsim.cli.commands._errors import user_errors
 
 if TYPE_CHECKING:
@@ -44,8 +44,18 @@ Exit status, in the matrix's words for what a failed scenario says about its gat
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print the trace of scenarios that passed.")
+@_reports.html_option
+@_reports.junit_option
 @user_errors
-def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: bool, verbose: bool) -> None:
+def command(
+    paths: tuple[Path, ...],
+    events: int | None,
+    seed: int,
+    as_json: bool,
+    verbose: bool,
+    html: Path | None,
+    junit: Path | None,
+) -> None:
     from hallsim.harness._errors import HarnessError, InputError
     from hallsim.harness.runner import run_scenario
     from hallsim.harness.scenario import find_scenarios, load_scenario
@@ -76,6 +86,7 @@ def command(paths: tuple[Path, ...], events: int | None, seed: int, as_json: boo
         click.echo(json.dumps(_as_json(results, broken), indent=2, ensure_ascii=False))
     else:
         _print_table(console, results, broken, verbose)
+    _reports.write_scenarios(results, broken, html, junit)
     from hallsim.harness.verdict import GateVerdict, exit_status
 
     verdicts: list[GateVerdict] = ["error"] if broken else []

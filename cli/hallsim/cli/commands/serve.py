@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from hallsim.cli._signals import Interrupted, raise_on_signal
 from hallsim.cli.commands._errors import user_errors
 
 
@@ -65,10 +66,24 @@ from hallsim.cli.commands._errors import user_errors
     help="Requests the journal keeps (the oldest go first).",
 )
 @click.option(
+    "--journal-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bytes of request and answer data the journal keeps (the oldest go first; default 16 MiB); a "
+    "single value over a sixteenth of it is kept cut short and marked.",
+)
+@click.option(
     "--max-body",
     type=click.IntRange(min=1),
     default=None,
     help="Largest request body in bytes; larger ones get 413 (default 65536).",
+)
+@click.option(
+    "--admin-token",
+    envvar="HALLSIM_ADMIN_TOKEN",
+    metavar="T",
+    help="Token the admin API (/__hall/) requires (env HALLSIM_ADMIN_TOKEN). Default: none on loopback; "
+    "beyond loopback one is generated and written to a file only you can read.",
 )
 @click.option("--log", "log_requests", is_flag=True, help="Print one line per request to /api/route.")
 @click.option(
@@ -94,7 +109,9 @@ def command(
     capability_ids: str | None,
     time_scale: float | None,
     journal_size: int,
+    journal_bytes: int | None,
     max_body: int | None,
+    admin_token: str | None,
     log_requests: bool,
     record_from: str | None,
     record_to: Path | None,
@@ -115,7 +132,10 @@ def command(
             raise click.UsageError(
                 f"--record-from: the real Hall answers while recording; leave out {', '.join(deciding)}"
             )
-    app = HallApp(journal_size=journal_size)
+    if journal_bytes is None:
+        app = HallApp(journal_size=journal_size)
+    else:
+        app = HallApp(journal_size=journal_size, journal_bytes=journal_bytes)
     if policy is not None:
         from hallsim.emulator.policy import load_policy
 
@@ -141,6 +161,8 @@ def command(
         _option("--time-scale", app.set_time_scale, time_scale)
     if max_body is not None:
         app.max_body = max_body
+    if admin_token is not None:
+        _option("--admin-token", app.set_admin_token, admin_token)
     app.remember_as_initial()
     if log_requests:
         app.on_request = _print_request
@@ -150,31 +172,40 @@ def command(
 
         recorder = Recorder.for_app(app, record_from, record_to)
 
+    raise_on_signal()  # a signal stops uvicorn in order; the stop line below is printed before the exit
     sock = bind_socket(host, port)
-    url = url_for(host, sock.getsockname()[1])
-    # the socket listens already: connections made from now on wait in its backlog until uvicorn serves them
-    click.echo(f"Hall emulator listening on {url}  (POST {url}/api/route)")
-    click.echo(f"  accepted tokens: {', '.join(app.tokens)}   send: Authorization: Bearer {app.tokens[0]}")
-    rules = len(app.book.rules)
-    click.echo(
-        f"  default: {app.default.spec}   rules: {rules}   time scale: {app.time_scale:g}   "
-        f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
-        + ("   policy: " + app.policy.source if app.policy else "")
-    )
-    if recorder is not None:
-        replay = f"replay: hallsim serve --script {recorder.path}"
-        click.echo(f"  recording: {recorder.url}/api/route -> {recorder.path}   ({replay})")
-    click.echo(f"  live journal: {url}/__hall/   admin: {url}/__hall/health   (Ctrl-C to stop)", nl=True)
-    server = make_server(app)
-    # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
-    # so collections under load only look at requests in flight and the journal (shorter latency spikes)
-    gc.collect()
-    gc.freeze()
+    bound_port = sock.getsockname()[1]
+    app.bind(host, bound_port)
+    url = url_for(host, bound_port)
+    stopped_by: BaseException | None = None
     try:
+        # the socket listens already: connections made from now on wait in its backlog until uvicorn serves
+        click.echo(f"Hall emulator listening on {url}  (POST {url}/api/route)")
+        click.echo(f"  accepted tokens: {_shown_tokens(app.tokens)}")
+        rules = len(app.book.rules)
+        click.echo(
+            f"  default: {app.default.spec}   rules: {rules}   time scale: {app.time_scale:g}   "
+            f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
+            + ("   policy: " + app.policy.source if app.policy else "")
+        )
+        if recorder is not None:
+            replay = f"replay: hallsim serve --script {recorder.path}"
+            click.echo(f"  recording: {recorder.url}/api/route -> {recorder.path}   ({replay})")
+        page = f"{url}/__hall/" + ("#token=<admin token>" if app.admin.token is not None else "")
+        click.echo(f"  live journal: {page}")
+        admin_token = _admin_token_line(app.admin.token, app.admin.generated, bound_port)
+        click.echo(
+            f"  admin: {url}/__hall/health, {url}/__hall/journal   token: {admin_token}   (Ctrl-C to stop)"
+        )
+        server = make_server(app)
+        # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
+        # so collections under load only look at requests in flight and the journal (shorter latency spikes)
+        gc.collect()
+        gc.freeze()
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for the caller: that is us
-        pass
+    except (KeyboardInterrupt, Interrupted) as err:
+        # uvicorn shuts down gracefully on Ctrl-C or SIGTERM, then raises the signal again for the caller
+        stopped_by = err
     finally:
         sock.close()
     if recorder is not None:
@@ -183,6 +214,43 @@ def command(
         for problem in recorder.errors[-5:]:
             click.echo(f"error: {problem}", err=True)
     click.echo("Hall emulator stopped.")
+    if stopped_by is not None:
+        raise stopped_by  # the exit status says which signal (cli/_signals.py)
+
+
+def _shown_tokens(tokens: tuple[str, ...]) -> str:
+    """The accepted tokens as the banner shows them: masked (hallsim.emulator.secrets), except the built-in
+    test token `t`, which is no secret (the docs name it)."""
+    from hallsim.emulator.secrets import mask_token
+
+    if tokens == ("t",):
+        return "t (the built-in test token; set your own with --token)   send: Authorization: Bearer t"
+    return ", ".join(mask_token(t) for t in tokens) + "   (masked)   send: Authorization: Bearer <token>"
+
+
+def _admin_token_line(token: str | None, generated: bool, port: int) -> str:
+    from hallsim.emulator.secrets import mask_token
+
+    if token is None:
+        return "none (loopback only; set one with --admin-token)"
+    if not generated:
+        return f"{mask_token(token)} (masked; send Authorization: Bearer <admin token>)"
+    path = _write_private(f"hallsim-admin-{port}.token", token)
+    return f"{mask_token(token)} (generated, masked; the token is in {path}, readable only by you)"
+
+
+def _write_private(name: str, text: str) -> Path:
+    """Write `text` to a file in the user's runtime (or temp) folder that only the user can read."""
+    import os
+    import tempfile
+
+    folder = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    path = folder / name
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text + "\n")
+    return path
 
 
 def _option(name: str, apply: Callable[[Any], object], value: Any) -> None:
@@ -209,4 +277,5 @@ def _print_request(entry: object) -> None:
         outcome = "no answer"
     rule = f" rule {entry.rule}" if entry.rule is not None else ""
     behaviour = f" [{entry.behaviour}{rule}]" if entry.behaviour else ""
-    click.echo(f"#{entry.seq} {entry.method} {entry.path} -> {outcome}{behaviour}")
+    line = f"#{entry.seq} {entry.method} {entry.path} -> {outcome}{behaviour}"
+    click.echo(entry.masker.mask_text(line))

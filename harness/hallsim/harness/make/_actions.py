@@ -63,10 +63,16 @@ def perform(engine: Engine, module: Module, mapper: Any, env: Env) -> ActionResu
         if tool is not None:
             return ActionResult("tool", tool(engine, module.parameters, fields))
         if name in DATASTORE_MODULES:
-            stores = engine.datastores
-            return ActionResult(
-                "datastore", run_datastore(name, module.parameters, fields, stores, engine.settings)
+            bundles = run_datastore(
+                name,
+                module.parameters,
+                fields,
+                engine.datastores,
+                engine.settings,
+                module=module.id,
+                bundle=env.bundle,
             )
+            return ActionResult("datastore", bundles)
     except ModuleError as error:
         return ActionResult("tool" if tool is not None else "datastore", [], error)
     return _recorded(engine, module)

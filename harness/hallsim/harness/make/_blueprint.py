@@ -15,12 +15,12 @@ how many were left out)."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hallsim.emulator.files import read_json
 from hallsim.harness._errors import InputError
 from hallsim.harness.make._filters import OPERATORS, Condition, Filter
 from hallsim.harness.make._names import AGGREGATORS, DIRECTIVES, ROUTER, display_name, is_trigger
@@ -418,16 +418,8 @@ def _unwrap(document: Any) -> tuple[Any, list[str]]:
 
 def read_blueprint(path: Path) -> LoadedBlueprint:
     """Parse and check a blueprint export; every structural problem is an InputError naming the module id."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the blueprint: {err.strerror or err}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
-        ) from None
+    # read and parsed once, within hostile-file limits (depth, size, UTF-8, numbers, strings)
+    document = read_json(path, error=InputError, what="blueprint")
     document, notes = _unwrap(document)
     if not isinstance(document, dict) or not isinstance(document.get("flow"), list):
         raise InputError(

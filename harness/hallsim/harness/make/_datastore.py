@@ -39,12 +39,50 @@ DATASTORE_MODULES = frozenset(
 )
 
 
+_ABSENT = object()
+
+
+@dataclass
+class Change:
+    """One write, kept so a Rollback can undo it (data store modules are transactional: make.md)."""
+
+    module: int
+    bundle: int
+    store: str
+    key: str
+    previous: Any  # the record before the write, or _ABSENT
+
+
 @dataclass
 class DataStores:
     stores: dict[str, Records] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
+
+    def store_id(self, parameters: dict[str, Any]) -> str:
+        return to_text(parameters.get("datastore")) or "default"
 
     def store(self, parameters: dict[str, Any]) -> Records:
-        return self.stores.setdefault(to_text(parameters.get("datastore")) or "default", {})
+        return self.stores.setdefault(self.store_id(parameters), {})
+
+    def remember(self, module: int, bundle: int, store: str, key: str) -> None:
+        previous = self.stores.get(store, {}).get(key, _ABSENT)
+        kept = copy.deepcopy(previous) if previous is not _ABSENT else _ABSENT
+        self.changes.append(Change(module, bundle, store, key, kept))
+
+    def revert(self, modules: set[int], bundle: int | None) -> int:
+        """Undo the writes of `modules` (for one bundle, or all when None); how many were undone."""
+        undone = 0
+        for change in reversed(self.changes):
+            if change.module not in modules or (bundle is not None and change.bundle != bundle):
+                continue
+            records = self.stores.setdefault(change.store, {})
+            if change.previous is _ABSENT:
+                records.pop(change.key, None)
+            else:
+                records[change.key] = change.previous
+            undone += 1
+        self.changes = [c for c in self.changes if not (c.module in modules and bundle in (None, c.bundle))]
+        return undone
 
     def snapshot(self) -> dict[str, Records]:
         return copy.deepcopy(self.stores)
@@ -105,9 +143,13 @@ def run_datastore(
     mapper: dict[str, Any],
     stores: DataStores,
     settings: dict[str, Any],
+    *,
+    module: int = 0,
+    bundle: int = 0,
 ) -> list[dict[str, Any]]:
-    """The module's output bundles; raises ModuleError as Make would."""
+    """The module's output bundles; raises ModuleError as Make would. Writes are remembered for Rollback."""
     records = stores.store(parameters)
+    store_id = stores.store_id(parameters)
     key = to_text(mapper.get("key"))
     raw_data = mapper.get("data")
     data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
@@ -117,13 +159,14 @@ def run_datastore(
             raise ModuleError(
                 "DuplicateDataError", f"The record with the key '{key}' already exists (overwrite is off)"
             )
+        stores.remember(module, bundle, store_id, key)
         records[key] = dict(data)
         return [{"key": key, "data": dict(data)}]
     if name == "datastore:UpdateRecord":
-        if key not in records:
-            if mapper.get("insert") is not True:
-                raise ModuleError("DataError", f"The record with the key '{key}' does not exist")
-            records[key] = {}
+        if key not in records and mapper.get("insert") is not True:
+            raise ModuleError("DataError", f"The record with the key '{key}' does not exist")
+        stores.remember(module, bundle, store_id, key)
+        records.setdefault(key, {})
         records[key].update(data)
         return [{"key": key, "data": dict(records[key])}]
     if name == "datastore:GetRecord":
@@ -131,6 +174,8 @@ def run_datastore(
             return [dict(records[key])]
         return [] if settings["make.datastore.get_missing"] == "none" else [{}]
     if name == "datastore:DeleteRecord":
+        if key in records:
+            stores.remember(module, bundle, store_id, key)
         records.pop(key, None)
         return [{}]
     if name == "datastore:ExistRecord":

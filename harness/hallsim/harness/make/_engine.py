@@ -175,6 +175,8 @@ class Engine:
             reverted = [module_id for module_id, _ in touched if module_id == stop.module]
         else:
             reverted = [module_id for module_id, bundles in touched if bundle in bundles]
+        # the in-memory data stores undo those writes (the failing bundle's, when auto-commit is off)
+        self.datastores.revert(set(reverted), None if self.bp.scenario.auto_commit else bundle)
         out: dict[str, Any] = {"auto_commit": self.bp.scenario.auto_commit}
         out["rolled_back"] = reverted
         out["committed"] = [module_id for module_id, _ in touched if module_id not in reverted]

@@ -1,6 +1,9 @@
 """The HTTP app's modules, over real sockets: v3 "Make a request" (`http:ActionSendData`), "Make an API key
 Auth request" (`http:ActionSendDataAPIKeyAuth`), "Make a Basic Auth request" (`http:ActionSendDataBasicAuth`),
-"Make an OAuth 2.0 request" (`http:ActionSendDataOAuth`), "Get a file" (`http:ActionGetFile`), and v4
+"Make an OAuth 2.0 request" (`http:ActionSendDataOAuth`), "Make a client certificate auth request"
+(`http:ActionSendDataClientCertAuth`: the certificate stays in Make's keychain, so the request goes without
+it and the trace says so), "Get a file" (`http:ActionGetFile`), "Resolve a target URL"
+(`http:ActionResolveTargetURL`: follows the redirects, outputs `{url}`), and v4
 `http:MakeRequest` with `parameters.authenticationType` noAuth | apiKey | basicAuth | oAuth (apps.make.com
 "HTTP" and "HTTP (legacy)"; credentials: `_keychains`).
 
@@ -32,7 +35,7 @@ from typing import Any
 import httpx
 
 from hallsim.harness.make._keychains import Keychain, mask_key
-from hallsim.harness.make._names import HTTP_GET_FILE, HTTP_V4
+from hallsim.harness.make._names import HTTP_GET_FILE, HTTP_RESOLVE_URL, HTTP_V3_CLIENT_CERT, HTTP_V4
 from hallsim.harness.make._values import to_text
 from hallsim.harness.make._xml import XMLParseError, parse_xml
 
@@ -236,14 +239,17 @@ def call(
     """Send the module's request and build its output bundle, or the error Make would raise."""
     v4 = module == HTTP_V4
     get_file = module == HTTP_GET_FILE
+    resolve = module == HTTP_RESOLVE_URL
     scale = float(settings["time_scale"])
     url = to_text(mapper.get("url")).strip()
     method = (to_text(mapper.get("method")) or "get").upper()
     headers = _pairs(mapper.get("headers"))
     params = _pairs(mapper.get("queryParameters") if v4 else mapper.get("qs"))
     request: dict[str, Any] = {"method": method, "url": url}
+    if module == HTTP_V3_CLIENT_CERT:
+        request["client_certificate"] = "not presented: the export holds only its keychain id"
     has_type = any(name.lower() == "content-type" for name, _ in headers)
-    if get_file:
+    if get_file or resolve:
         body = _Body()
     else:
         body = _body_v4(mapper, headers, has_type) if v4 else _body_v3(mapper, headers, has_type)
@@ -271,10 +277,13 @@ def call(
         follow = mapper.get("allowRedirects", True) is not False
     else:
         evaluate_errors = parameters.get("handleErrors", settings["make.http.v3_handle_errors"]) is True
-        follow = mapper.get("followRedirect", True) is not False and (
-            method in ("GET", "HEAD")
-            or mapper.get("followAllRedirects") is True
-            or settings["make.http.v3_redirect_methods"] == "all"
+        follow = resolve or (
+            mapper.get("followRedirect", True) is not False
+            and (
+                method in ("GET", "HEAD")
+                or mapper.get("followAllRedirects") is True
+                or settings["make.http.v3_redirect_methods"] == "all"
+            )
         )
     shown_names = frozenset(secret_names)
     request["headers"] = {name: mask(name, value, shown_names) for name, value in headers}
@@ -340,6 +349,8 @@ def call(
     response_record = {"status": status, "body": text[:500]}
     if evaluate_errors and status >= 400:
         return HttpCall(None, status_error(status, text, settings), request, response_record, wall, modelled)
+    if resolve:
+        return HttpCall({"url": str(response.url)}, None, request, response_record, wall, modelled)
     if get_file:
         output: dict[str, Any] = {"fileName": _file_name(response, url), "data": text, "fileSize": len(raw)}
         return HttpCall(output, None, request, response_record, wall, modelled)

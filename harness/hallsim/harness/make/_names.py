@@ -14,9 +14,22 @@ HTTP_V3_API_KEY = "http:ActionSendDataAPIKeyAuth"
 HTTP_V3_BASIC = "http:ActionSendDataBasicAuth"
 HTTP_V3_OAUTH = "http:ActionSendDataOAuth"
 HTTP_GET_FILE = "http:ActionGetFile"
+HTTP_V3_CLIENT_CERT = "http:ActionSendDataClientCertAuth"
+HTTP_RESOLVE_URL = "http:ActionResolveTargetURL"
 HTTP_V4 = "http:MakeRequest"
 #: the HTTP app's modules the replay sends real requests for (apps.make.com "HTTP", "HTTP (legacy)")
-HTTP_MODULES = frozenset({HTTP_V3, HTTP_V3_API_KEY, HTTP_V3_BASIC, HTTP_V3_OAUTH, HTTP_GET_FILE, HTTP_V4})
+HTTP_MODULES = frozenset(
+    {
+        HTTP_V3,
+        HTTP_V3_API_KEY,
+        HTTP_V3_BASIC,
+        HTTP_V3_OAUTH,
+        HTTP_V3_CLIENT_CERT,
+        HTTP_GET_FILE,
+        HTTP_RESOLVE_URL,
+        HTTP_V4,
+    }
+)
 FEEDER = "builtin:BasicFeeder"
 AGGREGATORS = frozenset({"builtin:BasicAggregator", "util:TextAggregator", "util:NumericAggregator"})
 #: Make's own apps (no connection to a third party): a module of theirs the replay does not emulate is
@@ -36,6 +49,8 @@ _DISPLAY = {
     HTTP_V3_BASIC: "HTTP - Make a Basic Auth request",
     HTTP_V3_OAUTH: "HTTP - Make an OAuth 2.0 request",
     HTTP_GET_FILE: "HTTP - Get a file",
+    HTTP_V3_CLIENT_CERT: "HTTP - Make a client certificate auth request",
+    HTTP_RESOLVE_URL: "HTTP - Resolve a target URL",
     HTTP_V4: "HTTP - Make a request",
     ROUTER: "Router",
     "builtin:BasicFeeder": "Iterator",

@@ -214,7 +214,7 @@ class MakeBlueprint:
                 raise InputError(
                     f"{self.path}: make.module.{module_id}: module {module_id} is {module.module}, "
                     "which the replay runs itself; only recorded actions take a set output or error "
-                    "(script the Hall to make an HTTP module fail)"
+                    "(script the Hall to make an HTTP module fail; seed make.datastores for a data store)"
                 )
         protected = tuple(p for p in values["protected"].split(",") if p) or self.protected
         for protected_id in protected:

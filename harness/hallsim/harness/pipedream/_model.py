@@ -33,7 +33,7 @@ from typing import Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hallsim.emulator.files import YamlDocument
+from hallsim.emulator.files import YamlDocument, path_problem, read_text
 from hallsim.harness._errors import InputError
 from hallsim.harness.pipedream._registry import ActionRef
 
@@ -233,13 +233,19 @@ def _line_offset(doc: YamlDocument, index: int) -> int:
 
 
 def _read_step_file(doc: YamlDocument, index: int, key: str, relative: str) -> tuple[Path, str]:
+    where = f"{doc.where(['steps', index, key])}: steps[{index}].{key}"
+    problem = path_problem(relative)
+    if problem is not None:
+        raise InputError(f"{where}: {relative[:80]!r}: not a usable file name: {problem}")
     path = (doc.path.parent / relative).resolve()
     if not path.is_file():
         raise InputError(
-            f"{doc.where(['steps', index, key])}: steps[{index}].{key}: no such file {relative!r} "
-            f"(looked for {path}); paths are relative to the workflow file"
+            f"{where}: no such file {relative!r} (looked for {path}); paths are relative to the workflow file"
         )
-    return path, path.read_text(encoding="utf-8")
+    try:
+        return path, read_text(path, error=InputError, what="step file")
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
 
 
 def load_workflow_file(path: Path) -> WorkflowSpec:

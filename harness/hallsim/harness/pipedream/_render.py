@@ -139,11 +139,14 @@ def render_run(run: PipedreamRun) -> str:
     settings = run.settings
     lines = [
         f"Pipedream workflow {short_path(run.workflow)}: {_OUTCOME.get(run.outcome, run.outcome)}; {verdict}",
-        f"  node {run.node.get('version')} ({run.node.get('path')}, from {run.node.get('source')})"
+        f"  node {run.node.get('version')} ({run.node.get('path')}, from {run.node.get('source')}"
+        + (f"; {run.node['note']}" if run.node.get("note") else "")
+        + ")"
         f" · {_ms(run.wall_ms)} wall, {_ms(run.modelled_ms)} modelled"
         f" at time_scale {settings.get('time_scale')}"
         f" · timeout {settings.get('timeout_s')} s",
         *([f"  @pipedream/platform: {run.node['platform']}"] if run.node.get("platform") else []),
+        *(f"  {line}" for line in (run.node.get("actions") or "").splitlines()),
         "",
         f"Hall requests ({len(run.hall_requests)}) at {run.hall_url}",
     ]

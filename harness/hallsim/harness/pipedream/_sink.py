@@ -10,9 +10,12 @@ method, path (without the prefix), query, headers and body."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import re
+import selectors
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,15 +64,31 @@ class LocalSink:
         self._lock = threading.Lock()
 
     def start(self) -> LocalSink:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hallsim-sink", daemon=True)
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="hallsim-sink", daemon=True)
         self._thread.start()
         return self
 
+    def _serve(self) -> None:
+        # socketserver's serve_forever polls for shutdown() every 0.5 s, so stopping it costs up to half a
+        # second (at the exit of every command that used the sink): this loop wakes on a byte instead
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while True:
+                ready = [key.fileobj for key, _ in selector.select()]
+                if self._wake_read in ready:
+                    return
+                self._server.handle_request()  # the socket is readable: accept at once, serve in a thread
+
     def stop(self) -> None:
         if self._thread is not None:
-            self._server.shutdown()
+            with contextlib.suppress(OSError):
+                self._wake_write.send(b"x")
             self._thread.join(timeout=5)
             self._thread = None
+            self._wake_read.close()
+            self._wake_write.close()
         self._server.server_close()
 
     @property

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from hallsim.harness._errors import InputError
 from hallsim.harness.node import find_node
 from hallsim.harness.pipedream._host import host_for
+from hallsim.harness.pipedream._locate import locate_syntax_error
 from hallsim.harness.pipedream._model import PLACEHOLDERS, WorkflowSpec, fill_placeholders, placeholders
 from hallsim.harness.pipedream._platform import find_platform
 from hallsim.harness.pipedream._registry import resolve_action
@@ -99,7 +100,9 @@ class PipedreamWorkflow:
                 env[name] = filled
         return env
 
-    def _step_json(self, step: Any, settings: RunSettings, warnings: list[str]) -> dict[str, Any]:
+    def _step_json(
+        self, step: Any, settings: RunSettings, warnings: list[str], actions: dict[str, str]
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"name": step.name, "kind": step.kind, "workflow": str(self.path.resolve())}
         if step.ref is not None:
             # a registry action: found again with this run's components setting
@@ -110,6 +113,8 @@ class PipedreamWorkflow:
                 where=f"{self.path}: {step.name}",
             )
             warnings.extend(w for w in resolved.warnings if w not in warnings)
+            origin = "hallsim's built-in" if resolved.source == "builtin" else str(resolved.file)
+            actions[step.name] = f"{step.ref.text} from {origin} (version {resolved.version or '?'})"
             out.update(
                 file=str(resolved.file),
                 source=resolved.file.read_text(encoding="utf-8"),
@@ -156,8 +161,8 @@ class PipedreamWorkflow:
             sink = shared_sink()
             run_id, sink_url = sink.open_run()
         env = self._env({"hall.url": hall.url, "hall.token": hall.token, "sink.url": sink_url}, variables)
-        # issue 4, item 1: steps reach loopback only by default; the run's own Hall and sink, when they are on
-        # loopback, plus whatever egress_allow names explicitly (the only way to reach anything else)
+        # docs/pipedream.md "Egress": steps reach loopback only by default; the run's own Hall and sink, when
+        # they are on loopback, plus whatever egress_allow names explicitly (the only way to anything else)
         own = [_endpoint(hall.url, "hall url"), _endpoint(sink_url, "setting sink_url") if sink_url else None]
         allow = [e for e in own if e is not None and _is_loopback(e["host"])]
         for entry in cfg.egress_allow:
@@ -166,8 +171,9 @@ class PipedreamWorkflow:
         timeout_s = cfg.timeout(self.spec.trigger_type)
         warnings = list(self.spec.warnings)
         platform = find_platform(self.path, cfg.platform_package)
+        actions: dict[str, str] = {}
         spec: dict[str, Any] = {
-            "steps": [self._step_json(step, cfg, warnings) for step in self.spec.steps],
+            "steps": [self._step_json(step, cfg, warnings, actions) for step in self.spec.steps],
             "auth": self.spec.auth,
             "data_stores": self.spec.data_stores,
             "platform_module": str(platform.entry) if platform.entry else None,
@@ -197,6 +203,9 @@ class PipedreamWorkflow:
         finally:
             sink_requests = sink.close_run(run_id) if sink is not None else []
         wall_ms = (time.perf_counter() - started) * 1000
+        for raw in result["steps"]:
+            if isinstance(raw.get("error"), dict) and "syntax" in raw["error"]:
+                locate_syntax_error(node.path, raw["error"])
         hall_requests = (
             [copy.copy(entry) for entry in emulator.journal_since(seq)] if emulator is not None else []
         )
@@ -217,7 +226,10 @@ class PipedreamWorkflow:
                 "version": node.version_text,
                 "source": node.source,
                 "platform": platform.label,
-            },
+                # one line per registry action step: which file ran it
+                **({"actions": "\n".join(f"{k}: {v}" for k, v in actions.items())} if actions else {}),
+            }
+            | ({"note": node.note} if node.note else {}),
             event=spec["trigger"]["event"],
             wall_ms=result.get("wall_ms") or wall_ms,
             modelled_ms=result.get("modelled_ms") or wall_ms / cfg.time_scale,

@@ -42,9 +42,9 @@ function sourceLine(file, line) {
 }
 
 /** Where in the user's own code an error was raised (as `node --check` and Node's own reports show it):
- * the syntax error's position, else the first stack frame outside hallsim's runtime and Node's internals. */
+ * the first stack frame outside hallsim's runtime and Node's internals (a syntax error's position is found
+ * after the run, see _errors.py). */
 export function userLocation(err) {
-  if (err?.hallsimLocation) return err.hallsimLocation;
   if (typeof err?.stack !== "string") return null;
   for (const text of err.stack.split("\n").slice(1)) {
     const match = FRAME.exec(text.trim());
@@ -64,8 +64,9 @@ export function serialiseError(err, depth = 0) {
       message: clip(String(err.message ?? "")),
       stack: typeof err.stack === "string" ? clip(err.stack) : null,
     };
-    const location = userLocation(err);
+    const location = err.hallsimSyntax ? null : userLocation(err);
     if (location) out.location = location;
+    if (err.hallsimSyntax) out.syntax = err.hallsimSyntax;
     if (err.code !== undefined) out.code = String(err.code);
     if (err.cause !== undefined && depth < 3) out.cause = serialiseError(err.cause, depth + 1);
     return out;

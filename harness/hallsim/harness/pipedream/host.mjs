@@ -1,10 +1,20 @@
-// The Node host: one long-lived process that hallsim drives over JSON lines (stdin: requests, stdout:
-// answers). Each run executes in a worker thread (worker.mjs); a clean worker is reused, a dirty or hostile
-// one is terminated, and a spare is kept warm so a fresh worker is ready when one is needed. The host never
-// runs step code itself, so a busy loop or process.exit in a step cannot stop it from answering.
+// The Node host: one long-lived process that hallsim drives over JSON lines on a channel of its own (a Unix
+// socket hallsim listens on; see _host.py). Each run executes in a worker thread (worker.mjs); a clean worker
+// is reused, a dirty or hostile one is terminated, and a spare is kept warm so a fresh worker is ready when one
+// is needed. The host never runs step code itself, so a busy loop or process.exit in a step cannot stop it
+// from answering.
+//
+// What a step can reach is kept off the channel: the host's stdout (file descriptor 1, which a step can write
+// with fs.writeSync(1)) is a pipe the host reads back into the output of the runs in progress, and every answer
+// carries a key that only hallsim and this thread know, so a line a step manages to write to the channel is
+// refused. The host ends, with every process a step started, when hallsim ends however it ends: its stdin or
+// the channel closes, its parent changes, or it gets SIGTERM, SIGINT or SIGHUP.
 import { Worker } from "node:worker_threads";
+import net from "node:net";
 import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
 import { RunRecord } from "./record.mjs";
+import { sweep } from "./processes.mjs";
 
 const WORKER_URL = new URL("./worker.mjs", import.meta.url);
 const SPARES = 1; // warm workers kept ready beyond those in use
@@ -12,14 +22,33 @@ const MAX_IDLE = 4;
 const GRACE_MS = 250; // after the execution timeout, how long a worker may stay silent before it is ended
 const SETTLE_MS = 1000; // after its answer, how long a worker may take to say whether it stayed clean
 
+const PARENT_CHECK_MS = 200;
+const RSS_CHECK_MS = 50;
+
 const idle = [];
+let anySpawned = false; // some step started a process or a Worker: sweep /proc when the host ends
+const active = new Set(); // RunRecords of the runs in progress (they receive what is written to fd 1)
 const settling = new Set(); // workers whose run has answered, still checking whether they stayed clean
 const waiting = []; // [resolve, reject] of runs waiting for a worker
 const all = new Set();
 let warming = 0;
 
+let hello = null; // {key, tag, channel, output_fd, memory_mb} from hallsim, the first line on stdin
+let channel = null;
+let memoryBytes = 0;
+
 function write(message) {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
+  if (channel === null || channel.destroyed) return;
+  channel.write(`${JSON.stringify({ ...message, key: hello.key })}\n`);
+}
+
+/** A note for hallsim's diagnostics (shown when the host fails); never written to a closed stream twice. */
+function diagnose(text) {
+  try {
+    write({ id: null, diag: String(text).slice(0, 4000) });
+  } catch {
+    shutdown(70);
+  }
 }
 
 class WorkerHandle {
@@ -28,10 +57,13 @@ class WorkerHandle {
       env: {}, // pipedream.md "Environment variables": steps see what the workflow gives, never the host's
       stdout: true,
       stderr: true,
-      resourceLimits: { maxOldGenerationSizeMb: 512 },
+      workerData: { tag: hello.tag, memoryBytes },
+      resourceLimits: { maxOldGenerationSizeMb: hello.memory_mb },
     });
     this.runs = 0;
-    this.children = new Set(); // pids of child processes its steps started that are still running
+    this.threadId = this.worker.threadId; // -1 once it has exited
+    this.children = new Set(); // pids (= process groups) of child processes its steps started
+    this.spawned = false; // a step of this worker started a process or a Worker (so /proc is worth a sweep)
     this.listener = null; // the active run's event handler
     this.settledOrDead = null; // while settling: resolves when the clean check is done or the worker died
     this.alive = true;
@@ -43,9 +75,18 @@ class WorkerHandle {
     });
     this.ready.catch(() => {});
     this.worker.on("message", (event) => {
-      if (event.t === "child") this.children.add(event.pid);
-      else if (event.t === "child_exit") this.children.delete(event.pid);
-      else this.listener?.event(event);
+      // a child that exited may have left its process group behind (`sleep 46 &`): keep the group until the
+      // worker ends or the run's own cleanup has killed it
+      if (event.t === "child") {
+        this.children.add(event.pid);
+        this.spawned = anySpawned = true;
+      } else if (event.t === "spawned") {
+        this.spawned = anySpawned = true;
+      } else if (event.t === "output") {
+        this.listener?.output("stdout", event.text);
+      } else if (event.t !== "child_exit") {
+        this.listener?.event(event);
+      }
     });
     this.worker.on("error", (err) => this.listener?.died({ error: err }));
     this.worker.on("exit", (code) => {
@@ -71,12 +112,16 @@ class WorkerHandle {
 
   killChildren() {
     for (const pid of this.children) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // it has ended already
+      for (const target of [-pid, pid]) {
+        try {
+          process.kill(target, "SIGKILL");
+        } catch {
+          // it has ended already
+        }
       }
     }
+    // what those children started and what a Worker of a step started carry the worker's tag
+    if (this.spawned) sweep(`${hello.tag}.${this.threadId}.`);
     this.children.clear();
   }
 }
@@ -134,10 +179,25 @@ async function acquire() {
   }
 }
 
+function outOfMemory(used) {
+  const mb = (bytes) => Math.round(bytes / 1048576);
+  return {
+    name: "MemoryLimitError",
+    // pipedream.com/docs/workflows/limits "Memory": workflows run with 256MB by default; exceeding it ends
+    // the execution with an Out of Memory error
+    message:
+      `Out of Memory: the execution used ${used === null ? "more than" : `${mb(used)} MB,`} over the workflow ` +
+      `memory of ${hello.memory_mb} MB (V8 heap + ArrayBuffers + other memory outside the heap); hallsim ` +
+      "terminated it",
+    stack: null,
+  };
+}
+
 async function run(id, spec) {
   const handle = await acquire();
   handle.runs += 1;
   const record = new RunRecord(spec);
+  active.add(record);
   const workerInfo = { runs: handle.runs, retired: null };
   let answered = false;
   let guard = null;
@@ -147,7 +207,11 @@ async function run(id, spec) {
     if (answered) return;
     answered = true;
     if (guard) clearTimeout(guard);
-    write({ id, result: record.result(workerInfo) });
+    // what the worker wrote to fd 1 before its last event is read in the same turn of the event loop
+    setImmediate(() => {
+      active.delete(record);
+      write({ id, result: record.result(workerInfo) });
+    });
     if (handle.alive) {
       handle.settledOrDead = new Promise((resolve) => {
         doneSettling = resolve;
@@ -196,6 +260,11 @@ async function run(id, spec) {
       record.apply(event);
       if (event.t === "run_end") {
         answer();
+      } else if (event.t === "memory") {
+        if (answered) return;
+        record.abort("error", outOfMemory(event.used));
+        retire("the run used more memory than allowed");
+        answer();
       } else if (event.t === "crash") {
         record.abort("error", { name: "HarnessError", message: event.message, stack: null });
         retire("the runtime crashed");
@@ -203,6 +272,7 @@ async function run(id, spec) {
       } else if (event.t === "settled") {
         if (!answered) answer();
         settled();
+        handle.children.clear(); // the run's own cleanup (processes.mjs killChildren) has ended them
         if (event.clean) {
           handle.listener = null;
           release(handle);
@@ -214,7 +284,10 @@ async function run(id, spec) {
     died(how) {
       settled();
       if (answered) return;
-      if (how.error) {
+      if (how.error?.code === "ERR_WORKER_OUT_OF_MEMORY") {
+        record.abort("error", outOfMemory(null));
+        retire("the run used more memory than allowed");
+      } else if (how.error) {
         const err = how.error;
         record.abort("error", { name: err.name ?? "Error", message: err.message ?? String(err), stack: err.stack ?? null, code: err.code });
         retire("the worker failed");
@@ -231,7 +304,7 @@ async function run(id, spec) {
       answer();
     },
     output(stream, text) {
-      if (record.output.length < 64000) record.output += text;
+      record.addOutput(text);
     },
   };
   handle.worker.postMessage({ t: "run", run: spec });
@@ -239,32 +312,118 @@ async function run(id, spec) {
   guard = setTimeout(stuck, spec.settings.timeout_ms * spec.settings.time_scale + GRACE_MS);
 }
 
-// --- requests from hallsim ------------------------------------------------------------------------------
+// --- memory of the whole process ----------------------------------------------------------------------------
 
-process.on("uncaughtException", (err) => process.stderr.write(`hallsim node host: ${err?.stack ?? err}\n`));
-
-topUp();
-const lines = createInterface({ input: process.stdin });
-lines.on("line", (line) => {
-  if (!line.trim()) return;
-  let request;
-  try {
-    request = JSON.parse(line);
-  } catch (err) {
-    write({ id: null, error: `not JSON: ${err.message}` });
-    return;
+// A step that allocates in a synchronous loop never lets its worker's own check run (worker.mjs): the host
+// watches the resident size of the process and ends the runs in progress when it passes what they may use.
+let rssBase = 0;
+function watchRss() {
+  if (active.size === 0 || shuttingDown) return;
+  const rss = process.memoryUsage.rss();
+  if (rss <= rssBase + memoryBytes * (active.size + 1)) return;
+  for (const handle of [...all]) {
+    if (handle.listener && !idle.includes(handle)) handle.listener.event({ t: "memory", used: null });
   }
+}
+
+// --- ending ---------------------------------------------------------------------------------------------------
+
+let shuttingDown = false;
+
+function ownSession() {
+  try {
+    const stat = readFileSync("/proc/self/stat", "latin1");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[3]) === process.pid ? process.pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** End every process a step started (their groups, their tag, this session), then this process. */
+function shutdown(code = 0) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  try {
+    for (const handle of all) handle.killChildren();
+    // reading /proc costs milliseconds per hundred processes: only when a step ever started anything
+    if (hello !== null && anySpawned) sweep(`${hello.tag}.`, ownSession());
+  } finally {
+    process.exit(code);
+  }
+}
+
+// a closed stream must never loop: a failed diagnostic ends the host instead of raising again
+process.on("uncaughtException", (err) => {
+  if (shuttingDown) return;
+  if (err?.code === "EPIPE" || err?.code === "ERR_STREAM_DESTROYED" || channel === null) shutdown(70);
+  else diagnose(`uncaught: ${err?.stack ?? err}`);
+});
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, () => shutdown(0));
+process.stdout.on?.("error", () => {});
+process.stderr.on?.("error", () => {});
+
+// --- requests from hallsim --------------------------------------------------------------------------------
+
+function serve(request) {
   const { id, op } = request;
   if (op === "ping") {
     write({ id, result: { version: process.version, pid: process.pid } });
   } else if (op === "run") {
+    write({ id, accepted: true }); // from here on a death of the host is the run's error, never retried
     run(id, request.run).catch((err) => write({ id, error: String(err?.stack ?? err) }));
   } else {
     write({ id, error: `unknown op ${JSON.stringify(op)}` });
   }
+}
+
+function begin(first) {
+  hello = first;
+  memoryBytes = hello.memory_mb * 1048576;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) shutdown(0); // hallsim died and this process was handed to another parent
+  }, PARENT_CHECK_MS).unref();
+  setInterval(watchRss, RSS_CHECK_MS).unref();
+  // fd 1 of this process: what steps write there (fs.writeSync(1), a child with stdio "inherit") comes back
+  // here and goes to the output of the runs in progress
+  const output = new net.Socket({ fd: hello.output_fd, readable: true, writable: false });
+  output.on("data", (chunk) => {
+    const text = chunk.toString("utf8");
+    for (const record of active) record.addOutput(active.size > 1 ? `[written to fd 1 while ${active.size} runs were in progress] ${text}` : text);
+  });
+  output.on("error", () => {});
+  channel = net.connect(hello.channel);
+  channel.on("connect", () => {
+    channel.write(`${JSON.stringify({ hello: hello.key })}\n`);
+    rssBase = process.memoryUsage.rss();
+    topUp();
+  });
+  channel.on("error", () => shutdown(0));
+  channel.on("close", () => shutdown(0));
+  const lines = createInterface({ input: channel });
+  lines.on("line", (line) => {
+    if (!line.trim()) return;
+    let request;
+    try {
+      request = JSON.parse(line);
+    } catch (err) {
+      write({ id: null, error: `not JSON: ${err.message}` });
+      return;
+    }
+    serve(request);
+  });
+}
+
+// stdin: hallsim's hello line, then nothing; it closes when hallsim ends (or dies)
+const stdin = createInterface({ input: process.stdin });
+stdin.once("line", (line) => {
+  try {
+    begin(JSON.parse(line));
+  } catch (err) {
+    process.stderr.write(`hallsim node host: bad hello line: ${err?.message ?? err}\n`);
+    shutdown(64);
+  }
 });
-lines.on("close", async () => {
-  for (const handle of all) handle.killChildren();
-  await Promise.allSettled([...all].map((handle) => handle.worker.terminate()));
-  process.exit(0);
-});
+stdin.on("close", () => shutdown(0));
+process.stdin.on("error", () => shutdown(0));

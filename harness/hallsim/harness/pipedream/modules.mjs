@@ -4,7 +4,6 @@
 // file, and gives stack traces that point at the user's own file and line.
 import vm from "node:vm";
 import { readFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import { createRequire, isBuiltin } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as platform from "./platform.mjs";
@@ -119,7 +118,7 @@ export function createLoader({ platformModule = null } = {}) {
         importModuleDynamically,
       });
     } catch (err) {
-      if (err instanceof SyntaxError) locateSyntaxError(err, source, url, lineOffset);
+      if (err instanceof SyntaxError) markSyntaxError(err, source, url, lineOffset);
       throw err;
     }
   }
@@ -148,32 +147,11 @@ export function createLoader({ platformModule = null } = {}) {
   return { load };
 }
 
-/** vm.SourceTextModule's SyntaxError carries no position; `node --check` finds it as Node itself reports
- * it (file:line, the line, a caret under the column). Only runs when a module does not compile. */
-function locateSyntaxError(err, source, url, lineOffset) {
-  const check = spawnSync(process.execPath, ["--input-type=module", "--check"], {
-    input: source,
-    encoding: "utf8",
-    timeout: 10000,
-  });
-  const match = /^\[stdin\]:(\d+)\r?\n(.*)\r?\n( *)\^/m.exec(check.stderr ?? "");
-  if (!match) return;
-  const line = Number(match[1]) + lineOffset;
-  let code = match[2];
-  let column = match[3].length + 1;
-  if (lineOffset) {
-    // inline code: show the workflow file's own line (indented in the YAML), the caret moved with it
-    try {
-      const own = readFileSync(fileURLToPath(url), "utf8").split(/\r?\n/)[line - 1];
-      if (own !== undefined && own.endsWith(code)) {
-        column += own.length - code.length;
-        code = own;
-      }
-    } catch {
-      // the position stays relative to the step's code
-    }
-  }
-  err.hallsimLocation = { file: displayPath(url), line, column, code };
+/** vm.SourceTextModule's SyntaxError carries no position. Say which module failed (its file, and for inline
+ * code the workflow file's line offset); hallsim finds the position after the run with `node --check`, outside
+ * the execution's time (a check here would block the worker and count against the step's timeout). */
+function markSyntaxError(err, source, url, lineOffset) {
+  err.hallsimSyntax = { file: displayPath(url), line_offset: lineOffset, source };
 }
 
 function displayPath(url) {

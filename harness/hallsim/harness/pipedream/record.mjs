@@ -1,6 +1,8 @@
 // What a run did, assembled by the host from its worker's events (worker.mjs, runtime.mjs); kept in the host
 // so that nothing already recorded is lost when the worker has to be terminated.
 
+const OUTPUT_LIMIT = 64000;
+
 export class RunRecord {
   constructor(run) {
     this.scale = run.settings.time_scale;
@@ -89,6 +91,13 @@ export class RunRecord {
       default:
         break;
     }
+  }
+
+  /** What the run wrote to stdout or stderr (process.stdout, fd 1), kept up to OUTPUT_LIMIT characters. */
+  addOutput(text) {
+    if (this.output.length >= OUTPUT_LIMIT) return;
+    this.output += text.slice(0, OUTPUT_LIMIT - this.output.length);
+    if (this.output.length >= OUTPUT_LIMIT) this.output += "\n[output truncated by hallsim]";
   }
 
   /** The worker stopped answering or died: the step it was running ends with `status`. */

@@ -1,8 +1,14 @@
 // A worker thread that runs workflows for the host, one at a time. It is reused for the next run only
 // while it stays clean (see state.mjs); the host retires it otherwise.
-import { parentPort } from "node:worker_threads";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import http from "node:http";
-import { guardProcessKill, installChildTracking } from "./processes.mjs";
+import {
+  guardProcessKill,
+  installChildTracking,
+  processChanges,
+  setRunTag,
+  snapshotProcess,
+} from "./processes.mjs";
 import { installScaledTimers, real } from "./clock.mjs";
 import { dropConnections, installEgressGuards, stopRecording } from "./egress.mjs";
 import { installStepCapture, lingeringWork, runWorkflow, takeStrayErrors } from "./runtime.mjs";
@@ -46,7 +52,51 @@ function materialiseLazyGlobals() {
   }
 }
 
+// What a step writes to process.stdout or process.stderr goes to the host on the same port as the run's events,
+// so it arrives before the run's end (Node's own stdio of a worker uses a port of its own, with no order
+// between the two).
+function captureStdio() {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.write = function write(chunk, encoding, callback) {
+      const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
+      parentPort.postMessage({ t: "output", text });
+      const done = typeof encoding === "function" ? encoding : callback;
+      if (typeof done === "function") real.setImmediate(done);
+      return true;
+    };
+  }
+}
+
 let baseline;
+let processBaseline;
+let runs = 0;
+
+// Memory per run, in bytes: V8's heap limit (resourceLimits) does not count ArrayBuffers or other memory held
+// outside the heap, so the worker looks at heap + external (which includes ArrayBuffers) while a run is in
+// progress. A step that allocates in one synchronous loop does not let this check run: the host's watch on
+// the whole process (host.mjs) covers that.
+const MEMORY_CHECK_MS = 25;
+
+function memoryUsed() {
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.external;
+}
+
+function watchMemory(limitBytes, emit) {
+  let reported = false;
+  const check = () => {
+    const used = memoryUsed();
+    if (!reported && used > limitBytes) {
+      reported = true;
+      emit({ t: "memory", used, limit: limitBytes });
+    }
+  };
+  const timer = real.setInterval(check, MEMORY_CHECK_MS);
+  return () => {
+    real.clearInterval(timer);
+    check();
+  };
+}
 
 async function start() {
   await warmUp();
@@ -55,18 +105,25 @@ async function start() {
   installEgressGuards();
   installStepCapture();
   installChildTracking((event) => parentPort.postMessage(event));
+  captureStdio();
   guardProcessKill();
   baseline = snapshotRealm();
+  processBaseline = snapshotProcess();
   parentPort.postMessage({ t: "ready" });
 }
 
 parentPort.on("message", async (message) => {
   if (message.t !== "run") return;
   const emit = (event) => parentPort.postMessage(event);
+  runs += 1;
+  setRunTag(`${workerData.tag}.${threadId}.${runs}.`);
+  const stopWatch = watchMemory(workerData.memoryBytes, emit);
   try {
     await runWorkflow(message.run, emit);
   } catch (err) {
     emit({ t: "crash", message: String(err?.stack ?? err) });
+  } finally {
+    stopWatch();
   }
   // After the answer is out: may this worker take another run? First let whatever a step queued run (a promise
   // chain outlives its step), so the check below sees what it did, and a chain that never ends keeps this
@@ -81,6 +138,8 @@ parentPort.on("message", async (message) => {
   const lingering = lingeringWork();
   if (lingering.length) reasons.push(`work still running: ${lingering.join(", ")}`);
   reasons.push(...realmChanges(baseline));
+  const processChanged = processChanges(processBaseline);
+  if (processChanged) reasons.push(processChanged);
   emit({ t: "settled", clean: reasons.length === 0, reasons });
 });
 
