@@ -257,3 +257,43 @@ def test_serve_record_options_are_checked(args: list[str], message: str, tmp_pat
     result = CliRunner().invoke(cli, ["serve", "--port", "0", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "workflow", ["fixtures/pipedream/inline_option_a.yaml", "fixtures/make/gate_break.blueprint.json"]
+)
+def test_support_records_a_customers_hall_once_and_replays_the_gate_against_it(
+    workflow: str, tmp_path: Path
+) -> None:
+    """The support flow in docs/emulator.md: the gate runs once through the recorder against the customer's
+    Hall (here an emulator that denies with the customer's own reason), then against the script alone."""
+    from hallsim.harness import HallEndpoint, load_workflow
+
+    gate = load_workflow(Path(__file__).parents[2] / workflow)
+    script = tmp_path / "customer.hall.yaml"
+    customer = HallEmulator(tokens=(REAL_TOKEN,), default="deny:POLICY_ACME_7: writes need a ticket")
+    with customer, HallEmulator() as recording:
+        Recorder.for_app(recording.app, customer.url, script)
+        # at time scale 1: the proxy's wall time is modelled time (at the default 0.01, Make's 10 s module
+        # timeout is 0.1 s of wall time, less than a round trip through the recorder on a loaded machine)
+        recorded = gate.run(HallEndpoint(recording.url, REAL_TOKEN, recording), settings=REAL_TIME)
+    with HallEmulator(script=script) as replay:
+        replayed = gate.run(HallEndpoint(replay.url, "t", replay), settings=REAL_TIME)
+    assert replayed.outcome == recorded.outcome
+    assert replayed.protected_ran == recorded.protected_ran
+    (before,), (after,) = recorded.hall_requests, replayed.hall_requests
+    assert after.rule == "recorded 1"
+    assert comparable_entry(after) == comparable_entry(before)
+    assert after.response is not None
+    assert after.response["body"]["reason"] == "POLICY_ACME_7: writes need a ticket"
+
+
+REAL_TIME = {"time_scale": 1.0}
+
+
+def comparable_entry(entry: Any) -> tuple[Any, Any]:
+    assert entry.response is not None
+    body = dict(entry.response["body"])
+    body.pop("decision_id")
+    return entry.response["status"], body
