@@ -419,10 +419,9 @@ class Recorder:
             return
         status, answer_headers, body = upstream
         behaviour = answer_behaviour(status, answer_headers, body, request)
-        extra = [
-            (n.encode(), answer_headers[n].encode()) for n in _KEPT_ANSWER_HEADERS[1:] if n in answer_headers
-        ]
-        content_type = answer_headers.get("content-type", "application/octet-stream").encode()
+        # header values as they came (httpx decodes them as latin-1)
+        extra = [(n.encode(), v.encode("latin-1")) for n, v in answer_headers.items() if n != "content-type"]
+        content_type = answer_headers.get("content-type", "application/octet-stream").encode("latin-1")
         await answer(send, entry, status, body, content_type=content_type, extra=extra)
         if behaviour is None:
             self.recording.skip(f"HTTP {status} (the emulator answers 200-599 only)")

@@ -192,10 +192,10 @@ def command(
             replay = f"replay: hallsim serve --script {recorder.path}"
             click.echo(f"  recording: {recorder.url}/api/route -> {recorder.path}   ({replay})")
         page = f"{url}/__hall/" + ("#token=<admin token>" if app.admin.token is not None else "")
-        click.echo(f"  live journal: {page}")
         admin_token = _admin_token_line(app.admin.token, app.admin.generated, bound_port)
         click.echo(
-            f"  admin: {url}/__hall/health, {url}/__hall/journal   token: {admin_token}   (Ctrl-C to stop)"
+            f"  live journal: {page}   admin: {url}/__hall/health, {url}/__hall/journal   "
+            f"token: {admin_token}   (Ctrl-C to stop)"
         )
         server = make_server(app)
         # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
