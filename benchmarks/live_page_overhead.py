@@ -6,7 +6,7 @@ with one page reading the event stream, and with one page that has stopped readi
 The emulator runs as `hallsim serve` in its own process, the load comes from emulator_throughput.py's
 generator (wrk when installed, else Python processes), the pages are raw sockets in this process: the reading
 one drains the stream in a thread, the stalled one sends its request and never reads (its socket buffers fill,
-its queue fills, the emulator drops it). Rounds alternate between the cases: the machine is shared.
+nothing waits for it). Rounds alternate between the cases: the machine is shared.
 """
 
 from __future__ import annotations

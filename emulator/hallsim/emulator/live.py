@@ -3,10 +3,10 @@
     GET /__hall/         the page (live.html next to this file: one static file, inline JS and CSS, no build
                          step, nothing fetched from elsewhere; its Content-Security-Policy allows only its own
                          script and calls to this emulator)
-    GET /__hall/events   text/event-stream: `snapshot` (the journal as it is), then `entry` for every request
-                         when it arrives and again when it is answered (the page keeps the last version per
-                         seq), `cleared` when the journal is emptied, `dropped` when this page fell too far
-                         behind (it reconnects and gets a fresh snapshot); a comment line every 15 s keeps
+    GET /__hall/events   text/event-stream: `snapshot` (the newest journal entries), then `entry` for each
+                         new request and again when a request that was waiting is answered (the page keeps
+                         the last version per seq), `skipped` when more arrived between two pushes than one
+                         push carries, `cleared` when the journal is emptied; a comment line every 15 s keeps
                          the connection alive
 
 The events go through the admin API like every `/__hall/` call, so its guard applies; the page sends the
@@ -15,8 +15,12 @@ address bar) as `Authorization: Bearer`, reads the stream with `fetch` (EventSou
 changes rules with `Content-Type: application/json` calls. What it shows is `JournalEntry.to_dict()`, masked
 as the journal masks it.
 
-The request path pays nothing for this when no page is open (one truth test), and one `put_nowait` per open
-page when one is: a page whose queue is full (it reads too slowly) is dropped, never waited for.
+Cost to the request path: the journal is the only buffer. A request only wakes the open pages (an
+`asyncio.Event` set, once, however many requests come); each page's stream then reads what is new from the
+journal at its own pace: at most one push every `PACE` seconds of at most `MAX_PER_PUSH` entries, so
+serialising entries (masking them, JSON) costs a bounded amount per page whatever the load, and a page that
+reads slowly, or not at all, makes nothing wait and nothing pile up. Stopping the server ends every stream,
+a stalled one included (its connection is aborted).
 """
 
 from __future__ import annotations
@@ -38,73 +42,70 @@ if TYPE_CHECKING:
     from hallsim.emulator.app import HallApp
     from hallsim.emulator.journal import JournalEntry
 
-#: events a page may have waiting before it is dropped (a journal's worth of answers at full speed is fine)
-QUEUE_SIZE = 1024
+#: seconds between two pushes to one page (a request shows on the page within about this long)
+PACE = 0.1
+#: entries one push carries at most (the newest); older ones are counted in a `skipped` event
+MAX_PER_PUSH = 200
+#: entries the first event carries at most (the page shows 500 rows)
+MAX_SNAPSHOT = 500
 #: seconds between keep-alive comments on an idle stream
 HEARTBEAT = 15.0
 _PAGE = Path(__file__).with_name("live.html")
-_CLOSE = "close"
-#: events taken from the queue for one write
-_BATCH = 256
 
 
 @dataclass(eq=False)
 class Subscription:
-    """One open page: its queue on the server's event loop, and whether it fell behind."""
+    """One open page: what wakes its stream, and what happened that the journal does not say."""
 
     loop: asyncio.AbstractEventLoop
     thread: int
-    queue: asyncio.Queue[tuple[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    dropped: bool = False
-    #: the page's connection (served by the emulator's own protocol, _transport.py): closed when it is dropped
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the page's connection (served by the emulator's own protocol, _transport.py), aborted at shutdown
     transport: asyncio.BaseTransport | None = None
+    #: next_seq when the journal was last emptied, until the stream has said so
+    cleared: int | None = None
+    closed: bool = False
 
-    def offer(self, item: tuple[str, Any]) -> None:
+    def poke(self) -> None:
         if threading.get_ident() == self.thread:
-            self._put(item)
-        elif not self.loop.is_closed():  # from another thread (HallEmulator's setters): hand it to the loop
+            if not self.wake.is_set():
+                self.wake.set()
+        elif not self.loop.is_closed():  # from another thread (HallEmulator's methods): through the loop
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                self.loop.call_soon_threadsafe(self._put, item)
-
-    def _put(self, item: tuple[str, Any]) -> None:
-        if self.dropped:
-            return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            # the stream notices at its next read and ends with `dropped`; when it is stuck writing to a page
-            # that stopped reading, dropping the connection frees it (and the server's shutdown with it);
-            # abort, not close: close() would wait for the unsent events to drain first
-            self.dropped = True
-            abort = getattr(self.transport, "abort", None)  # uvloop's transports are no asyncio.Transport
-            if abort is not None:
-                abort()
+                self.loop.call_soon_threadsafe(self.wake.set)
 
 
 class JournalFeed:
-    """Open pages and what is pushed to them. `publish` never blocks and never raises."""
+    """The open pages. `publish` never blocks, never raises and costs the same under any load."""
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
-        self.dropped = 0
 
     @property
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
     def publish(self, entry: JournalEntry) -> None:
+        """A request arrived or was answered: wake the pages (they read the journal themselves)."""
         if self._subscriptions:
             for subscription in tuple(self._subscriptions):
-                subscription.offer(("entry", entry))
+                subscription.poke()
 
     def cleared(self, next_seq: int) -> None:
         for subscription in tuple(self._subscriptions):
-            subscription.offer(("cleared", next_seq))
+            subscription.cleared = next_seq
+            subscription.poke()
 
     def close(self) -> None:
         """End every stream (the server is stopping: an open page must not hold up its shutdown)."""
         for subscription in tuple(self._subscriptions):
-            subscription.offer((_CLOSE, None))
+            subscription.closed = True
+            subscription.poke()
+            abort = getattr(subscription.transport, "abort", None)  # uvloop's are no asyncio.Transport
+            if abort is not None and not subscription.loop.is_closed():
+                # a stream stuck writing to a page that stopped reading only ends with its connection
+                with contextlib.suppress(RuntimeError):
+                    subscription.loop.call_soon_threadsafe(abort)
 
     def subscribe(self, transport: asyncio.BaseTransport | None = None) -> Subscription:
         subscription = Subscription(asyncio.get_running_loop(), threading.get_ident(), transport=transport)
@@ -113,13 +114,15 @@ class JournalFeed:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
-        if subscription.dropped:
-            self.dropped += 1
 
 
 def _event(kind: str, data: Any) -> bytes:
     # one `data:` line: json.dumps escapes newlines, so an entry never splits the event
     return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n".encode()
+
+
+def _waiting(entry: JournalEntry) -> bool:
+    return entry.status is None and entry.fault is None
 
 
 async def event_stream(hall: HallApp, transport: asyncio.BaseTransport | None = None) -> AsyncIterator[bytes]:
@@ -128,43 +131,47 @@ async def event_stream(hall: HallApp, transport: asyncio.BaseTransport | None = 
     subscription = feed.subscribe(transport)
     try:
         yield b"retry: 1000\n\n"
-        snapshot = [entry.to_dict() for entry in hall.journal.entries()]
-        yield _event("snapshot", {"entries": snapshot, "next_seq": hall.journal.next_seq})
+        entries = hall.journal.entries()[-MAX_SNAPSHOT:]
+        sent = hall.journal.next_seq - 1
+        #: entries sent while they were still waiting for their answer: sent again once answered
+        waiting = {e.seq: e for e in entries if _waiting(e)}
+        snapshot = [e.to_dict() for e in entries]
+        yield _event("snapshot", {"entries": snapshot, "next_seq": sent + 1})
         while True:
-            if subscription.dropped:
-                yield _event("dropped", {"queue_size": QUEUE_SIZE})
-                return
             try:
-                first = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT)
+                await asyncio.wait_for(subscription.wake.wait(), HEARTBEAT)
             except asyncio.TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
-            batch = [first]
-            while len(batch) < _BATCH and not subscription.queue.empty():
-                batch.append(subscription.queue.get_nowait())
-            chunk, closed = _render(batch)
-            if chunk:
-                yield chunk
-            if closed:
+            subscription.wake.clear()
+            if subscription.closed:
                 return
+            out: list[bytes] = []
+            if subscription.cleared is not None:
+                out.append(_event("cleared", {"next_seq": subscription.cleared}))
+                subscription.cleared = None
+                waiting.clear()
+            new = hall.journal.since(sent + 1)
+            if new:
+                sent = new[-1].seq
+            if len(new) > MAX_PER_PUSH:
+                out.append(
+                    _event("skipped", {"count": len(new) - MAX_PER_PUSH, "upto": new[-MAX_PER_PUSH - 1].seq})
+                )
+                new = new[-MAX_PER_PUSH:]
+            for seq, entry in list(waiting.items()):
+                if not _waiting(entry):
+                    out.append(_event("entry", entry.to_dict()))
+                    del waiting[seq]
+            for entry in new:
+                out.append(_event("entry", entry.to_dict()))
+                if _waiting(entry) and len(waiting) < MAX_SNAPSHOT:
+                    waiting[entry.seq] = entry
+            if out:
+                yield b"".join(out)
+            await asyncio.sleep(PACE)  # the page's pace, whatever the load
     finally:
         feed.unsubscribe(subscription)
-
-
-def _render(batch: list[tuple[str, Any]]) -> tuple[bytes, bool]:
-    """One write for what is waiting; an entry pushed twice (arrived, then answered) is serialised once, at
-    its last position. Returns the bytes and whether the stream must end."""
-    last = {id(item): i for i, (kind, item) in enumerate(batch) if kind == "entry"}
-    out: list[bytes] = []
-    for i, (kind, item) in enumerate(batch):
-        if kind == _CLOSE:
-            return b"".join(out), True
-        if kind == "entry":
-            if last[id(item)] == i:
-                out.append(_event("entry", item.to_dict()))
-        else:
-            out.append(_event(kind, {"next_seq": item}))
-    return b"".join(out), False
 
 
 @lru_cache(maxsize=1)
