@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 PACE = 0.1
 #: entries one push carries at most (the newest); older ones are counted in a `skipped` event
 MAX_PER_PUSH = 200
+#: entries serialised between two chances for requests to run
+_SLICE = 10
 #: entries the first event carries at most (the page shows 500 rows)
 MAX_SNAPSHOT = 500
 #: seconds between keep-alive comments on an idle stream
@@ -135,7 +137,11 @@ async def event_stream(hall: HallApp, transport: asyncio.BaseTransport | None = 
         sent = hall.journal.next_seq - 1
         #: entries sent while they were still waiting for their answer: sent again once answered
         waiting = {e.seq: e for e in entries if _waiting(e)}
-        snapshot = [e.to_dict() for e in entries]
+        snapshot = []
+        for count, entry in enumerate(entries, 1):
+            snapshot.append(entry.to_dict())
+            if count % _SLICE == 0:
+                await asyncio.sleep(0)
         yield _event("snapshot", {"entries": snapshot, "next_seq": sent + 1})
         while True:
             try:
@@ -163,10 +169,12 @@ async def event_stream(hall: HallApp, transport: asyncio.BaseTransport | None = 
                 if not _waiting(entry):
                     out.append(_event("entry", entry.to_dict()))
                     del waiting[seq]
-            for entry in new:
+            for count, entry in enumerate(new, 1):
                 out.append(_event("entry", entry.to_dict()))
                 if _waiting(entry) and len(waiting) < MAX_SNAPSHOT:
                     waiting[entry.seq] = entry
+                if count % _SLICE == 0:
+                    await asyncio.sleep(0)  # let requests in between: a push never holds the loop for long
             if out:
                 yield b"".join(out)
             await asyncio.sleep(PACE)  # the page's pace, whatever the load
