@@ -184,3 +184,17 @@ def test_matrix_behaviours_cover_every_distinct_failure() -> None:
         "close",
     }
     assert expected <= {b.kind for b in kinds}
+
+
+def test_cached_answers_keep_each_behaviours_own_fields(hall: Any, http: Any) -> None:
+    """The same body answered by behaviours with and without fixed decision fields, in both orders: each
+    answer has its own hash, reason and a fresh id (answers are encoded once per body and behaviour)."""
+    from hallsim.emulator import GUIDE_REQUEST, artifact_hash
+
+    fixed = {"behaviour": "allow", "artifact_hash": "f" * 64}
+    hall.set_rules([{"respond": [fixed, "allow", "deny:first", "deny:second", "allow"], "after": "last"}])
+    answers = [http.post("/api/route", json=GUIDE_REQUEST).json() for _ in range(6)]
+    assert [a["artifact_hash"] for a in answers] == ["f" * 64] + [artifact_hash(GUIDE_REQUEST)] * 5
+    assert [a.get("reason") for a in answers] == [None, None, "first", "second", None, None]
+    assert len({a["decision_id"] for a in answers}) == 6
+    assert [e.decision["decision_id"] for e in hall.journal()] == [a["decision_id"] for a in answers]

@@ -164,14 +164,14 @@ def test_a_token_the_hall_refused_is_masked_too(hall: HallEmulator) -> None:
 def test_the_journal_is_bounded_in_bytes_and_marks_what_it_cut() -> None:
     journal = Journal(size=1000, max_bytes=16_000)
     first = journal.record(0.0, "POST", "/api/route", [(b"x-big", b"v" * 5000)])
-    first.keep_body(b"b" * 5000)
+    journal.keep_body(first, b"b" * 5000)
     record = first.to_dict()
     assert {"field": "body", "bytes": 5000} in record["truncated"]
     assert {"field": "header x-big", "bytes": 5000} in record["truncated"]
     assert record["body"].endswith("...[truncated]")
     assert len(record["body"]) < 1200
     for _ in range(200):
-        journal.record(0.0, "POST", "/api/route", []).keep_body(b"{}" * 50)
+        journal.keep_body(journal.record(0.0, "POST", "/api/route", []), b"{}" * 50)
     assert journal.used_bytes <= 16_000
     assert first not in journal.entries()
     assert journal.entries()[-1].seq == 201

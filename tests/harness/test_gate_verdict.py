@@ -21,8 +21,6 @@ from hallsim.harness.verdict import exit_status, judge_run, overall_line, parse_
 from .conftest import GATE_IGNORE, OPTION_A, PIPEDREAM, WriteScenario
 from .records import entry, hall_call, record
 
-pytest_plugins = ["pytester"]
-
 ROOT = Path(__file__).resolve().parents[2]
 BREAK = ROOT / "fixtures" / "make" / "gate_break.blueprint.json"
 COMPONENT = PIPEDREAM / "component.yaml"

@@ -35,7 +35,7 @@ def pool() -> EmulatorPool:
     ],
 )
 def test_the_rule(ran: bool, allowed: bool, verdict: str) -> None:
-    # issue 6: the protected action may run only after a well-formed allow
+    # verdict.py: the protected action may run only after a well-formed allow
     assert judge(ran, allowed) == verdict
 
 

@@ -9,8 +9,6 @@ import pytest
 
 from .conftest import GATE_IGNORE, OPTION_A
 
-pytest_plugins = ["pytester"]
-
 PASSING = f"""
 workflow: {OPTION_A}
 hall: deny

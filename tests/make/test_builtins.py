@@ -452,3 +452,39 @@ def test_nested_iterators_and_chained_aggregators_as_public_exports_chain_them(r
     run = replay(flow, event={"event": "complete", "segments": segments})
     assert _mapper(run, 2) == [{"n": 2, "all": "Ann: hi there | Bob: hello"}]  # one bundle reaches module 2
     assert executed(run).count(22) == 2  # once per segment
+
+
+def test_group_by_gives_one_bundle_per_value(replay: Replay) -> None:
+    flow = [
+        webhook(),
+        action(2, "builtin:BasicFeeder", {"array": "{{1.orders}}"}),
+        action(
+            3,
+            "builtin:BasicAggregator",
+            {"id": "{{2.id}}"},
+            parameters={"feeder": 2, "groupBy": "{{2.country}}"},
+        ),
+        action(4, mapper={"country": "{{3.__IMTKEY__}}", "n": "{{length(3.array)}}"}),
+    ]
+    orders = [{"id": 1, "country": "CZ"}, {"id": 2, "country": "DE"}, {"id": 3, "country": "CZ"}]
+    run = replay(flow, event={"orders": orders})
+    assert _mapper(run, 4) == [{"country": "CZ", "n": 2}, {"country": "DE", "n": 1}]
+
+
+@pytest.mark.parametrize(("stop", "ran"), [(False, True), (True, False)])
+def test_stop_processing_after_an_empty_aggregation(replay: Replay, stop: bool, ran: bool) -> None:
+    flow = [
+        webhook(),
+        action(2, "builtin:BasicFeeder", {"array": "{{1.items}}"}),
+        action(
+            3,
+            "util:TextAggregator",
+            {"value": "{{2.value}}"},
+            parameters={"feeder": 2, "stopProcessingOnEmpty": stop},
+        ),
+        action(4, mapper={"t": "{{3.text}}"}),
+    ]
+    run = replay(
+        flow, event={"items": []}, settings={"make.aggregator.no_bundles": "none" if not stop else "empty"}
+    )
+    assert (4 in executed(run)) is ran  # the export's own setting wins over make.aggregator.no_bundles

@@ -230,13 +230,19 @@ def test_the_filter_kinds_disagree_when_denied_is_missing(
 
 
 def test_the_component_sees_no_environment_by_default_and_calls_the_guides_default_url(run_workflow) -> None:
+    """localhost:8765 is not the run's Hall: the stub service takes the call and, by its default, refuses it
+    (on Pipedream nothing of yours listens on the platform's localhost)."""
     run = run_workflow(COMPONENT, "allow")
     gate = run.step("pyhall_gate")
     assert run.settings["action_env"] == "none"
     assert run.outcome == "errored"
-    assert "localhost:8765" in gate.error["cause"]["message"]
+    assert gate.error["message"] == "fetch failed"
     assert gate.http[0]["url"] == "http://localhost:8765/api/route"
     assert run.hall_requests == []
+    [call] = run.stub_calls
+    assert (call.unit, call.method, call.url) == ("pyhall_gate", "POST", "http://localhost:8765/api/route")
+    assert call.refused
+    assert "loopback" in str(call.detail)
 
 
 def test_the_component_with_the_workflow_environment_gates_on_the_hall(run_workflow) -> None:

@@ -25,8 +25,8 @@ STEP = "    source: 'export default defineComponent({ run() {} })'\n"
     ("text", "expected"),
     [
         ("steps: [\n", r"wf.yaml:\d+: not valid YAML"),
-        ("name: x\n", r"wf.yaml:1: steps: Field required"),
-        ("steps: []\n", r"wf.yaml:1: steps: List should have at least 1 item"),
+        ("name: x\n", r"wf.yaml:1: steps: missing; this field is required"),
+        ("steps: []\n", r"wf.yaml:1: steps: list should have at least 1 item"),
         (
             "steps:\n  - name: a\n" + STEP + "    colour: red\n",
             r"wf.yaml:4: steps\[0\]\.colour: unknown field",
@@ -70,7 +70,7 @@ def test_a_missing_workflow_file_is_named(tmp_path: Path) -> None:
     ("settings", "expected"),
     [
         ({"colour": "red"}, r"run settings: setting colour: unknown setting; known settings: action_env, "),
-        ({"time_scale": "fast"}, r"setting time_scale: .*number.*got 'fast'"),
+        ({"time_scale": "fast"}, r'setting time_scale: .*number.*got "fast"'),
         ({"time_scale": 0}, r"setting time_scale: .*greater than 0"),
         ({"timeout_s": 751}, r"setting timeout_s: .*750"),
         ({"action_env": "some"}, r"setting action_env: .*'none' or 'workflow'"),

@@ -32,7 +32,7 @@ def _builtins_only(monkeypatch):
 
 
 def test_every_key_of_a_synced_workflow_reaches_the_steps(run_workflow) -> None:
-    run = run_workflow(EVERY_KEY)
+    run = run_workflow(EVERY_KEY, time_scale=TIME_SCALE * 10)  # seven steps: a 3 s wall budget
     assert run.outcome == "completed"
     inputs = run.step("check_inputs").exports
     assert inputs == {

@@ -5,6 +5,7 @@ only when it runs, so `hallsim serve` starts fast."""
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import click
@@ -80,5 +81,8 @@ def main() -> None:
     """The `hallsim` executable: a signal ends any command with 128 + its number (cli/_signals.py)."""
     from hallsim.cli import _signals
 
+    # the hallsim program puts a replay in a loopback-only network namespace when the OS allows it
+    # (hallsim.harness.netns); in-process callers (tests, CliRunner) keep their own network unless they ask
+    os.environ.setdefault("HALLSIM_NETNS", "auto")
     with _signals.guarded():
         cli()

@@ -1,7 +1,7 @@
 """Ctrl-C and SIGTERM: every command ends the same way, with an exit status no verdict uses.
 
 - SIGINT (Ctrl-C) exits 130, SIGTERM 143, SIGHUP 129 (128 + the signal number, as shells report a process
-  that a signal ended), never 0, 1 or 2, the codes that carry a verdict;
+  that a signal ended), never 0-3, the codes that carry a verdict;
 - before it exits, hallsim ends every Node host it started (they end the processes their steps started) and
   prints to stderr what had finished (commands report finished items with `note_finished`);
 - a second signal while that happens is ignored: the clean-up takes a fraction of a second.

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from hallsim.emulator import _transport
 from hallsim.emulator.behaviours import ALLOW, DEFAULT_DENY_REASON, Behaviour
-from hallsim.emulator.contract import decision
+from hallsim.emulator.contract import artifact_hash, decision, new_decision_id
 from hallsim.emulator.journal import JournalEntry
 
 if TYPE_CHECKING:
-    from hallsim.emulator.app import HallApp
+    from hallsim.emulator.app import HallApp, ParsedRequest
 
 _JSON = b"application/json"
 
@@ -83,6 +83,38 @@ async def drop_connection(scope: Any, receive: Any, how: str) -> None:
         await asyncio.wait_for(_transport.wait_disconnect(receive), 5.0)
 
 
+_ID_PREFIX = b'{"decision_id": "'
+#: stands for the decision id in a cached answer: same length as any UUID, replaced on every answer
+_PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def _cached_decision(
+    behaviour: Behaviour, body: Mapping[str, Any], parsed: ParsedRequest
+) -> tuple[bytes, dict[str, Any]]:
+    """The answer of an allow/deny with a generated decision id, encoded once per body and behaviour: what
+    follows the id, and the decision without it. Only the id changes from one answer to the next."""
+    key = behaviour.spec  # a cached string: cheaper to hash than the frozen dataclass
+    cached = parsed.answers.get(key)
+    if cached is None:
+        if behaviour.artifact_hash is None and parsed.hash is None:
+            parsed.hash = artifact_hash(body)
+        denied = behaviour.kind == "deny"
+        template = decision(
+            body,
+            denied=denied,
+            reason=(behaviour.reason or DEFAULT_DENY_REASON) if denied else None,
+            decision_id=_PLACEHOLDER_ID,
+            hash_=behaviour.artifact_hash or parsed.hash,
+            species=behaviour.selected_worker_species_id,
+        )
+        encoded = json.dumps(template).encode()
+        assert encoded.startswith(_ID_PREFIX + _PLACEHOLDER_ID.encode())
+        cached = (encoded[len(_ID_PREFIX) + len(_PLACEHOLDER_ID) :], template)
+        if len(parsed.answers) < 64:
+            parsed.answers[key] = cached
+    return cached
+
+
 async def perform(
     app: HallApp,
     behaviour: Behaviour,
@@ -91,9 +123,18 @@ async def perform(
     scope: Any,
     receive: Any,
     send: Any,
+    parsed: ParsedRequest | None = None,
 ) -> None:
     kind = behaviour.kind
     if kind in ("allow", "deny"):
+        if parsed is not None and behaviour.decision_id is None:
+            rest, template = _cached_decision(behaviour, body, parsed)
+            issued_id = new_decision_id()
+            issued = template.copy()
+            issued["decision_id"] = issued_id
+            entry.decision = issued
+            await answer(send, entry, 200, _ID_PREFIX + issued_id.encode() + rest)
+            return
         issued = decision_for(behaviour, body, denied=kind == "deny")
         entry.decision = issued
         await answer(send, entry, 200, json.dumps(issued).encode())
@@ -116,7 +157,7 @@ async def perform(
     elif kind == "slow":
         outcome = await app.hold(receive, (behaviour.delay or 0.0) * app.time_scale)
         if outcome == "elapsed":
-            await perform(app, behaviour.then or ALLOW, body, entry, scope, receive, send)
+            await perform(app, behaviour.then or ALLOW, body, entry, scope, receive, send, parsed)
         else:
             entry.fault = "client_gone" if outcome == "disconnected" else "server_stopped"
             if outcome == "released":

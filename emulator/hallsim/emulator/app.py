@@ -21,6 +21,7 @@ requests only; script `http-401`, `http-422` etc. to see how a gate handles thos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -90,6 +91,8 @@ class HallApp:
         #: exceptions the emulator raised while answering (bugs in hallsim), oldest first
         self.errors: list[Exception] = []
         self.admin = AdminGuard(admin_token)
+        #: parsed and validated bodies by their bytes (cleared when the settings validation reads change)
+        self._parsed: dict[bytes, ParsedRequest] = {}
         self.masker.add(admin_token)
         self._lock = threading.Lock()
         self._held: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
@@ -101,6 +104,7 @@ class HallApp:
         self.time_scale = check_time_scale(time_scale)
         self.book = RuleBook(tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules)))
         self.default = self._checked(parse_behaviour(default), "default")
+        self._default_selection = Selection(self.default)
         self._initial = self._configuration()
         self._admin: Callable[..., Any] | None = None
         #: called with each /api/route journal entry once it is answered (`hallsim serve --log`)
@@ -163,6 +167,16 @@ class HallApp:
     def capability_ids(self, value: str) -> None:
         # the check is chosen here, once, so the request path does no lookup
         self._capability_ids = CAPABILITY_IDS[check_capability_ids(value)]
+        self._parsed = {}
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        return self._envs
+
+    @envs.setter
+    def envs(self, envs: tuple[str, ...]) -> None:
+        self._envs = envs
+        self._parsed = {}  # validation depends on the accepted envs
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -171,6 +185,8 @@ class HallApp:
     @tokens.setter
     def tokens(self, tokens: tuple[str, ...]) -> None:
         self._tokens = tokens
+        #: Authorization values already found to carry an accepted token
+        self._accepted: set[bytes] = set()
         self.masker.update(tokens)
 
     def set_tokens(self, tokens: Iterable[str]) -> None:
@@ -222,6 +238,7 @@ class HallApp:
         with self._lock:
             self.tokens, self.envs, self.time_scale, self.max_body = tokens, envs, scale, max_body
             self._capability_ids = capability_ids
+            self._parsed = {}
             self.default, self.policy = default, policy
             self.book = RuleBook(rules)
         self.journal.clear()
@@ -243,8 +260,14 @@ class HallApp:
         )
 
     def select(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Selection:
+        book = self.book
+        if not book.rules:  # nothing to count or draw: no lock, and the same Selection every time
+            selection = self._default_selection
+            if selection.behaviour is not self.default:
+                selection = self._default_selection = Selection(self.default)
+            return selection
         with self._lock:
-            return self.book.select(body, headers, self.default)
+            return book.select(body, headers, self.default)
 
     # held requests (timeout, slow) ----------------------------------------------------------------------
     @property
@@ -284,23 +307,14 @@ class HallApp:
                 await _lifespan(receive, send)
             return
         path = scope["path"]
-        entry: JournalEntry | None = None
+        if path == ROUTE_PATH:  # the hot path: raw ASGI, no routing layer in front
+            await self._route(scope, receive, send)
+            return
         sent = _Sent(send)
+        entry: JournalEntry | None = None
         try:
             if sum(len(n) + len(v) for n, v in scope["headers"]) > self.max_header_bytes:
-                await self._too_large_headers(scope, receive, sent)
-            elif path == ROUTE_PATH:
-                entry = self.journal.record(
-                    time.time(), scope["method"], ROUTE_PATH, scope["headers"], scope.get("query_string", b"")
-                )
-                self.feed.publish(entry)
-                if self.recorder is not None:
-                    await self.recorder.handle(self, entry, scope, receive, sent)
-                else:
-                    await self._handle(entry, scope, receive, sent)
-                self.feed.publish(entry)
-                if self.on_request is not None:
-                    self.on_request(entry)
+                await self._too_large_headers(receive, sent)
             elif path.startswith(ADMIN_PREFIX) or path == "/openapi.json":
                 await self._admin_call(scope, receive, sent)
             else:
@@ -308,32 +322,65 @@ class HallApp:
                     time.time(), scope["method"], path, scope["headers"], scope.get("query_string", b"")
                 )
                 await drain(receive)
-                await answer(
-                    sent,
-                    entry,
-                    404,
-                    error_body("not_found", f"no such endpoint {path}; gates call POST {ROUTE_PATH}"),
-                )
+                detail = f"no such endpoint {path}; gates call POST {ROUTE_PATH}"
+                await answer(sent, entry, 404, error_body("not_found", detail))
+                self.journal.settle(entry)
                 self.feed.publish(entry)
         except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
-            await self._emulator_failed(err, entry, sent)
+            await self._emulator_failed(err, entry, sent, sent.started)
 
-    async def _emulator_failed(self, err: Exception, entry: JournalEntry | None, sent: _Sent) -> None:
+    async def _route(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = scope["headers"]
+        authorization = length = None
+        size = 0
+        for name, value in headers:
+            size += len(name) + len(value)
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+        if size > self.max_header_bytes:
+            await self._too_large_headers(receive, send)
+            return
+        journal = self.journal
+        entry = journal.record(
+            time.time(), scope["method"], ROUTE_PATH, headers, scope.get("query_string", b""), size
+        )
+        self.feed.publish(entry)
+        try:
+            if self.recorder is not None:
+                await self.recorder.handle(self, entry, scope, receive, send)
+            else:
+                await self._handle(entry, scope, receive, send, authorization, length)
+        except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
+            # answer() records the status before it sends: a status means the client may have part of it
+            await self._emulator_failed(err, entry, send, entry.status is not None)
+        journal.settle(entry)
+        self.feed.publish(entry)
+        if self.on_request is not None:
+            self.on_request(entry)
+
+    async def _emulator_failed(
+        self, err: Exception, entry: JournalEntry | None, send: Any, started: bool
+    ) -> None:
         self.errors.append(err)
         described = f"{type(err).__name__}: {err}"
         if entry is not None:
             entry.emulator_error = described
-        if sent.started:
+        if started:
             return  # part of an answer went out already: the client sees a broken answer, the test the error
         detail = (
             f"the hallsim emulator failed while answering ({self.masker.mask_text(described)}); this is a "
             "bug in hallsim, not an answer of the Hall: the gate's verdict for this request cannot be trusted"
         )
         payload = error_body("emulator_error", detail)
-        if entry is not None:
-            await answer(sent, entry, 500, payload, close=True)
-        else:
-            await _send_plain(sent, 500, payload)
+        # the failure may have left the connection unable to take an answer (a start already sent by a
+        # lower layer, a connection dropped): the error is recorded either way, and re-raised in the test
+        with contextlib.suppress(Exception):
+            if entry is not None:
+                await answer(send, entry, 500, payload, close=True)
+            else:
+                await _send_plain(send, 500, payload)
 
     async def _admin_call(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["path"] != "/openapi.json":
@@ -355,58 +402,78 @@ class HallApp:
             self._admin = admin_app(self)
         await self._admin(scope, _replay(raw, receive), send)
 
-    async def _too_large_headers(self, scope: Any, receive: Any, send: Any) -> None:
+    async def _too_large_headers(self, receive: Any, send: Any) -> None:
         # RFC 6585 section 5: 431 Request Header Fields Too Large; not journalled (it would keep the headers)
         limit = f"at most {self.max_header_bytes} bytes of header names and values"
         await drain(receive)
         await _send_plain(send, 431, error_body("headers_too_large", f"expected {limit}"))
 
-    async def _handle(self, entry: JournalEntry, scope: Any, receive: Any, send: Any) -> None:
-        headers = scope["headers"]
+    async def _handle(
+        self,
+        entry: JournalEntry,
+        scope: Any,
+        receive: Any,
+        send: Any,
+        authorization: bytes | None,
+        length: bytes | None,
+    ) -> None:
         if scope["method"] != "POST":
             await drain(receive)
             body = error_body("method_not_allowed", f"{ROUTE_PATH} takes POST; got {scope['method']}")
             await answer(send, entry, 405, body, extra=[(b"allow", b"POST")])
             return
-        authorization = length = None
-        for name, value in headers:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-length":
-                length = value
         problem = self._auth_problem(authorization)
         if problem is not None:
             status, payload = problem
             extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            raw = await self._read_body(receive, length)
+            raw = await _read_limited(receive, length, self.max_body)
             entry.keep_body(raw)  # journalled, so a developer sees it
             await answer(send, entry, status, payload, extra=extra, close=raw is None)
             return
-        raw = await self._read_body(receive, length)
+        raw = await _read_limited(receive, length, self.max_body)
         if raw is None:
             limit = f"a body of at most {self.max_body} bytes"
             await answer(send, entry, 413, error_body("payload_too_large", f"expected {limit}"), close=True)
             return
         entry.keep_body(raw)
-        try:
-            body = parse_json(raw)
-        except JSONProblem as err:
-            await answer(send, entry, 400, error_body("invalid_json", f"the body is not JSON: {err}"))
+        parsed = self._parsed.get(raw)
+        if parsed is None:
+            try:
+                parsed = self._parse(raw)
+            except JSONProblem as err:
+                await answer(send, entry, 400, error_body("invalid_json", f"the body is not JSON: {err}"))
+                return
+        if parsed.refusal is not None:
+            await answer(send, entry, 422, parsed.refusal)
             return
-        problems = validate_route_request(body, self.envs, self._capability_ids)
-        if problems:
-            detail = "; ".join(str(p) for p in problems)
-            payload = error_body("invalid_request", detail, problems=[p.to_dict() for p in problems])
-            await answer(send, entry, 422, payload)
-            return
-        book_headers = _header_map(headers) if self.book.needs_headers else {}
+        body = parsed.body
+        book_headers = _header_map(scope["headers"]) if self.book.needs_headers else {}
         selection = self.select(body, book_headers)
         entry.rule, entry.rule_index = selection.label, selection.index
-        entry.behaviour = selection.behaviour.spec
-        await perform(self, selection.behaviour, body, entry, scope, receive, send)
+        behaviour = selection.behaviour
+        entry.behaviour = behaviour.spec
+        await perform(self, behaviour, body, entry, scope, receive, send, parsed)
+
+    def _parse(self, raw: bytes) -> ParsedRequest:
+        """Parse and validate a body, remembering the outcome for the next request with the same bytes
+        (gates send the same few bodies again and again): the same bytes always give the same answer."""
+        body = parse_json(raw)
+        problems = validate_route_request(body, self.envs, self._capability_ids)
+        refusal = None
+        if problems:
+            detail = "; ".join(str(p) for p in problems)
+            refusal = error_body("invalid_request", detail, problems=[p.to_dict() for p in problems])
+        parsed = ParsedRequest(body, refusal)
+        cache = self._parsed
+        if len(cache) >= _PARSED_CACHE:
+            cache.clear()
+        cache[raw] = parsed
+        return parsed
 
     def _auth_problem(self, authorization: bytes | None) -> tuple[int, bytes] | None:
         # hall-contract.md "Request": `Authorization: Bearer <HALL_SESSION_TOKEN>`
+        if authorization is not None and authorization in self._accepted:
+            return None
         if authorization is None:
             return 401, error_body(
                 "missing_token", "no Authorization header; expected `Authorization: Bearer <token>`"
@@ -417,10 +484,9 @@ class HallApp:
             return 401, error_body("malformed_authorization", "expected `Authorization: Bearer <token>`")
         if token not in self.tokens:
             return 403, error_body("unknown_token", "the bearer token is not one this Hall accepts")
+        if len(self._accepted) < 64:  # the same header comes on every request of a gate
+            self._accepted.add(authorization)
         return None
-
-    async def _read_body(self, receive: Any, length: bytes | None) -> bytes | None:
-        return await _read_limited(receive, length, self.max_body)
 
 
 async def _read_limited(receive: Any, length: bytes | None, limit: int) -> bytes | None:
@@ -457,6 +523,23 @@ def _replay(raw: bytes, receive: Any) -> Any:
         return await receive()
 
     return replayed
+
+
+#: how many distinct bodies the parse cache keeps (it starts again when full)
+_PARSED_CACHE = 1024
+
+
+class ParsedRequest:
+    """A parsed, validated body: the JSON value and the 422 answer when it breaks the contract; the artifact
+    hash and the encoded answers of allow/deny behaviours are filled in on first use (_answer.perform)."""
+
+    __slots__ = ("answers", "body", "hash", "refusal")
+
+    def __init__(self, body: Any, refusal: bytes | None) -> None:
+        self.body = body
+        self.refusal = refusal
+        self.hash: str | None = None
+        self.answers: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
 
 class _Sent:

@@ -351,7 +351,7 @@ def _string_value(value: Any, where: str) -> str:
     return text
 
 
-#: one concrete behaviour per distinct Hall answer or failure, for the fail-closed matrix (issue 6).
+#: one concrete behaviour per distinct Hall answer or failure, for the fail-closed matrix.
 #: `slow:15` answers after 15 modelled seconds: past Make's 10 s module timeout (make.md, guide "Timeout:
 #: 10000 ms"), under Pipedream's 30 s default workflow timeout (pipedream.md).
 MATRIX_BEHAVIOURS: tuple[str, ...] = (

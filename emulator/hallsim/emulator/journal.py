@@ -53,7 +53,7 @@ def _text_or_json(raw: bytes | None) -> Any:
         return _decode(raw)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class JournalEntry:
     """One request and what the emulator did with it. Filled in as the request goes; read with to_dict()."""
 
@@ -73,28 +73,40 @@ class JournalEntry:
     raw_query: bytes = b""
     #: the exception the emulator itself raised while answering (type and message): a bug in hallsim
     emulator_error: str | None = None
-    #: values kept cut short: field name -> its size in bytes as received
-    truncated: dict[str, int] = field(default_factory=dict)
-    #: the bytes this entry counts against the journal's budget
+    #: values kept cut short: field name -> its size in bytes as received (None: nothing was cut)
+    truncated: dict[str, int] | None = None
+    #: the bytes this entry counts against the journal's budget, and how many of them it counts already
     size: int = 0
+    counted: int = 0
     masker: Masker = field(default=_NO_MASKER, repr=False)
     #: whether the journal still holds the entry (its size counts against the budget only then)
     kept: bool = field(default=True, repr=False)
     owner: Journal | None = field(default=None, repr=False)
 
     def keep_body(self, raw: bytes | None) -> None:
-        """Store the request body (cut short and marked when larger than the journal keeps whole)."""
-        if self.owner is not None:
-            self.owner.keep_body(self, raw)
-        else:
-            self.raw_body = raw
+        """Store the request body (cut short and marked when larger than the journal keeps whole); it counts
+        against the journal's budget once the request is settled (Journal.settle)."""
+        if raw is not None:
+            limit = self.owner.max_value if self.owner is not None else len(raw)
+            if len(raw) > limit:
+                self._cut("body", len(raw))
+                raw = raw[:limit]
+            self.size += len(raw)
+        self.raw_body = raw
 
     def keep_response(self, status: int, payload: bytes) -> None:
         """Store what was answered (cut short and marked when larger than the journal keeps whole)."""
-        if self.owner is not None:
-            self.owner.keep_response(self, status, payload)
-        else:
-            self.status, self.response_body = status, payload
+        limit = self.owner.max_value if self.owner is not None else len(payload)
+        if len(payload) > limit:
+            self._cut("response", len(payload))
+            payload = payload[:limit]
+        self.size += len(payload)
+        self.status, self.response_body = status, payload
+
+    def _cut(self, name: str, size: int) -> None:
+        if self.truncated is None:
+            self.truncated = {}
+        self.truncated[name] = size
 
     def _presented(self) -> tuple[str, ...]:
         """The token this request presented (masked everywhere in the entry, accepted or not)."""
@@ -128,7 +140,7 @@ class JournalEntry:
         if self.raw_body is None:
             return ""
         raw = self.raw_body
-        if "body" in self.truncated:
+        if self.truncated and "body" in self.truncated:
             return self._masked(_decode(raw) + _MARK)
         return self._masked(_text_or_json(raw))
 
@@ -138,7 +150,8 @@ class JournalEntry:
         if self.status is None:
             return None
         raw = self.response_body or b""
-        body = _decode(raw) + _MARK if "response" in self.truncated else _text_or_json(raw)
+        cut = self.truncated and "response" in self.truncated
+        body = _decode(raw) + _MARK if cut else _text_or_json(raw)
         return {"status": self.status, "body": self._masked(body)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +189,7 @@ class Journal:
     ) -> None:
         self._size = check_journal_size(size)
         self._max_bytes = check_journal_bytes(max_bytes)
+        self._max_value = max(self._max_bytes // 16, 256)
         self._entries: deque[JournalEntry] = deque()
         self._bytes = 0
         self._next = 1
@@ -196,7 +210,7 @@ class Journal:
     @property
     def max_value(self) -> int:
         """The largest single value (a body, a header) kept whole: a sixteenth of the byte budget."""
-        return max(self._max_bytes // 16, 256)
+        return self._max_value
 
     @property
     def used_bytes(self) -> int:
@@ -215,64 +229,66 @@ class Journal:
         path: str,
         raw_headers: list[tuple[bytes, bytes]],
         raw_query: bytes = b"",
+        header_bytes: int | None = None,
     ) -> JournalEntry:
-        limit = self.max_value
-        size = _ENTRY_OVERHEAD + len(path) + len(raw_query)
-        truncated: dict[str, int] = {}
-        for name, value in raw_headers:
-            size += len(name) + len(value)
+        """A new entry for a request that just arrived (`header_bytes`: its header names and values, when the
+        caller counted them already)."""
+        limit = self._max_value
+        if header_bytes is None:
+            header_bytes = sum(len(name) + len(value) for name, value in raw_headers)
+        size = _ENTRY_OVERHEAD + len(path) + len(raw_query) + header_bytes
+        truncated: dict[str, int] | None = None
         if size > limit:  # a huge header or path: keep each value cut short, so memory stays bounded
+            truncated = {}
             raw_headers, path, raw_query, size = _cut_request(raw_headers, path, raw_query, limit, truncated)
+        entry = JournalEntry(
+            0,
+            time,
+            method,
+            path,
+            raw_headers,
+            raw_query=raw_query,
+            truncated=truncated,
+            size=size,
+            masker=self.masker,
+            owner=self,
+        )
         with self._lock:
-            entry = JournalEntry(
-                self._next,
-                time,
-                method,
-                path,
-                raw_headers,
-                raw_query=raw_query,
-                size=size,
-                masker=self.masker,
-                owner=self,
-            )
-            if truncated:
-                entry.truncated = truncated
+            entry.seq = self._next
             self._next += 1
             self._entries.append(entry)
+            entry.counted = size
             self._bytes += size
-            self._evict()
+            if len(self._entries) > self._size or self._bytes > self._max_bytes:
+                self._evict()
         return entry
 
+    def settle(self, entry: JournalEntry) -> None:
+        """Count what the entry gained since it was recorded (its body, its answer) against the budget."""
+        extra = entry.size - entry.counted
+        if extra:
+            with self._lock:
+                entry.counted = entry.size
+                if entry.kept:
+                    self._bytes += extra
+                    if self._bytes > self._max_bytes:
+                        self._evict()
+
     def keep_body(self, entry: JournalEntry, raw: bytes | None) -> None:
-        """Store the request body on `entry` (cut short and marked beyond `max_value` bytes)."""
-        if raw is not None and len(raw) > self.max_value:
-            entry.truncated["body"] = len(raw)
-            raw = raw[: self.max_value]
-        entry.raw_body = raw
-        if raw:
-            self._grow(entry, len(raw))
+        """Store the request body on `entry` and count it (cut short and marked beyond `max_value`)."""
+        entry.keep_body(raw)
+        self.settle(entry)
 
     def keep_response(self, entry: JournalEntry, status: int, payload: bytes) -> None:
-        if len(payload) > self.max_value:
-            entry.truncated["response"] = len(payload)
-            payload = payload[: self.max_value]
-        entry.status, entry.response_body = status, payload
-        if payload:
-            self._grow(entry, len(payload))
-
-    def _grow(self, entry: JournalEntry, extra: int) -> None:
-        with self._lock:
-            entry.size += extra
-            if entry.kept:
-                self._bytes += extra
-                self._evict()
+        entry.keep_response(status, payload)
+        self.settle(entry)
 
     def _evict(self) -> None:
         entries = self._entries
         while entries and (len(entries) > self._size or (self._bytes > self._max_bytes and len(entries) > 1)):
             gone = entries.popleft()
             gone.kept = False
-            self._bytes -= gone.size
+            self._bytes -= gone.counted
 
     def entries(self) -> list[JournalEntry]:
         with self._lock:

@@ -23,63 +23,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictStr,
-    ValidationError,
-)
+from typing import Any
 
 from hallsim.harness._errors import InputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PYPROJECT = "pyproject.toml"
 HALLSIM_TOML = "hallsim.toml"
 
 #: the commands a per-command table may name (the CLI checks its options against the command itself)
 COMMANDS = ("behaviours", "matrix", "replay", "repro", "run", "serve")
-
-OutputFormat = Literal["text", "json", "markdown"]
-
-
-class _Table(BaseModel):
-    """The shape of `[tool.hallsim]`; each key documents the options it feeds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: --token: the token the emulator accepts (replay; serve's first accepted token)
-    token: StrictStr | None = None
-    #: --time-scale (matrix, serve), or `--set time_scale=` (replay)
-    time_scale: float | None = Field(None, gt=0, strict=True)
-    #: --set NAME=VALUE for every command that takes it (matrix, replay); merged name by name with the
-    #: command line's, which wins
-    set: dict[str, Any] = Field(default_factory=dict)
-    #: --stub SPEC for every command that takes it
-    stubs: list[StrictStr] | None = None
-    #: where the PipedreamHQ/pipedream components tree is (HALLSIM_PIPEDREAM_COMPONENTS, unless already set)
-    components: StrictStr | None = None
-    #: the workflows `hallsim matrix` runs when none is named (glob patterns)
-    workflows: list[StrictStr] | None = None
-    #: the scenario files or folders `hallsim run` runs when none is named
-    scenarios: list[StrictStr] | None = None
-    #: how matrix, run and replay print: text (the default), json or markdown (matrix only)
-    format: OutputFormat | None = None
-    #: --html FILE and --junit FILE for every command that writes them
-    html: StrictStr | None = None
-    junit: StrictStr | None = None
-    behaviours: dict[str, Any] | None = None
-    matrix: dict[str, Any] | None = None
-    replay: dict[str, Any] | None = None
-    repro: dict[str, Any] | None = None
-    run: dict[str, Any] | None = None
-    serve: dict[str, Any] | None = None
 
 
 #: shared keys that name a file or folder (resolved against the project file's folder)
@@ -151,6 +103,16 @@ def _has_table(pyproject: Path) -> bool:
 
 def load_project(path: Path) -> Project:
     """Read and check a project file; a mistake names the file, the line, the key and what was expected."""
+    # imported here: finding no project file (most runs of `hallsim serve`) costs no pydantic or TOML import
+    from pydantic import ValidationError
+
+    from hallsim.harness._project_table import Table as _Table
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

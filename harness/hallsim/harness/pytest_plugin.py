@@ -196,10 +196,13 @@ def _runner(emulator: HallEmulator, platform: str | None) -> RunWorkflow:
         variables: Mapping[str, str] | None = None,
         settings: Mapping[str, Any] | None = None,
         token: str | None = None,
+        stubs: Any = None,
     ) -> WorkflowRun:
-        """Run the workflow against the emulator; `hall` sets its default behaviour first (e.g. "deny")."""
+        """Run the workflow against the emulator; `hall` sets its default behaviour first (e.g. "deny").
+        `stubs` answer every other call: a list of stub rules, `{default:, rules:}`, or a Stubs."""
         from hallsim.harness._errors import InputError
         from hallsim.harness.record import DEFAULT_TIME_SCALE
+        from hallsim.harness.stubs import parse_stubs
         from hallsim.harness.workflow import HallEndpoint, load_workflow
 
         workflow = load_workflow(path)
@@ -217,6 +220,7 @@ def _runner(emulator: HallEmulator, platform: str | None) -> RunWorkflow:
             event=event,
             variables=variables,
             settings={"time_scale": DEFAULT_TIME_SCALE, **(settings or {})},
+            stubs=parse_stubs(stubs, "stubs") if stubs is not None else None,
         )
 
     return run

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from hallsim.harness import journal
 from hallsim.harness._errors import InputError
 from hallsim.harness.expectations import audit_records
+from hallsim.harness.problems import validation_problems
 from hallsim.harness.record import DEFAULT_TIME_SCALE, RunRecord
 from hallsim.harness.verdict import unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
@@ -87,12 +88,10 @@ def read_record(path: Path | str) -> DecisionRecord:
     try:
         record = DecisionRecord.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg'].lower()}"
-            + ("" if e["type"] == "missing" else f" (got {json.dumps(e.get('input'))})")
-            for e in err.errors()
-        )
-        raise InputError(f"{path}: not a decision record: {problems}") from None
+        # a JSON file has no line numbers to give: the file and the field
+        raise InputError(
+            problems=validation_problems(err, where=lambda loc: f"{path} (--decision)")
+        ) from None
     if not record.match:
         raise InputError(f"{path}: the record has none of {', '.join(MATCH_FIELDS)} to match the request on")
     return record
@@ -239,7 +238,11 @@ class Repro:
             data["note"] += (
                 " The protected action ran without a well-formed allow (fail-open); pinned as found."
             )
-        return data
+        # through the scenario model: what repro saves is a scenario `hallsim run` accepts, field by field
+        from hallsim.harness.scenario import ScenarioFile
+
+        model = ScenarioFile.model_validate(data)
+        return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
     def save(self, path: Path) -> None:
         text = yaml.safe_dump(self.scenario(path), sort_keys=False, allow_unicode=True, width=110)

@@ -201,7 +201,13 @@ def _run_event(
     endpoint = HallEndpoint(emulator.url, token, emulator)
     settings = {**scenario.settings, "time_scale": scenario.time_scale}
     try:
-        run = workflow.run(endpoint, event=event, variables=scenario.variables or None, settings=settings)
+        run = workflow.run(
+            endpoint,
+            event=event,
+            variables=scenario.variables or None,
+            settings=settings,
+            stubs=scenario.stubs,
+        )
     except HarnessError as err:
         return EventRun(label, event, None, "", (), fail_open=False, error=str(err))
     record = run.record

@@ -6,9 +6,8 @@ scenario file. The format is documented in docs/scenarios.md."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -17,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hallsim.emulator.files import YamlDocument, parse_json, read_text
 from hallsim.harness._errors import InputError
 from hallsim.harness.matchers import matcher_problem
+from hallsim.harness.problems import Problem, validation_problems
 from hallsim.harness.record import DEFAULT_TIME_SCALE
+from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 from hallsim.harness.workflow import Platform, detect_platform
 
 #: the file names scenario collection picks up
@@ -155,6 +156,8 @@ class ScenarioFile(_Model):
     time_scale: float = Field(default=DEFAULT_TIME_SCALE, gt=0, le=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     variables: dict[str, str] = Field(default_factory=dict)
+    #: answers of the stub service for the run's calls to anything but the Hall (hallsim.harness.stubs)
+    stubs: Any = None
     expect: Expectations
     #: the scenario records a fail-open run on purpose (today's documented behaviour); needs a `note`
     pins_fail_open: bool = False
@@ -202,6 +205,7 @@ class Scenario:
     expect: Expectations
     pins_fail_open: bool
     note: str | None
+    stubs: Stubs = field(default_factory=Stubs)
 
     @property
     def hall_script(self) -> Path | None:
@@ -251,7 +255,7 @@ def load_scenario(path: Path | str) -> Scenario:
     try:
         model = ScenarioFile.model_validate(doc.data)
     except ValidationError as err:
-        raise ScenarioError(_describe(err, doc)) from None
+        raise ScenarioError(problems=_describe(err, doc)) from None
     _check_matchers(doc, model)
 
     workflow = path.parent / model.workflow
@@ -284,10 +288,18 @@ def load_scenario(path: Path | str) -> Scenario:
         expect=model.expect,
         pins_fail_open=model.pins_fail_open,
         note=model.note,
+        stubs=_stubs(doc, model.stubs),
     )
     if model.events is not None:
         scenario = scenario.with_generated_events(model.events.count, model.events.seed)
     return scenario
+
+
+def _stubs(doc: YamlDocument, value: Any) -> Stubs:
+    try:
+        return parse_stubs(value, "stubs")
+    except StubError as err:
+        raise ScenarioError(f"{doc.where(('stubs',))}: {err}") from None
 
 
 def behaviour_problem(spec: str | dict[str, Any]) -> str | None:
@@ -378,23 +390,14 @@ def _check_matchers(doc: YamlDocument, model: ScenarioFile) -> None:
         walk(expect, ("expect",))
 
 
-def _describe(err: ValidationError, doc: YamlDocument) -> str:
-    lines = []
-    for item in err.errors():
-        loc = tuple(part for part in item["loc"] if not (isinstance(part, str) and "[" in part))
-        dotted = ".".join(str(part) for part in loc) or "(top level)"
-        kind = item["type"]
-        if kind == "extra_forbidden":
-            known = _known_fields(ScenarioFile, loc[:-1])
-            what = "unknown field" + (f"; expected one of: {', '.join(known)}" if known else "")
-        elif kind == "missing":
-            what = "missing; this field is required"
-        elif kind == "value_error":
-            what = str(item.get("ctx", {}).get("error", item["msg"]))
-        else:
-            what = f"{_lower_first(item['msg'])}; got {_short(item.get('input'))}"
-        lines.append(f"{doc.where(loc)}: {dotted}: {what}")
-    return "\n".join(lines)
+def _describe(err: ValidationError, doc: YamlDocument) -> list[Problem]:
+    return validation_problems(
+        err,
+        where=doc.where,
+        known_fields=lambda loc: _known_fields(ScenarioFile, loc),
+        # pydantic names union members in the location (`function-after[...]`, `list[...]`)
+        skip=lambda part: isinstance(part, str) and "[" in part,
+    )
 
 
 def _known_fields(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
@@ -422,13 +425,3 @@ def _unwrap(annotation: Any) -> Any:
     if get_origin(annotation) not in (dict, list) and len(args) == 1:
         return _unwrap(args[0])
     return annotation
-
-
-def _lower_first(text: str) -> str:
-    text = text.removeprefix("Input should be ").removeprefix("Value error, ")
-    return "expected " + text if not text.startswith("expected") else text
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=str, ensure_ascii=False) if value is not None else "nothing"
-    return text if len(text) <= 60 else text[:57] + "..."

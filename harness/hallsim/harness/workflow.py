@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from hallsim.emulator import HallEmulator
     from hallsim.emulator.journal import JournalEntry
     from hallsim.harness.record import RunRecord
+    from hallsim.harness.stubs import Stubs
 
 Platform = Literal["pipedream", "make"]
 
@@ -100,6 +101,7 @@ class Workflow(Protocol):
         event: Any = None,
         variables: Mapping[str, str] | None = None,
         settings: Mapping[str, Any] | None = None,
+        stubs: Stubs | None = None,
     ) -> WorkflowRun: ...
 
 

@@ -47,6 +47,36 @@ from hallsim.cli.commands._inputs import parse_vars, read_event_file
     help="A run setting, e.g. time_scale=0.01, action_env=workflow (the trace lists them all).",
 )
 @click.option(
+    "--stub",
+    "stub_lines",
+    multiple=True,
+    metavar="'[METHOD] URL_PATTERN BEHAVIOUR'",
+    help=(
+        "Answer calls to anything but the Hall (and sink) like this, e.g. "
+        "'POST https://crm.example.invalid/* http-201' (repeatable; first match wins, before the "
+        "file's stubs:)."
+    ),
+)
+@click.option(
+    "--stub-default",
+    metavar="auto|refuse|BEHAVIOUR",
+    help=(
+        "What calls no stub rule matches get. auto (default): 200 with {} (a loopback target that is not the "
+        "Hall is refused); refuse: every unmatched call fails; or a behaviour such as http-404."
+    ),
+)
+@click.option(
+    "--netns",
+    type=click.Choice(["auto", "on", "off"]),
+    envvar="HALLSIM_NETNS",
+    default="off",
+    show_envvar=True,
+    help=(
+        "Run inside a new network namespace with only loopback up (Linux, unprivileged user namespaces): "
+        "auto when possible, on or fail, off. The hallsim program defaults to auto."
+    ),
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the run as one JSON object, its verdict under `verdict`."
 )
 @click.option(
@@ -65,13 +95,28 @@ def command(
     token: str,
     variables: tuple[str, ...],
     settings: tuple[str, ...],
+    stub_lines: tuple[str, ...],
+    stub_default: str | None,
+    netns: str,
     as_json: bool,
     exit_on_verdict: bool,
     html: Path | None,
 ) -> None:
     from hallsim.emulator import HallEmulator
+    from hallsim.harness.netns import NamespaceError, enter_namespace
+    from hallsim.harness.stubs import StubError, stubs_from
     from hallsim.harness.verdict import EXIT_STATUS, judge_run
     from hallsim.harness.workflow import HallEndpoint, load_workflow
+
+    try:
+        # first, while the process has one thread: everything after (Hall, stubs, Node) starts inside
+        enter_namespace("on" if netns == "on" else "auto" if netns == "auto" else "off")
+    except NamespaceError as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        stubs = stubs_from(lines=stub_lines, default=stub_default)
+    except StubError as err:
+        raise click.UsageError(str(err)) from None
 
     if (behaviour is None) == (script is None):
         raise click.UsageError("give exactly one of --hall BEHAVIOUR and --script FILE")
@@ -82,7 +127,11 @@ def command(
     with emulator:
         hall = HallEndpoint(emulator.url, emulator.tokens[0] if emulator.tokens else None, emulator)
         run = loaded.run(
-            hall, event=event, variables=parse_vars(variables) or None, settings=run_settings or None
+            hall,
+            event=event,
+            variables=parse_vars(variables) or None,
+            settings=run_settings or None,
+            stubs=stubs,
         )
     judged = judge_run(run.record)
     if as_json:

@@ -56,6 +56,7 @@ def command(
     html: Path | None,
     junit: Path | None,
 ) -> None:
+    from hallsim.cli._signals import note_finished
     from hallsim.harness._errors import HarnessError, InputError
     from hallsim.harness.runner import run_scenario
     from hallsim.harness.scenario import find_scenarios, load_scenario
@@ -81,6 +82,7 @@ def command(
             if events:
                 scenario = scenario.with_generated_events(events, seed)
             results.append(run_scenario(scenario, emulator=emulator))
+            note_finished(f"{path}: {results[-1].status}")  # listed if a signal stops hallsim
 
     if as_json:
         click.echo(json.dumps(_as_json(results, broken), indent=2, ensure_ascii=False))

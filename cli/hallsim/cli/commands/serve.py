@@ -5,10 +5,7 @@ Kept import-light (no rich, no Starlette until the admin API is first used) so t
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -116,8 +113,7 @@ def command(
     record_from: str | None,
     record_to: Path | None,
 ) -> None:
-    from hallsim.emulator.app import HallApp
-    from hallsim.emulator.script import load_script
+    from hallsim.emulator.serve_options import ServeOptions, build_app
     from hallsim.emulator.server import bind_socket, make_server, url_for
 
     if (record_from is None) != (record_to is None):
@@ -132,38 +128,21 @@ def command(
             raise click.UsageError(
                 f"--record-from: the real Hall answers while recording; leave out {', '.join(deciding)}"
             )
-    if journal_bytes is None:
-        app = HallApp(journal_size=journal_size)
-    else:
-        app = HallApp(journal_size=journal_size, journal_bytes=journal_bytes)
-    if policy is not None:
-        from hallsim.emulator.policy import load_policy
-
-        app.policy = load_policy(policy, where="--policy")
-        app.set_default("policy")
-    if script is not None:
-        loaded = load_script(script)
-        if policy is not None:
-            # --policy wins over the script's `policy:`; it stays the default unless the script names one
-            default = loaded.default if loaded.default is not None else app.default
-            loaded = replace(loaded, policy=None, default=default)
-        app.apply_script(loaded)
-    # the command line wins over the script
-    if tokens:
-        _option("--token", app.set_tokens, tokens)
-    if envs:
-        _option("--env", app.set_envs, envs)
-    if behaviour is not None:
-        _option("--behaviour", app.set_default, behaviour)
-    if capability_ids is not None:
-        app.capability_ids = capability_ids
-    if time_scale is not None:
-        _option("--time-scale", app.set_time_scale, time_scale)
-    if max_body is not None:
-        app.max_body = max_body
-    if admin_token is not None:
-        _option("--admin-token", app.set_admin_token, admin_token)
-    app.remember_as_initial()
+    app = build_app(
+        ServeOptions(
+            script=script,
+            policy=policy,
+            tokens=tokens,
+            envs=envs,
+            behaviour=behaviour,
+            capability_ids=capability_ids,
+            time_scale=time_scale,
+            max_body=max_body,
+            journal_size=journal_size,
+            journal_bytes=journal_bytes,
+            admin_token=admin_token,
+        )
+    )
     if log_requests:
         app.on_request = _print_request
     recorder = None
@@ -251,16 +230,6 @@ def _write_private(name: str, text: str) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text + "\n")
     return path
-
-
-def _option(name: str, apply: Callable[[Any], object], value: Any) -> None:
-    """Apply a command-line value; an error says which option it came from."""
-    from hallsim.emulator import EmulatorError
-
-    try:
-        apply(value)
-    except EmulatorError as err:
-        raise EmulatorError(f"{name}: {err}") from None
 
 
 def _print_request(entry: object) -> None:

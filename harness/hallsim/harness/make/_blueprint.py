@@ -62,6 +62,8 @@ class Module:
     branches: tuple[Branch, ...] = ()
     merge_outputs: tuple[tuple[str, tuple[Template, ...]], ...] = ()
     marked_protected: bool = False
+    #: an aggregator's Group by (`parameters.groupBy`, or its mapper's), compiled
+    group_by: Template | None = None
 
     @property
     def app(self) -> str:
@@ -166,6 +168,13 @@ class _Loader:
             onerror = self.flow(raw["onerror"], f"{where}.onerror", error_route=True)
         branches = self.branches(module_id, raw, where) if name == "builtin:BasicIfElse" else ()
         merge_outputs = self.merge_outputs(module_id, raw) if name == "builtin:BasicMerge" else ()
+        group_by = None
+        if name in AGGREGATORS:
+            raw_group = parameters.get("groupBy")
+            if raw_group in (None, "") and isinstance(mapper_raw, dict):
+                raw_group = mapper_raw.get("groupBy")
+            if isinstance(raw_group, str) and raw_group.strip():
+                group_by = self.template(module_id, "groupBy", raw_group)
         designer = _dict(metadata.get("designer"))
         hallsim_meta = _dict(metadata.get("hallsim"))
         version = raw.get("version") if isinstance(raw.get("version"), int) else None
@@ -185,6 +194,7 @@ class _Loader:
             branches=branches,
             merge_outputs=merge_outputs,
             marked_protected=hallsim_meta.get("protected") is True,
+            group_by=group_by,
         )
         self.modules[module_id] = module
         return module

@@ -27,6 +27,7 @@ from hallsim.harness.make._keychains import Keychain
 from hallsim.harness.make._names import AGGREGATORS, FEEDER, ROUTER, TRANSACTIONAL_APPS
 from hallsim.harness.make._settings import ModuleOverride
 from hallsim.harness.make._trace import Event, Incomplete, jsonable
+from hallsim.harness.make._values import to_text
 
 Outputs = dict[int, Any]
 OnEnd = Callable[[Outputs], None] | None
@@ -145,10 +146,8 @@ class Engine:
                 else:
                     self.flow(flow, outputs, number, 1)
             if end is not None:
-                aggregator = flow[end]
-                output = self.aggregate(aggregator, collected, number, 1)
-                if output is not None:
-                    self.flow(flow[end + 1 :], {aggregator.id: output}, number, 1)
+                outs = self.aggregate(flow[end], collected, number, 1)
+                self.after_aggregator(flow, end, outs, {}, number, 1, None)
         except _recovery.StopRun as stop:
             self.stop = stop
             self.event(
@@ -219,12 +218,9 @@ class Engine:
                 _branching.if_else(self, modules, index, outputs, bundle, depth, on_end)
                 return
             if name in AGGREGATORS:  # its source is not in this flow: it aggregates the one bundle
-                output = self.aggregate(module, [outputs], bundle, depth)
-                if output is None:
-                    return
-                outputs[module.id] = output
-                index += 1
-                continue
+                outs = self.aggregate(module, [outputs], bundle, depth)
+                self.after_aggregator(modules, index, outs, outputs, bundle, depth, on_end)
+                return
             try:
                 bundles = self.execute(module, outputs, bundle, depth)
             except ModuleError as error:
@@ -273,32 +269,70 @@ class Engine:
             self.flow(segment, inner, bundle, depth + 1, on_end=sink)
         if end is None:
             return
-        aggregator = modules[end]
-        output = self.aggregate(aggregator, collected, bundle, depth)
-        if output is None:
-            return
-        after = dict(outputs)
-        after[aggregator.id] = output
-        self.flow(modules[end + 1 :], after, bundle, depth, on_end=on_end)
+        outs = self.aggregate(modules[end], collected, bundle, depth)
+        self.after_aggregator(modules, end, outs, outputs, bundle, depth, on_end)
 
-    def aggregate(self, aggregator: Module, collected: list[Outputs], bundle: int, depth: int) -> Any:
-        """An aggregator's one output bundle from the bundles that reached it, or None when none did and
-        make.aggregator.no_bundles is none."""
-        if not collected and self.settings["make.aggregator.no_bundles"] == "none":
+    def after_aggregator(
+        self,
+        modules: Sequence[Module],
+        index: int,
+        outs: list[Any],
+        outputs: Outputs,
+        bundle: int,
+        depth: int,
+        on_end: OnEnd,
+    ) -> None:
+        """The flow after an aggregator: once for its one bundle, once per group (Group by), not at all
+        when it output none; another aggregator may take it as its source."""
+        aggregator = modules[index]
+        end = self._aggregator_index(modules, index)
+        if end is None and len(outs) == 1:
+            after = dict(outputs)
+            after[aggregator.id] = outs[0]
+            self.flow(modules[index + 1 :], after, bundle, depth, on_end=on_end)
+            return
+        if outs or end is not None:
+            self.fan_out(modules, index, end, outs, outputs, bundle, depth, on_end)
+
+    def aggregate(self, aggregator: Module, collected: list[Outputs], bundle: int, depth: int) -> list[Any]:
+        """An aggregator's output bundles from the bundles that reached it (help.make.com "Aggregator"):
+        one, or one per value of its Group by; none when none reached it and "Stop processing after an
+        empty aggregation" (`stopProcessingOnEmpty`; when the export leaves it out,
+        make.aggregator.no_bundles) is on."""
+        stop_on_empty = aggregator.parameters.get("stopProcessingOnEmpty")
+        if stop_on_empty is None:
+            stop_on_empty = self.settings["make.aggregator.no_bundles"] == "none"
+        if not collected and stop_on_empty is True:
             why = "no bundle reached it, so it outputs none and the flow after it does not run"
             self.event("aggregator-empty", bundle, depth, aggregator.id, label=aggregator.label, why=why)
-            return None
-        rows = [
-            aggregator.mapper.eval(self.env(inner, aggregator.id, bundle, "aggregator mapper"))
-            for inner in collected
-        ]
-        output = _tools.aggregate(aggregator.module, aggregator.parameters, rows)
-        self.operations += 1
-        self.record(aggregator, bundle, output=output)
-        data: dict[str, Any] = {"name": aggregator.module, "label": aggregator.label, "kind": "aggregator"}
-        data.update(output=output, operations=1, received=len(collected))
-        self.event("module", bundle, depth, aggregator.id, **data)
-        return output
+            return []
+        groups: dict[str, list[Any]] = {}
+        keys: dict[str, Any] = {}
+        for inner in collected:
+            env = self.env(inner, aggregator.id, bundle, "aggregator mapper")
+            row = aggregator.mapper.eval(env)
+            key = aggregator.group_by.eval(env) if aggregator.group_by is not None else None
+            text = _group_key(key)
+            keys.setdefault(text, key)
+            groups.setdefault(text, []).append(row)
+        if not groups:
+            groups[_group_key(None)] = []
+        outs = []
+        for text, rows in groups.items():
+            output = _tools.aggregate(aggregator.module, aggregator.parameters, rows)
+            if aggregator.group_by is not None:
+                output = {"__IMTKEY__": keys.get(text), **output}
+            self.operations += 1
+            self.record(aggregator, bundle, output=output)
+            data: dict[str, Any] = {
+                "name": aggregator.module,
+                "label": aggregator.label,
+                "kind": "aggregator",
+            }
+            data.update(output=output, operations=1, received=len(rows))
+            self.event("module", bundle, depth, aggregator.id, **data)
+            outs.append(output)
+        return outs
 
     def execute(self, module: Module, outputs: Outputs, bundle: int, depth: int) -> list[Any]:
         env = self.env(outputs, module.id, bundle)
@@ -426,6 +460,10 @@ class Engine:
                 return "success"
             return "warning"
         return "success"
+
+
+def _group_key(value: Any) -> str:
+    return to_text(value)
 
 
 def _filter_why(result: FilterResult) -> str:

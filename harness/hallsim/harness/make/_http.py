@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from hallsim.harness.egress import EgressTransport
 from hallsim.harness.make._keychains import Keychain, mask_key
 from hallsim.harness.make._names import HTTP_GET_FILE, HTTP_RESOLVE_URL, HTTP_V3_CLIENT_CERT, HTTP_V4
 from hallsim.harness.make._values import to_text
@@ -46,7 +47,10 @@ _LOCK = threading.Lock()
 def new_client() -> httpx.Client:
     """The one place an HTTP client for the Make modules is made. httpx's default `Accept: */*` and its
     own User-Agent go: Make's HTTP app sends neither (the run's User-Agent is added per request)."""
-    client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=32, max_connections=64))
+    # hallsim.harness.egress: every module's request goes through the run's egress rule (the Hall and sink
+    # for real, everything else to the run's stub service)
+    limits = httpx.Limits(max_keepalive_connections=32, max_connections=64)
+    client = httpx.Client(transport=EgressTransport(httpx.HTTPTransport(limits=limits)))
     del client.headers["accept"]
     del client.headers["user-agent"]
     return client

@@ -251,6 +251,9 @@ def render_run(run: MakeRun) -> str:
             lines += [f"{_INDENT}{line}" for line in unallowed]
     if run.hall.emulator is not None:
         lines.append(f"Hall: {journal.describe(run.hall_requests)} ({len(requests)} call(s) to /api/route)")
+    lines.append(f"Stubbed calls ({len(run.stub_calls)}), unmatched: {run.stubs.default_spec}")
+    lines += [f"{_INDENT}{call.describe()}" for call in run.stub_calls]
+    lines.append(f"Egress: the Hall only; walls: {run.walls.describe()}")
     unconfirmed = [f"{name}={value}" for name, value, flag in run.setting_lines() if flag]
     lines.append(
         f"Settings: time_scale={run.settings['time_scale']:g}; UNCONFIRMED parts of Make (change with --set):"

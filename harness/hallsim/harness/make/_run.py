@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.make._coverage import Coverage, coverage
 from hallsim.harness.make._settings import SETTINGS, unconfirmed_names
 from hallsim.harness.make._trace import jsonable
@@ -23,6 +24,7 @@ from hallsim.harness.record import (
     is_route_url,
     pair_calls,
 )
+from hallsim.harness.stubs import StubCall, Stubs
 
 if TYPE_CHECKING:
     from hallsim.emulator.journal import JournalEntry
@@ -48,6 +50,10 @@ class MakeRun:
         hall_requests: list[JournalEntry],
         protected: tuple[str, ...],
         wall_s: float,
+        stub_calls: tuple[StubCall, ...] = (),
+        stubs: Stubs | None = None,
+        egress: EgressRule | None = None,
+        walls: Walls | None = None,
     ) -> None:
         self.blueprint = blueprint
         self.engine = engine
@@ -58,6 +64,11 @@ class MakeRun:
         self.hall_requests = hall_requests
         self.protected = protected
         self.wall_s = wall_s
+        #: every call the stub service answered or refused (hallsim.harness.stubs), oldest first
+        self.stub_calls = stub_calls
+        self.stubs = stubs or Stubs()
+        self.egress = egress or EgressRule()
+        self.walls = walls or Walls("httpx")
         self.outcome = engine.status()
         self.status = self.outcome
         self.protected_ran = engine.protected_ran
@@ -263,6 +274,9 @@ class MakeRun:
             "variables": jsonable(self.variables),
             "time": self.to_time(),
             "trace": [event.to_dict() for event in engine.events],
+            "stub_calls": [call.to_json() for call in self.stub_calls],
+            "stubs": self.stubs.to_json(),
+            "egress": {"endpoints": self.egress.to_json(), "walls": self.walls.to_json()},
         }
 
     def to_time(self) -> dict[str, float]:

@@ -197,8 +197,9 @@ SETTINGS: dict[str, Setting] = {
             "empty",
             "choice",
             "what an aggregator outputs when its source sends it no bundle (an empty array, a search with "
-            "no result): empty = one bundle with an empty array / text / 0; none = no bundle, the flow "
-            "after it does not run",
+            "no result) and the export leaves `stopProcessingOnEmpty` (Stop processing after an empty "
+            "aggregation) out: empty = one bundle with an empty array / text / 0; none = no bundle, the "
+            "flow after it does not run",
             True,
             ("empty", "none"),
         ),

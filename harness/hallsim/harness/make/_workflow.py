@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 import uuid
@@ -11,8 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
+
 from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
+from hallsim.harness.egress import EgressRule, Walls, egress_scope
 from hallsim.harness.make._actions import BUILT_IN
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, read_blueprint
 from hallsim.harness.make._coverage import unknown_modules
@@ -29,6 +33,7 @@ from hallsim.harness.make._keychains import (
 from hallsim.harness.make._names import DIRECTIVES, FREE
 from hallsim.harness.make._run import MakeRun
 from hallsim.harness.make._settings import resolve_settings
+from hallsim.harness.stubs import StubCall, StubRun, Stubs
 from hallsim.harness.workflow import HallEndpoint
 
 #: the bundle a run uses when no event is given: the fields the seed guide's request maps from the trigger
@@ -159,11 +164,12 @@ class MakeBlueprint:
             keychain = available.get(key_id) or hall_default(key_id, kind, hall.token)
             if keychain is None:
                 shown_id = key_id or "ID"
+                fields = ("username", "password") if kind == "basicAuth" else ("key",)
+                give = " ".join(f"--var keychain.{shown_id}.{name}=..." for name in fields)
                 raise InputError(
                     f"{self.path}: module {module_id} ({module.module}): its {kind} keychain "
-                    f"{key_id or '(none in the export)'} is not supplied; give --var keychain.{shown_id}."
-                    f"username=... --var keychain.{shown_id}.password=... or a keychain file "
-                    "(--set make.keychains=FILE)"
+                    f"{key_id or '(none in the export)'} is not supplied; give {give} or a keychain "
+                    "file (--set make.keychains=FILE)"
                 )
             if (keychain.kind == "basicAuth") != (kind == "basicAuth"):
                 raise InputError(
@@ -205,8 +211,10 @@ class MakeBlueprint:
         event: Any = None,
         variables: Mapping[str, str] | None = None,
         settings: Mapping[str, Any] | None = None,
+        stubs: Stubs | None = None,
     ) -> MakeRun:
-        """Replay the blueprint once: every bundle of `event` through the flow, then any Break retries."""
+        """Replay the blueprint once: every bundle of `event` through the flow, then any Break retries. HTTP
+        modules reach the Hall for real; every other URL is answered by a stub service (`stubs`)."""
         values, overrides = resolve_settings(settings, path=self.path)
         for module_id in overrides:
             module = self._module(module_id, f"make.module.{module_id}")
@@ -269,9 +277,13 @@ class MakeBlueprint:
                 f"module {first.id} ({first.module}) is not a trigger: the flow ran once and the event's "
                 f"{len(bundles)} bundle(s) were not used"
             )
+        rule = EgressRule.for_run([(hall.url, "hall url")])
+        chosen = stubs or Stubs()
         began = time.perf_counter()
-        engine.run(bundles)
+        with StubRun(chosen, time_scale=float(values["time_scale"])) as stub, egress_scope(rule, stub):
+            engine.run(bundles)
         wall = time.perf_counter() - began
+        stub_calls = attribute_to_modules(stub.calls(), engine.events)
         requests = (
             [copy.copy(entry) for entry in emulator.journal_since(first_seq)] if emulator is not None else []
         )
@@ -285,6 +297,10 @@ class MakeBlueprint:
             hall_requests=requests,
             protected=protected,
             wall_s=wall,
+            stub_calls=stub_calls,
+            stubs=chosen,
+            egress=rule,
+            walls=Walls("httpx"),
         )
 
 
@@ -299,3 +315,23 @@ def load_blueprint(
         raise InputError(f"{path}: no such file")
     loaded = read_blueprint(path)
     return MakeBlueprint(loaded, tuple(str(p) for p in protected) if protected is not None else None)
+
+
+def attribute_to_modules(calls: tuple[StubCall, ...], events: list[Any]) -> tuple[StubCall, ...]:
+    """Each stub call with the module that made it: modules' requests and stub calls in the same order."""
+    pending = list(calls)
+    out: dict[int, StubCall] = {}
+    for event in events:
+        request = event.data.get("request") if event.kind == "module" else None
+        if not isinstance(request, dict) or not request.get("url"):
+            continue
+        try:
+            wanted = str(httpx.URL(str(request["url"])).copy_with(query=None))
+        except (httpx.InvalidURL, TypeError):
+            continue
+        for call in pending:
+            if call.method == request.get("method") and call.url.split("?")[0] == wanted.split("?")[0]:
+                out[call.n] = dataclasses.replace(call, unit=f"module {event.module}")
+                pending.remove(call)
+                break
+    return tuple(out.get(call.n, call) for call in calls)

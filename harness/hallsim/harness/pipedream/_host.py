@@ -34,6 +34,7 @@ from typing import Any
 from hallsim.harness._errors import HarnessError
 from hallsim.harness.node import NodeBinary
 from hallsim.harness.pipedream._processes import sweep_host
+from hallsim.harness.stubs import stub_authority
 
 HOST_SCRIPT = Path(__file__).with_name("host.mjs")
 #: vm.SourceTextModule (step modules linked to the @pipedream/platform stand-in) needs this flag on Node 18-24
@@ -105,6 +106,8 @@ class NodeHost:
 
     def _start(self, timeout: float) -> _Process:
         env = {"PATH": os.environ.get("PATH", "")}  # the host never passes Python's environment to steps
+        # the stub service's TLS authority (stubs/_tls.py): https calls the guard sends to the stub verify
+        env["NODE_EXTRA_CA_CERTS"] = str(stub_authority().ca_file)
         if os.name == "nt":
             env["SYSTEMROOT"] = os.environ.get("SYSTEMROOT", "")
         folder = tempfile.mkdtemp(prefix="hallsim-host-")  # mode 0700: no other user reaches the socket

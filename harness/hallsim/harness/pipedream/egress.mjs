@@ -1,83 +1,32 @@
-// Outbound network from steps: loopback only, enforced where every client ends up (net.Socket#connect is
-// used by fetch/undici, http, https, tls and axios alike), and every HTTP call recorded for the trace.
-// issue 4, item 1: "outbound HTTP from steps may reach loopback only by default (the emulator and local
-// sinks); anything else is refused with a clear error ... every call is recorded."
-import net from "node:net";
+// Outbound network from steps: the rule itself lives in netguard.cjs (decided on the resolved address at the
+// native connect, whatever the client); this module gives it the run's endpoints and stub service, and
+// records every fetch/http/https call with its answer for the trace.
 import http from "node:http";
 import https from "node:https";
 import { syncBuiltinESMExports } from "node:module";
+import guard from "./netguard.cjs";
 
 // fetch's connection pool: Node 18-22 keep it under undici.globalDispatcher.1, Node 24 under .1 and .2
 const isDispatcherKey = (key) => typeof key === "symbol" && String(key.description).startsWith("undici.globalDispatcher");
 
-let mode = "endpoints"; // endpoints: only the run's own endpoints; loopback: any loopback port
-let allowed = new Set(); // "loopback:PORT" or "host:PORT"
 let recorder = null; // (record) => void, set while a run is active
 let inflight = 0;
 let counter = 0;
 
-export function isLoopback(host) {
-  const h = String(host ?? "")
-    .toLowerCase()
-    .replace(/^\[|\]$/g, "");
-  return (
-    h === "localhost" ||
-    h.endsWith(".localhost") ||
-    /^127\.\d+\.\d+\.\d+$/.test(h) ||
-    h === "::1" ||
-    h === "0:0:0:0:0:0:0:1" ||
-    /^::ffff:127\.\d+\.\d+\.\d+$/.test(h)
-  );
+export const EgressRefusedError = guard.EgressRefusedError;
+
+/** The run's rule: {allow: [{address, port}], names: [...], stub: {address, port}}; `record` gets each entry. */
+export function configureEgress(spec, onEntry) {
+  guard.configure(spec);
+  recorder = onEntry;
+  guard.setRecorder((entry) => record(entry));
 }
 
-function key(host, port) {
-  const h = String(host ?? "")
-    .toLowerCase()
-    .replace(/^\[|\]$/g, "");
-  return `${isLoopback(h) ? "loopback" : h}:${port}`;
-}
-
-export function configureEgress(spec, record) {
-  mode = spec.mode;
-  allowed = new Set(spec.allow.map((entry) => key(entry.host, entry.port)));
-  recorder = record;
-}
-
+/** Between runs: nothing is recorded and every connection is refused (no stub service is listening). */
 export function stopRecording() {
   recorder = null;
-}
-
-function allowedTarget(target) {
-  if (target.path !== undefined) return "connections to local sockets by path are not allowed";
-  if (allowed.has(key(target.host, target.port))) return null;
-  if (mode === "loopback" && isLoopback(target.host)) return null;
-  if (!isLoopback(target.host)) {
-    return "steps may reach loopback addresses only (the Hall emulator and local sinks)";
-  }
-  return "this loopback port is neither the Hall emulator nor a local sink of this run";
-}
-
-function connectTarget(args) {
-  let first = args[0];
-  if (Array.isArray(first)) first = first[0]; // net's normalized [options, callback]
-  if (first && typeof first === "object") {
-    if (first.path) return { path: String(first.path) };
-    return { host: first.host || "localhost", port: Number(first.port) };
-  }
-  if (typeof first === "string" && !/^\d+$/.test(first)) return { path: first };
-  return { host: typeof args[1] === "string" ? args[1] : "localhost", port: Number(first) };
-}
-
-export class EgressRefusedError extends Error {
-  constructor(target, why) {
-    const where = target.path !== undefined ? target.path : `${target.host}:${target.port}`;
-    super(
-      `hallsim refused a connection to ${where}: ${why}; ` +
-        "allow more with the setting egress_allow=HOST:PORT (or egress=loopback)",
-    );
-    this.name = "EgressRefusedError";
-    this.code = "HALLSIM_EGRESS_REFUSED";
-  }
+  guard.setRecorder(null);
+  guard.configure(null);
 }
 
 // called when a call starts and again when it ends, with the same entry (its `n` identifies it)
@@ -87,17 +36,7 @@ function record(entry) {
 }
 
 export function installEgressGuards() {
-  const connect = net.Socket.prototype.connect;
-  net.Socket.prototype.connect = function guardedConnect(...args) {
-    const target = connectTarget(args);
-    const why = allowedTarget(target);
-    if (why === null) return connect.apply(this, args);
-    const err = new EgressRefusedError(target, why);
-    record({ via: "connect", host: target.host, port: target.port, path: target.path, refused: err.message });
-    // fail like a refused connection would: asynchronously, through the socket's error path
-    process.nextTick(() => this.destroy(err));
-    return this;
-  };
+  guard.install();
 
   const realFetch = globalThis.fetch;
   globalThis.fetch = async function fetch(input, init) {

@@ -257,6 +257,12 @@ async function run(id, spec) {
   };
   handle.listener = {
     event(event) {
+      if (event.t === "alive") {
+        // the worker's loop still answers, its own timeout check ran: the step is waiting, not blocking it
+        clearTimeout(guard);
+        guard = setTimeout(stuck, spec.settings.timeout_ms * spec.settings.time_scale + GRACE_MS);
+        return;
+      }
       record.apply(event);
       if (event.t === "run_end") {
         answer();

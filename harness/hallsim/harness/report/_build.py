@@ -161,7 +161,7 @@ def _run_parts(run: WorkflowRun | None, masker: Masker, unconfirmed: Sequence[st
     return {
         "hall": tuple(_exchange(entry, masker) for entry in run.hall_requests),
         "routes": tuple(masker.text(line) for line in (*_routes(record), *_warnings(shown))),
-        "stubbed": tuple(masker.text(line) for line in _stubbed(record)),
+        "stubbed": tuple(masker.text(line) for line in _stubbed(record, shown)),
         "timing": _timing(shown),
         "trace": masker.text(run.render()),
         "path": path_of(record),
@@ -215,15 +215,21 @@ def _warnings(shown: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _stubbed(record: RunRecord) -> list[str]:
-    """Calls a stand-in answered: Make's recorded actions (not sent anywhere), the audit sink."""
+def _stubbed(record: RunRecord, shown: Mapping[str, Any] | None = None) -> list[str]:
+    """Calls a stand-in answered: Make's recorded actions (never sent), the audit sink (Pipedream)."""
     lines = []
     for write in record.audit:
         body = json.dumps(write.body, ensure_ascii=False, default=str)
         if write.source == "sink":
             lines.append(f"audit sink (local stand-in for the downstream webhook) received: {body}")
-        else:
+        elif shown is None:
             lines.append(f"[{write.source}] recorded action, not sent: {body}")
+    # display only: every recorded Make action with its mapped input, the protected write included (the
+    # record's audit holds only the audit rows)
+    for event in (shown or {}).get("trace") or ():
+        if isinstance(event, Mapping) and event.get("kind") == "recorded":
+            mapper = json.dumps(event.get("mapper"), ensure_ascii=False, default=str)
+            lines.append(f"[{event.get('module')}] {event.get('label')}: recorded, not sent: {mapper}")
     return lines
 
 
