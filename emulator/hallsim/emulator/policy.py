@@ -22,17 +22,15 @@ covers its RouteInput, whose correlation id is random. Policy mode never raises;
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hallsim.emulator._errors import EmulatorError, ScriptError
 from hallsim.emulator.contract import artifact_hash
+from hallsim.emulator.files import YamlDocument, read_json
 
 POLICY_KEYS = (
     "rules",
@@ -155,18 +153,14 @@ def _denied(code: str, hash_: str) -> dict[str, Any]:
 
 def _read_rules(path: Path, where: str) -> tuple[Any, ...]:
     pyhall = _pyhall()
+    # hallsim.emulator.files: read once, within its size, depth and alias limits
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScriptError.at(where, f"{path}: no such policy rules file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScriptError.at(where, f"{path}: cannot read: {err}") from None
-    try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as err:
-        raise ScriptError.at(
-            f"{where}", f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"
-        ) from None
+        if path.suffix == ".json":
+            doc = read_json(path, error=ScriptError, what="policy rules file")
+        else:
+            doc = YamlDocument.read(path, error=ScriptError, what="policy rules file").data
+    except ScriptError as err:
+        raise ScriptError.at(where, str(err)) from None
     if not isinstance(doc, Mapping) or not isinstance(doc.get("rules"), list):
         raise ScriptError.at(where, f'{path}: expected pyhall rules, a mapping with a "rules" list')
     for i, rule in enumerate(doc["rules"]):

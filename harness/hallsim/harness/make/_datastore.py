@@ -13,12 +13,12 @@ and the error type of Add a record without overwrite on an existing key (Duplica
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hallsim.emulator.files import parse_json, read_text
 from hallsim.harness._errors import InputError
 from hallsim.harness.make._filters import apply_operator
 from hallsim.harness.make._http import ModuleError
@@ -96,14 +96,11 @@ def read_seed(value: str, *, where: str) -> DataStores:
     source = "`make.datastores`"
     if not value.lstrip().startswith("{"):
         source = value
-        try:
-            text = Path(value).read_text(encoding="utf-8")
-        except OSError as err:
-            raise InputError(f"{value}: cannot read the data store seed: {err.strerror or err}") from None
+        text = read_text(Path(value), error=InputError, what="data store seed")
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{where}: {source}: not valid JSON (line {err.lineno}): {err.msg}") from None
+        document = parse_json(Path(source), text, error=InputError, what="data store seed")
+    except InputError as err:
+        raise InputError(f"{where}: {err}") from None
     if not isinstance(document, dict):
         raise InputError(f"{where}: {source}: expected {{store id: {{key: {{field: value}}}}}}")
     stores: dict[str, Records] = {}

@@ -18,12 +18,12 @@ Secrets are masked wherever a run shows them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hallsim.emulator.files import read_json
 from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
 
@@ -89,14 +89,7 @@ def _entry(key_id: str, raw: Mapping[str, Any], source: str, where: str) -> Keyc
 
 
 def read_keychain_file(path: Path) -> dict[str, Keychain]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the keychain file: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
-        ) from None
+    document = read_json(path, error=InputError, what="keychain file")
     if not isinstance(document, dict):
         raise InputError(f"{path}: expected an object {{keychain id: {{type, key, ...}}}}")
     out = {}

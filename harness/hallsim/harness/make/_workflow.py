@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from typing import Any, Literal
 
 import httpx
 
+from hallsim.emulator.files import read_json
 from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
 from hallsim.harness.egress import EgressRule, Walls, egress_scope
@@ -50,14 +50,7 @@ def _bundles(event: Any, path: Path) -> list[dict[str, Any]]:
     source = "the event"
     if isinstance(event, (str, Path)):
         source = str(event)
-        try:
-            event = json.loads(Path(event).read_text(encoding="utf-8"))
-        except OSError as err:
-            raise InputError(f"{source}: cannot read the event file: {err.strerror or err}") from None
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"{source}: not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}"
-            ) from None
+        event = read_json(Path(event), error=InputError, what="event file")
     items = event if isinstance(event, list) else [event]
     if not items:
         raise InputError(

@@ -14,10 +14,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hallsim.emulator.files import YamlDocument
+from hallsim.emulator.files import YamlDocument, read_text
 from hallsim.harness._errors import InputError
 from hallsim.harness.pipedream._model import (
     PLACEHOLDERS,
@@ -99,9 +98,9 @@ def _read_state(folder: Path, warnings: list[str]) -> str | None:
         warnings.append(f"{folder}: no {STATE_FILE}; the workflow id is unknown")
         return None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        warnings.append(f"{path}: cannot read it ({err}); the workflow id is unknown")
+        data = YamlDocument.read(path, error=InputError, what="workflow state file").data
+    except InputError as err:
+        warnings.append(f"{err}; the workflow id is unknown")
         return None
     if not isinstance(data, dict):
         warnings.append(f"{path}: expected `schema:` and `id:`; the workflow id is unknown")
@@ -184,7 +183,8 @@ def _step(
                 f"{doc.where(['steps', index, 'uses'])}: steps[{index}].uses: no such file {uses!r} "
                 f"(looked for {file})"
             )
-        return StepSpec(name, "code", False, file, file.read_text(encoding="utf-8"), 0, props)
+        source = read_text(file, error=InputError, what="step file")
+        return StepSpec(name, "code", False, file, source, 0, props)
     ref = parse_uses(uses)
     if ref is None:
         raise InputError(
@@ -200,7 +200,7 @@ def _step(
         where=doc.where(["steps", index, "uses"]),
     )
     warnings.extend(resolved.warnings)
-    source = resolved.file.read_text(encoding="utf-8")
+    source = read_text(resolved.file, error=InputError, what="action file")
     return StepSpec(name, "action", False, resolved.file, source, 0, props, ref=ref)
 
 
