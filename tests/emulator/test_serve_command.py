@@ -244,3 +244,19 @@ def test_serve_masks_tokens_in_its_output_and_guards_the_admin_api() -> None:
     for shown in (*printed, out, err, journal):
         assert canary not in shown
         assert admin not in shown
+
+
+def test_a_generated_admin_token_is_shown_masked_and_written_for_its_user_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hallsim.cli.commands.serve import _admin_token_line
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    token = "generated-admin-token-1f2e3d"
+    line = _admin_token_line(token, True, 8765)
+    path = tmp_path / "hallsim-admin-8765.token"
+    assert line == f"g*** (generated, masked; the token is in {path}, readable only by you)"
+    assert path.read_text(encoding="utf-8") == token + "\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert token not in line
+    assert _admin_token_line(None, False, 8765).startswith("none (loopback only")

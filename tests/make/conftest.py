@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hallsim.harness.make import MakeBlueprint, MakeRun, close_shared_client, load_blueprint
+from hallsim.harness.stubs import Stubs
 from hallsim.harness.workflow import HallEndpoint
 
 DATA = Path(__file__).parent / "data"
@@ -158,9 +159,10 @@ def replay(write_blueprint: Callable[..., Path]) -> Callable[..., MakeRun]:
         hall: HallEndpoint = NOWHERE,
         dlq: bool = False,
         auto_commit: bool = True,
+        stubs: Stubs | None = None,
     ) -> MakeRun:
         blueprint = load_blueprint(write_blueprint(flow, dlq=dlq, auto_commit=auto_commit))
-        return blueprint.run(hall, event=event, settings=settings, variables=variables)
+        return blueprint.run(hall, event=event, settings=settings, variables=variables, stubs=stubs)
 
     return run
 

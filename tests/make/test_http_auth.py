@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from hallsim.harness._errors import InputError
 from hallsim.harness.make import MakeRun
+from hallsim.harness.stubs import parse_stubs
 from hallsim.harness.workflow import HallEndpoint
 
 from .conftest import NOWHERE, action, condition, flt, http_v3, router, webhook
@@ -196,15 +196,27 @@ def test_bad_xml_is_a_data_error(replay: Replay, httpserver: HTTPServer) -> None
     assert run.to_json()["modules"][1]["error"]["type"] == "DataError"
 
 
-def test_get_a_file(replay: Replay, httpserver: HTTPServer) -> None:
-    def handler(request: Request) -> Response:
-        return Response("col\n1\n", headers={"Content-Disposition": 'attachment; filename="rows.csv"'})
-
-    httpserver.expect_request("/files/rows").respond_with_handler(handler)
-    get_file = action(2, "http:ActionGetFile", {"url": httpserver.url_for("/files/rows"), "method": "get"})
+def test_get_a_file(replay: Replay) -> None:
+    # the file's host is not the Hall: the run's stub service answers it (hallsim.harness.egress)
+    stubs = parse_stubs(
+        [
+            {
+                "match": {"method": "GET", "path": "/files/rows"},
+                "respond": {
+                    "behaviour": "http-200",
+                    "body": "col\n1\n",
+                    "headers": {"Content-Disposition": 'attachment; filename="rows.csv"'},
+                },
+            }
+        ]
+    )
+    target = {"url": "https://files.example.invalid/files/rows", "method": "get"}
+    get_file = action(2, "http:ActionGetFile", target)
     get_file["parameters"] = {"handleErrors": True}
     run = replay(
-        [webhook(), get_file, action(3, mapper={"n": "{{2.fileName}}", "s": "{{2.fileSize}}"})], hall=NOWHERE
+        [webhook(), get_file, action(3, mapper={"n": "{{2.fileName}}", "s": "{{2.fileSize}}"})],
+        hall=NOWHERE,
+        stubs=stubs,
     )
     assert run.to_json()["modules"][1]["output"] == {
         "fileName": "rows.csv",
@@ -215,14 +227,21 @@ def test_get_a_file(replay: Replay, httpserver: HTTPServer) -> None:
     assert slack.data["mapper"] == {"n": "rows.csv", "s": 6}
 
 
-def test_resolve_a_target_url_follows_redirects(replay: Replay, httpserver: HTTPServer) -> None:
-    httpserver.expect_request("/short").respond_with_data("", status=302, headers={"Location": "/long/terms"})
-    httpserver.expect_request("/long/terms").respond_with_data("terms")
-    resolve = action(2, "http:ActionResolveTargetURL", {"url": httpserver.url_for("/short")})
+def test_resolve_a_target_url_follows_redirects(replay: Replay) -> None:
+    stubs = parse_stubs(
+        [
+            {
+                "match": {"path": "/short"},
+                "respond": {"behaviour": "http-302", "body": "", "headers": {"Location": "/long/terms"}},
+            },
+            {"match": {"path": "/long/terms"}, "respond": {"behaviour": "http-200", "body": "terms"}},
+        ]
+    )
+    resolve = action(2, "http:ActionResolveTargetURL", {"url": "https://short.example.invalid/short"})
     resolve["parameters"] = {"handleErrors": True}
-    run = replay([webhook(), resolve, action(3, mapper={"u": "{{2.url}}"})], hall=NOWHERE)
+    run = replay([webhook(), resolve, action(3, mapper={"u": "{{2.url}}"})], hall=NOWHERE, stubs=stubs)
     [slack] = [e for e in run.events if e.module == 3]
-    assert slack.data["mapper"] == {"u": httpserver.url_for("/long/terms")}
+    assert slack.data["mapper"] == {"u": "https://short.example.invalid/long/terms"}
 
 
 def test_client_certificate_request_goes_without_the_certificate(replay: Replay, hall: HallEndpoint) -> None:

@@ -226,3 +226,25 @@ def test_a_long_behaviour_spec_gets_a_short_label_and_keeps_the_whole_spec() -> 
     assert len(row.name) < len(spec)
     assert row.spec == spec
     assert "&lt;title&gt;502 Bad Gateway" in render_html(report)
+
+
+def test_stubbed_calls_to_other_hosts_are_listed(tmp_path: Path) -> None:
+    workflow = tmp_path / "crm.yaml"
+    workflow.write_text(
+        "steps:\n  - name: push\n    source: |\n      export default defineComponent({\n"
+        "        async run() {\n"
+        "          const url = 'https://crm.example.invalid/contacts';\n"
+        "          const r = await fetch(url, {method: 'POST', body: 'x=1'});\n"
+        "          return r.status;\n        },\n      });\n",
+        encoding="utf-8",
+    )
+    html = tmp_path / "crm.html"
+    result = CliRunner().invoke(
+        cli,
+        ["--no-project", "replay", str(workflow), "--hall", "allow", "--html", str(html),
+         "--stub", "POST https://crm.example.invalid/* http-201"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = html.read_text(encoding="utf-8")
+    section = page[page.index("Stubbed calls") :]
+    assert "POST https://crm.example.invalid/contacts body x=1 -&gt; stub http-201 rule 0: 201" in section

@@ -238,8 +238,18 @@ class Journal:
         if size > limit:  # a huge header or path: keep each value cut short, so memory stays bounded
             truncated = {}
             raw_headers, path, raw_query, size = _cut_request(raw_headers, path, raw_query, limit, truncated)
-        entry = JournalEntry(0, time, method, path, raw_headers, raw_query=raw_query, size=size)
-        entry.masker, entry.owner, entry.truncated = self.masker, self, truncated
+        entry = JournalEntry(
+            0,
+            time,
+            method,
+            path,
+            raw_headers,
+            raw_query=raw_query,
+            truncated=truncated,
+            size=size,
+            masker=self.masker,
+            owner=self,
+        )
         with self._lock:
             entry.seq = self._next
             self._next += 1

@@ -204,22 +204,16 @@ class EgressTransport(httpx.BaseTransport):
         if request.url.host.lower() == address:
             return self.inner.handle_request(request)
         shown = f"[{address}]" if ":" in address else address
-        request.url = request.url.copy_with(host=shown.strip("[]"))
+        extensions = dict(request.extensions)
         if request.url.scheme == "https":
-            request.extensions = {
-                **request.extensions,
-                "sni_hostname": request.headers.get("host", "").split(":")[0],
-            }
-        return self.inner.handle_request(request)
+            extensions["sni_hostname"] = request.headers.get("host", "").split(":")[0]
+        return self._send(request, request.url.copy_with(host=shown.strip("[]")), {}, extensions)
 
     def _stubbed(self, request: httpx.Request, stub: StubRun) -> httpx.Response:
         original = str(request.url)
-        request.url = httpx.URL(
-            scheme="http", host=stub.address, port=stub.port, raw_path=request.url.raw_path
-        )
-        request.headers[TARGET_HEADER] = original
+        url = httpx.URL(scheme="http", host=stub.address, port=stub.port, raw_path=request.url.raw_path)
         try:
-            return self.inner.handle_request(request)
+            return self._send(request, url, {TARGET_HEADER: original}, dict(request.extensions))
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
             why = next((c.detail for c in reversed(stub.calls()) if c.refused and c.url == original), None)
             if why is not None:
@@ -227,6 +221,23 @@ class EgressTransport(httpx.BaseTransport):
                     f"hallsim refused the call to {original}: {why}", request=request
                 ) from None
             raise
+
+    def _send(
+        self, request: httpx.Request, url: httpx.URL, headers: dict[str, str], extensions: dict[str, Any]
+    ) -> httpx.Response:
+        """Send `request` to `url` instead, leaving the client's own request as it was: the client (and so a
+        module's redirects and the URL it reports) goes on seeing the URL it asked for, never the stub's
+        address or the resolved one."""
+        forwarded = httpx.Request(
+            request.method,
+            url,
+            headers=[*request.headers.raw, *((k.encode(), v.encode()) for k, v in headers.items())],
+            stream=request.stream,
+            extensions=extensions,
+        )
+        response = self.inner.handle_request(forwarded)
+        response.request = request
+        return response
 
     def close(self) -> None:
         self.inner.close()

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hallsim.harness.matrix import MatrixReport, MatrixResult, MatrixRow
     from hallsim.harness.record import RunRecord
     from hallsim.harness.runner import EventRun, ScenarioResult
+    from hallsim.harness.stubs import StubCall
     from hallsim.harness.workflow import Workflow, WorkflowRun
 
 #: matrix verdict -> colour
@@ -95,11 +96,11 @@ def _matrix_table(report: MatrixReport, masker: Masker) -> ReportTable:
     rows = tuple(_matrix_row(row, masker, report.unconfirmed) for row in report.rows)
     groups = [
         CauseGroup(
-            group.verdict,
             # a cause on a row that kept the rule is why the gate is broken (it never reached the Hall)
-            _MATRIX_TONES.get(group.verdict, "good")
-            if group.verdict not in ("fail-closed", "ran on allow")
-            else "broken",
+            "broken" if _MATRIX_TONES.get(group.verdict) == "good" else group.verdict,
+            "broken"
+            if _MATRIX_TONES.get(group.verdict) == "good"
+            else _MATRIX_TONES.get(group.verdict, "broken"),
             masker.text(f"{group.cause.unit}: {group.cause.what}"),
             masker.text(group.cause.change),
             group.behaviours,
@@ -133,11 +134,14 @@ def _matrix_row(row: MatrixRow, masker: Masker, unconfirmed: Sequence[str]) -> R
     why = list(row.unallowed) if row.verdict == "FAIL-OPEN" or row.expected_protected else []
     if row.error:
         why.append(row.error)
+    tone = _MATRIX_TONES.get(row.verdict, "error")
+    if tone == "good" and row.cause is not None:
+        tone = "broken"  # kept the rule, but for a reason that breaks the gate (it never reached the Hall)
     return ReportRow(
         name=behaviour_label(row.behaviour),
         spec=masker.text(row.behaviour),
         verdict=row.verdict,
-        tone=_MATRIX_TONES.get(row.verdict, "error"),
+        tone=tone,
         outcome=row.outcome,
         hall_did=masker.text(row.hall_did),
         why=tuple(masker.text(w) for w in why),
@@ -161,7 +165,10 @@ def _run_parts(run: WorkflowRun | None, masker: Masker, unconfirmed: Sequence[st
     return {
         "hall": tuple(_exchange(entry, masker) for entry in run.hall_requests),
         "routes": tuple(masker.text(line) for line in (*_routes(record), *_warnings(shown))),
-        "stubbed": tuple(masker.text(line) for line in _stubbed(record, shown)),
+        "stubbed": tuple(
+            masker.text(line)
+            for line in (*_stub_calls(getattr(run, "stub_calls", ())), *_stubbed(record, shown))
+        ),
         "timing": _timing(shown),
         "trace": masker.text(run.render()),
         "path": path_of(record),
@@ -230,6 +237,18 @@ def _stubbed(record: RunRecord, shown: Mapping[str, Any] | None = None) -> list[
         if isinstance(event, Mapping) and event.get("kind") == "recorded":
             mapper = json.dumps(event.get("mapper"), ensure_ascii=False, default=str)
             lines.append(f"[{event.get('module')}] {event.get('label')}: recorded, not sent: {mapper}")
+    return lines
+
+
+def _stub_calls(calls: Iterable[StubCall]) -> list[str]:
+    """Calls to anything but the Hall, answered (or refused) by the stub service instead of the real host."""
+    lines = []
+    for call in calls:
+        answer = f"{call.status}" if call.status is not None else (call.fault or "no answer")
+        rule = f" rule {call.rule}" if call.rule is not None else " (default answer)"
+        unit = f"{call.unit}: " if call.unit else ""
+        body = f" body {call.body}" if call.body else ""
+        lines.append(f"{unit}{call.method} {call.url}{body} -> stub {call.behaviour}{rule}: {answer}")
     return lines
 
 
