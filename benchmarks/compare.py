@@ -3,7 +3,8 @@ fixtures against its modelled floor, and CPU per matrix row; prints ratios first
 
 CPU figures are user + system time of the process tree (`resource.getrusage(RUSAGE_CHILDREN)` around each
 fresh process; `RUSAGE_SELF` plus children, and the Node host's from /proc, for the in-process matrix),
-which swell far less than wall time on a machine other work loads. Wall figures are shown beside them. Loopback only; every run is bounded (--runs).
+which swell far less than wall time on a machine other work loads. Wall figures are shown beside them.
+Loopback only; every run is bounded (--runs).
 
 The matrix's modelled floor: each row must wait for the scaled time its platform models (a Make HTTP module's
 timeout, a Pipedream step's timeout, a `slow` answer): the sum of those over the rows, divided by the rows
