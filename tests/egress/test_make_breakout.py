@@ -104,6 +104,9 @@ def test_a_module_aimed_at_another_loopback_port_reaches_the_stub_not_the_port(
         assert call.body == '{"worker": "wrk_make_acme_prod"}'
         assert run.protected_ran
         assert run.to_json()["modules"][3]["output"]["statusCode"] == 201
+        # the typed record the judges read carries the stubbed calls and the walls
+        assert run.record.stub_calls == run.stub_calls
+        assert run.record.walls == {"guard": "httpx", "network_namespace": False}
     assert canary.received() == []
 
 

@@ -65,7 +65,7 @@ def test_one_answer_for_all_gates() -> None:
 def test_an_emulator_exception_makes_the_run_an_error_never_fail_closed() -> None:
     failed = entry(None, fault="server_stopped")
     # the emulator records the exception it raised while answering (JournalEntry.emulator_error)
-    object.__setattr__(failed, "emulator_error", "RuntimeError: boom")
+    failed.emulator_error = "RuntimeError: boom"
     timeline = [hall_call("gate", received=False), Execution("step", "gate", False)]
     units = [UnitResult("step", "gate", True, status="error"), UnitResult("step", "write", False, True)]
     run = record("pipedream", timeline, [failed], units=units, outcome="errored")
@@ -189,3 +189,68 @@ def test_a_failed_scenario_report_starts_with_the_failed_expectation(
     path = write_scenario("workflow: {option_a}\nhall: deny\nexpect: {{outcome: completed}}\n")
     result = run_scenario(load_scenario(path), emulator=hall_emulator)
     assert result.report().splitlines()[0] == 'expect.outcome: expected completed; actual "exited"'
+
+
+class InjectedBug(RuntimeError):
+    pass
+
+
+def _break_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every emulator in this process raises while answering (after the request was read): a hallsim bug."""
+    from hallsim.emulator.app import HallApp
+
+    def boom(*args: object) -> object:
+        raise InjectedBug("rule lookup exploded")
+
+    monkeypatch.setattr(HallApp, "select", boom)
+
+
+def test_an_exception_in_the_emulator_makes_the_rows_errors_and_the_gate_could_not_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hallsim.harness.matrix import run_matrix
+
+    _break_the_emulator(monkeypatch)
+    report = run_matrix(GATE_IGNORE, behaviours=["allow", "deny"])
+    assert [r.verdict for r in report.rows] == ["error", "error"]
+    assert "InjectedBug: rule lookup exploded" in (report.rows[0].error or "")
+    assert report.verdict == "error"
+    code, out = invoke("matrix", str(OPTION_A), "--behaviour", "allow", "--quiet")
+    assert code == 2
+    assert "COULD NOT RUN" in out
+
+
+def test_an_exception_in_the_emulator_fails_a_test_that_used_hall_emulator(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        f"""
+        from hallsim.emulator.app import HallApp
+
+        def test_gate(hall_emulator, run_workflow, monkeypatch):
+            def boom(*args):
+                raise RuntimeError("rule lookup exploded")
+
+            monkeypatch.setattr(HallApp, "select", boom)
+            run = run_workflow({str(OPTION_A)!r}, hall="deny")
+            assert not run.protected_ran  # looks fail-closed: the emulator's bug must still fail the test
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: rule lookup exploded*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["replay", str(OPTION_A), "--hall", "alow"], "--hall alow: unknown behaviour"),
+        (["matrix", str(OPTION_A), "--behaviour", "alow"], "--behaviour alow: unknown behaviour"),
+        (["matrix", str(OPTION_A), "--protected", "write_recrd"], "did you mean `write_record`?"),
+        (["replay", str(OPTION_A), "--hall", "allow", "--set", "action_evn=x"], "did you mean `action_env`?"),
+    ],
+)
+def test_unknown_names_say_which_option_and_what_was_meant(args: list[str], message: str) -> None:
+    code, out = invoke(*args)
+    assert code == 2
+    assert message in out
+    if "alow" in args:
+        assert "did you mean `allow`?" in out

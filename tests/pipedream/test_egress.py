@@ -33,6 +33,8 @@ def test_a_third_party_call_is_answered_by_the_stub_not_the_internet(write_workf
     )
     assert call.headers["authorization"] == "Bearer a***"
     assert run.to_json()["stub_calls"][0]["url"] == call.url
+    assert run.record.stub_calls == (call,)
+    assert run.record.walls == {"guard": "node", "network_namespace": False}
     assert "Stubbed calls (1), unmatched: auto" in run.render()
 
 

@@ -38,6 +38,7 @@ from hallsim.harness.matrix_report import (
     judge,
     short_behaviour,
 )
+from hallsim.harness.problems import did_you_mean
 from hallsim.harness.record import DEFAULT_TIME_SCALE
 from hallsim.harness.verdict import allow_received, protected_ran, unallowed_runs
 from hallsim.harness.workflow import HallEndpoint, Workflow, load_workflow
@@ -190,6 +191,7 @@ def run_matrices(
             raise InputError(
                 f"{job.workflow.path}: --protected {', '.join(unknown)}: not in this workflow; "
                 f"its {kind} are {', '.join(job.workflow.units)}"
+                + did_you_mean(str(unknown[0]), job.workflow.units)
             )
     own_pool = pool is None
     pool = pool or EmulatorPool(concurrency)

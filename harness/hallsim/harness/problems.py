@@ -77,7 +77,7 @@ def validation_problems(
             known = known_fields(loc[:-1])
             what = "unknown field"
             if known and loc:
-                what += did_you_mean(str(loc[-1]), known) + f"; expected one of: {', '.join(known)}"
+                what += f"; expected one of: {', '.join(known)}" + did_you_mean(str(loc[-1]), known)
         elif kind == "missing":
             what = "missing; this field is required"
         elif kind == "value_error":

@@ -20,6 +20,7 @@ from hallsim.emulator.contract import DECISION_FIELDS, ROUTE_PATH
 
 if TYPE_CHECKING:
     from hallsim.emulator.journal import JournalEntry
+    from hallsim.harness.stubs import StubCall
 
 __all__ = [
     "ABSENT",
@@ -213,6 +214,11 @@ class RunRecord:
     settings: Mapping[str, Any] = field(default_factory=dict)
     #: exceptions the emulator raised while answering this run's requests: hallsim's failure, never the gate's
     emulator_errors: tuple[str, ...] = ()
+    #: every call to anything but the Hall and the sink, answered or refused by the stub service
+    #: (hallsim.harness.stubs, docs/egress.md): the run's would-be side effects, with the unit that made each
+    stub_calls: tuple[StubCall, ...] = ()
+    #: which walls kept the run's traffic on the machine (hallsim.harness.egress.Walls.to_json())
+    walls: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def protected_ran(self) -> bool:
@@ -271,7 +277,7 @@ def emulator_errors(entries: Sequence[JournalEntry]) -> tuple[str, ...]:
     each naming the request it met."""
     found = []
     for entry in entries:
-        error = getattr(entry, "emulator_error", None)  # the journal field the emulator fills in
+        error = entry.emulator_error
         if error:
             found.append(f"the emulator raised while answering request #{entry.seq} ({entry.path}): {error}")
     return tuple(found)

@@ -31,3 +31,37 @@ def parse_vars(pairs: tuple[str, ...], option: str = "--var") -> dict[str, str]:
             raise click.BadParameter(f"{pair!r}: expected NAME=VALUE", param_hint=option)
         variables[name] = value
     return variables
+
+
+#: the names a behaviour spec starts with (`hallsim behaviours`), for "did you mean"
+_BEHAVIOUR_NAMES = (
+    "allow",
+    "deny",
+    "http-500",
+    "timeout",
+    "slow",
+    "malformed-json",
+    "empty-body",
+    "missing-denied",
+    "denied-as-string",
+    "reset",
+    "close",
+    "policy",
+    "unreachable",
+)
+
+
+def check_behaviour(spec: str, option: str, *, matrix: bool = False) -> None:
+    """Refuse an unknown behaviour before anything runs, naming the option and the closest name."""
+    from hallsim.emulator import EmulatorError
+    from hallsim.emulator.behaviours import parse_behaviour
+    from hallsim.harness.problems import did_you_mean
+
+    if matrix and spec == "unreachable":
+        return
+    try:
+        parse_behaviour(spec)
+    except EmulatorError as err:
+        name = spec.split(":", 1)[0]
+        names = _BEHAVIOUR_NAMES if matrix else _BEHAVIOUR_NAMES[:-1]
+        raise EmulatorError(f"{option} {spec}: {err}{did_you_mean(name, names)}") from None

@@ -10,7 +10,7 @@ import click
 
 from hallsim.cli.commands import _console, _reports
 from hallsim.cli.commands._errors import user_errors
-from hallsim.cli.commands._inputs import parse_vars, read_event_file
+from hallsim.cli.commands._inputs import check_behaviour, parse_vars, read_event_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -127,6 +127,8 @@ def command(
         failing = parse_fail_on(fail_on)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--fail-on") from None
+    for spec in behaviours:
+        check_behaviour(spec, "--behaviour", matrix=True)
     event = read_event_file(event_file) if event_file else None
     names = tuple(behaviours) or (*matrix_behaviours(), UNREACHABLE)
     run_settings = parse_vars(settings, "--set")

@@ -9,7 +9,7 @@ import click
 
 from hallsim.cli.commands import _reports
 from hallsim.cli.commands._errors import user_errors
-from hallsim.cli.commands._inputs import parse_vars, read_event_file
+from hallsim.cli.commands._inputs import check_behaviour, parse_vars, read_event_file
 
 
 @click.command(
@@ -120,6 +120,8 @@ def command(
 
     if (behaviour is None) == (script is None):
         raise click.UsageError("give exactly one of --hall BEHAVIOUR and --script FILE")
+    if behaviour is not None:
+        check_behaviour(behaviour, "--hall")
     loaded = load_workflow(workflow)
     event = read_event_file(event_file) if event_file else None
     run_settings = parse_vars(settings, "--set")

@@ -238,6 +238,8 @@ class MakeRun:
             ),
             settings=dict(self.settings),
             emulator_errors=emulator_errors(self.hall_requests),
+            stub_calls=tuple(self.stub_calls),
+            walls=self.walls.to_json(),
         )
 
     def _outputs(self, module_id: int | None) -> tuple[str, ...]:

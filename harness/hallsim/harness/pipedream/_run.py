@@ -181,6 +181,8 @@ class PipedreamRun:
             paired=ok,
             settings=dict(self.settings),
             emulator_errors=emulator_errors(self.hall_requests),
+            stub_calls=tuple(self.stub_calls),
+            walls=self.walls.to_json(),
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -249,7 +249,7 @@ class StubRun:
         self._server.run = self
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.005},
             name="hallsim-stubs",
             daemon=True,
         )
