@@ -154,3 +154,13 @@ def test_a_script_sets_which_capability_ids_are_accepted_and_reset_restores_the_
         hall.reset()
         assert client.get("/__hall/health").json()["capability_ids"] == "guide"
         assert client.post("/api/route", json=other).status_code == 422
+
+
+def test_a_mistake_carries_its_field_as_data_not_only_in_the_message(tmp_path: Path) -> None:
+    # the file's line is found from the field the error names (ScriptError.field), never parsed back out of
+    # its text: a message that happens to start with something path-shaped cannot move the line
+    path = write(tmp_path, "rules:\n  - respond: allow\n  - match: {worker_id: 're:(a'}\n    respond: deny\n")
+    with pytest.raises(ScriptError) as caught:
+        load_script(path)
+    assert caught.value.field == "rules[1].match.worker_id"
+    assert str(caught.value).startswith(f"{path}:3: rules[1].match.worker_id: 're:(a'")

@@ -276,6 +276,7 @@ CASES = {
     "deep_blueprint": ("blueprint", '{"flow": ' + "[" * 5000 + "]" * 5000 + "}", "nest"),
     "nan_blueprint": ("blueprint", '{"flow": [{"id": NaN}]}', "NaN"),
     "digits_blueprint": ("blueprint", '{"flow": [{"id": ' + "9" * 5000 + "}]}", "5000 digits"),
+    "deep_event_option": ("event", "[" * 5000 + "]" * 5000, "nest"),
 }
 
 
@@ -285,10 +286,13 @@ def test_a_hostile_file_is_exit_2_with_the_file_named(tmp_path: Path, name: str)
     shutil.copytree(ROOT / "fixtures", tmp_path / "fixtures")
     folder = tmp_path / "in"
     folder.mkdir()
-    suffix = {"scenario": ".scenario.yaml", "workflow": ".yaml", "blueprint": ".json"}[kind]
+    suffix = {"scenario": ".scenario.yaml", "workflow": ".yaml", "blueprint": ".json", "event": ".json"}[kind]
     path = folder / f"hostile{suffix}"
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     command = ["run", str(path)] if kind == "scenario" else ["replay", str(path), "--hall", "allow"]
+    if kind == "event":
+        gate = str(tmp_path / "fixtures" / "pipedream" / "inline_option_a.yaml")
+        command = ["replay", gate, "--hall", "allow", "--event", str(path)]
     done = subprocess.run(
         [sys.executable, "-c", "from hallsim.cli import main; main()", *command],
         capture_output=True,

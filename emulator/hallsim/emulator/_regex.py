@@ -31,7 +31,7 @@ def compile_rule_regex(pattern: str, where: str) -> Any:
     try:
         re.compile(pattern)
     except re.error as err:
-        raise ScriptError(f"{where}: 're:{pattern}' is not a valid regular expression: {err}") from None
+        raise ScriptError.at(where, f"'re:{pattern}' is not a valid regular expression: {err}") from None
     if _re2 is not None:
         options: Any = _re2.Options()
         options.log_errors = False  # the error is ours to report, not absl's on stderr
@@ -45,7 +45,7 @@ def compile_rule_regex(pattern: str, where: str) -> Any:
             ) from None
     problem = _backtracking_risk(pattern)  # pragma: no cover - only without google-re2
     if problem is not None:  # pragma: no cover
-        raise ScriptError(f"{where}: 're:{pattern}' {problem}")
+        raise ScriptError.at(where, f"'re:{pattern}' {problem}")
     return re.compile(pattern)  # pragma: no cover
 
 

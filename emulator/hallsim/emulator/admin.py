@@ -14,6 +14,7 @@
                                         `next_since` is where the next page starts when more are waiting;
                                         DELETE empties the journal
     GET  /__hall/time-scale             {"time_scale": x}; PUT {"time_scale": x}
+    GET  /__hall/                       the live journal page; GET /__hall/events its event stream (live.py)
 
 Every call goes through the admin guard first (admin_guard.py: token, Host, JSON content type, size); admin
 requests are not journalled. Mistakes answer 400 with {"error", "detail"} naming what was expected.
@@ -33,6 +34,7 @@ from hallsim.emulator._errors import EmulatorError
 from hallsim.emulator._json import JSONProblem, parse_json
 from hallsim.emulator._version import __version__
 from hallsim.emulator.admin_guard import ADMIN_METHODS
+from hallsim.emulator.live import routes as live_routes
 from hallsim.emulator.openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -160,6 +162,7 @@ def admin_app(hall: HallApp) -> Starlette:
             Route("/__hall/journal", journal, methods=list(ADMIN_METHODS["/__hall/journal"])),
             Route("/__hall/time-scale", time_scale, methods=list(ADMIN_METHODS["/__hall/time-scale"])),
             Route("/openapi.json", openapi),
+            *live_routes(hall),
         ],
         exception_handlers={EmulatorError: on_error},
     )

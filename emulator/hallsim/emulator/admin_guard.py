@@ -40,7 +40,13 @@ ADMIN_METHODS: dict[str, tuple[str, ...]] = {
     "/__hall/reset": ("POST",),
     "/__hall/journal": ("GET", "DELETE"),
     "/__hall/time-scale": ("GET", "PUT"),
+    "/__hall/": ("GET",),
+    "/__hall/events": ("GET",),
 }
+#: the live journal page (live.py): a static file that holds nothing of a run, opened by a browser's
+#: navigation, which cannot send a token; everything it shows comes through guarded calls (its events, the
+#: rules), which send the token the page was opened with. The Host check still applies.
+PUBLIC_PAGES = frozenset({"/__hall/"})
 
 
 def is_loopback(host: str) -> bool:
@@ -110,7 +116,7 @@ class AdminGuard:
                 f"Host {shown!r} is not an address this emulator listens on; expected one of "
                 f"{', '.join(sorted(self.hosts))}",
             )
-        if self.token is not None:
+        if self.token is not None and not (path in PUBLIC_PAGES and method in ("GET", "HEAD")):
             if authorization is None:
                 return AdminRefusal(
                     401,

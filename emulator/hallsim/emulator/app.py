@@ -49,11 +49,13 @@ from hallsim.emulator.contract import (
     validate_route_request,
 )
 from hallsim.emulator.journal import DEFAULT_JOURNAL_BYTES, Journal, JournalEntry
+from hallsim.emulator.live import JournalFeed
 from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
 from hallsim.emulator.secrets import Masker
 
 if TYPE_CHECKING:
     from hallsim.emulator.policy import Policy
+    from hallsim.emulator.recorder import Recorder
     from hallsim.emulator.script import Script
 
 ADMIN_PREFIX = "/__hall/"
@@ -107,6 +109,11 @@ class HallApp:
         self._admin: Callable[..., Any] | None = None
         #: called with each /api/route journal entry once it is answered (`hallsim serve --log`)
         self.on_request: Callable[[JournalEntry], None] | None = None
+        #: the live page's subscribers (live.py): entries pushed when they arrive and when they are answered
+        self.feed = JournalFeed()
+        self.journal.on_clear = self.feed.cleared
+        #: set when recording a real Hall (recorder.py): it answers /api/route instead of the rules
+        self.recorder: Recorder | None = None
 
     # configuration ------------------------------------------------------------------------------------
     def _checked(self, behaviour: Behaviour, where: str) -> Behaviour:
@@ -318,6 +325,7 @@ class HallApp:
                 detail = f"no such endpoint {path}; gates call POST {ROUTE_PATH}"
                 await answer(sent, entry, 404, error_body("not_found", detail))
                 self.journal.settle(entry)
+                self.feed.publish(entry)
         except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
             await self._emulator_failed(err, entry, sent, sent.started)
 
@@ -338,12 +346,17 @@ class HallApp:
         entry = journal.record(
             time.time(), scope["method"], ROUTE_PATH, headers, scope.get("query_string", b""), size
         )
+        self.feed.publish(entry)
         try:
-            await self._handle(entry, scope, receive, send, authorization, length)
+            if self.recorder is not None:
+                await self.recorder.handle(self, entry, scope, receive, send)
+            else:
+                await self._handle(entry, scope, receive, send, authorization, length)
         except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
             # answer() records the status before it sends: a status means the client may have part of it
             await self._emulator_failed(err, entry, send, entry.status is not None)
         journal.settle(entry)
+        self.feed.publish(entry)
         if self.on_request is not None:
             self.on_request(entry)
 

@@ -284,12 +284,12 @@ def _parse_mapping(spec: Mapping[str, Any]) -> Behaviour:
             try:
                 changes["json_body"] = json.dumps(value)
             except (TypeError, ValueError) as err:
-                raise ScriptError(f"{where}: expected a JSON value; {err}") from None
+                raise ScriptError.at(where, f"expected a JSON value; {err}") from None
         elif key == "headers":
             changes["headers"] = _headers(value, where)
         else:
             if value is not None and not isinstance(value, str):
-                raise ScriptError(f"{where}: expected a string; got {type(value).__name__} {value!r}")
+                raise ScriptError.at(where, f"expected a string; got {type(value).__name__} {value!r}")
             changes[key] = value
     if base.kind == "http" and "body" in changes and "json_body" in changes:
         raise ScriptError(f"behaviour {base.name!r}: give `body` (text) or `json`, not both")
@@ -307,16 +307,16 @@ _FRAMING_HEADERS = ("content-length", "transfer-encoding")
 
 def _headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, Mapping) or not all(isinstance(v, (str, int)) for v in value.values()):
-        raise ScriptError(f"{where}: expected a mapping of header name to text; got {value!r}")
+        raise ScriptError.at(where, f"expected a mapping of header name to text; got {value!r}")
     out = []
     for name, text in value.items():
         name, text = str(name), str(text)
         if not _HEADER_NAME.fullmatch(name):
-            raise ScriptError(f"{where}: {name!r}: expected an HTTP header name (letters, digits, -)")
+            raise ScriptError.at(where, f"{name!r}: expected an HTTP header name (letters, digits, -)")
         if name.lower() in _FRAMING_HEADERS:
-            raise ScriptError(f"{where}: {name}: the emulator sets it from the body; leave it out")
+            raise ScriptError.at(where, f"{name}: the emulator sets it from the body; leave it out")
         if "\r" in text or "\n" in text or not text.isascii():
-            raise ScriptError(f"{where}: {name}: expected one line of ASCII text; got {text!r}")
+            raise ScriptError.at(where, f"{name}: expected one line of ASCII text; got {text!r}")
         out.append((name, text))
     return tuple(out)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -195,6 +196,8 @@ class Journal:
         self._lock = threading.Lock()
         #: the secrets masked in every entry when read (the app adds its accepted tokens)
         self.masker = masker if masker is not None else Masker()
+        #: called with next_seq after the journal is emptied (the live page starts again)
+        self.on_clear: Callable[[int], None] | None = None
 
     @property
     def size(self) -> int:
@@ -310,6 +313,8 @@ class Journal:
                 entry.kept = False
             self._entries.clear()
             self._bytes = 0
+        if self.on_clear is not None:
+            self.on_clear(self._next)
 
 
 def _cut_request(

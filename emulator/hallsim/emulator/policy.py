@@ -158,25 +158,25 @@ def _read_rules(path: Path, where: str) -> tuple[Any, ...]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScriptError(f"{where}: {path}: no such policy rules file") from None
+        raise ScriptError.at(where, f"{path}: no such policy rules file") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ScriptError(f"{where}: {path}: cannot read: {err}") from None
+        raise ScriptError.at(where, f"{path}: cannot read: {err}") from None
     try:
         doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as err:
-        raise ScriptError(
-            f"{where}: {path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"
+        raise ScriptError.at(
+            f"{where}", f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"
         ) from None
     if not isinstance(doc, Mapping) or not isinstance(doc.get("rules"), list):
-        raise ScriptError(f'{where}: {path}: expected pyhall rules, a mapping with a "rules" list')
+        raise ScriptError.at(where, f'{path}: expected pyhall rules, a mapping with a "rules" list')
     for i, rule in enumerate(doc["rules"]):
         if not isinstance(rule, Mapping) or not isinstance(rule.get("rule_id"), str):
-            raise ScriptError(
-                f"{where}: {path}: rules[{i}]: expected a mapping with rule_id, match and decision"
+            raise ScriptError.at(
+                f"{where}", f"{path}: rules[{i}]: expected a mapping with rule_id, match and decision"
             )
         for key in ("match", "decision"):
             if key in rule and not isinstance(rule[key], Mapping):
-                raise ScriptError(f"{where}: {path}: rules[{i}].{key}: expected a mapping")
+                raise ScriptError.at(where, f"{path}: rules[{i}].{key}: expected a mapping")
     return tuple(pyhall.load_rules_from_dict(doc))
 
 
@@ -192,31 +192,35 @@ def policy_from_mapping(spec: Any, *, base: Path, where: str) -> Policy:
     if isinstance(spec, str):
         spec = {"rules": spec}
     if not isinstance(spec, Mapping):
-        raise ScriptError(f"{where}: expected a mapping with `rules: <pyhall rules file>`; got {spec!r}")
+        raise ScriptError.at(where, f"expected a mapping with `rules: <pyhall rules file>`; got {spec!r}")
     unknown = sorted(str(k) for k in spec if k not in POLICY_KEYS)
     if unknown:
-        raise ScriptError(f"{where}.{unknown[0]}: unknown key; expected one of {', '.join(POLICY_KEYS)}")
+        raise ScriptError.at(
+            f"{where}.{unknown[0]}", f"unknown key; expected one of {', '.join(POLICY_KEYS)}"
+        )
     if not isinstance(spec.get("rules"), str):
-        raise ScriptError(f"{where}.rules: expected the path of a pyhall rules file (JSON or YAML)")
+        raise ScriptError.at(f"{where}.rules", "expected the path of a pyhall rules file (JSON or YAML)")
     path = Path(spec["rules"])
     path = path if path.is_absolute() else base / path
     settings: dict[str, Any] = {}
     for key, choices in _CHOICES.items():
         if key in spec:
             if spec[key] not in choices:
-                raise ScriptError(f"{where}.{key}: expected one of {', '.join(choices)}; got {spec[key]!r}")
+                raise ScriptError.at(
+                    f"{where}.{key}", f"expected one of {', '.join(choices)}; got {spec[key]!r}"
+                )
             settings[key] = spec[key]
     for key in ("controls_present", "workers_available", "allowed_tenants"):
         if key in spec:
             value = spec[key]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ScriptError(f"{where}.{key}: expected a list of strings; got {value!r}")
+                raise ScriptError.at(f"{where}.{key}", f"expected a list of strings; got {value!r}")
             settings[key] = tuple(value) if key == "allowed_tenants" else frozenset(value)
     if "default_tenant_id" in spec:
         tenant = spec["default_tenant_id"]
         if tenant is not None and not (isinstance(tenant, str) and tenant.strip()):
-            raise ScriptError(
-                f"{where}.default_tenant_id: expected a non-empty string or null; got {tenant!r}"
+            raise ScriptError.at(
+                f"{where}.default_tenant_id", f"expected a non-empty string or null; got {tenant!r}"
             )
         settings["default_tenant_id"] = tenant
     return Policy(rules=_read_rules(path, f"{where}.rules"), source=str(path), **settings)

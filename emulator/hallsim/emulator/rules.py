@@ -57,7 +57,7 @@ class Pattern:
         if value is None:
             return cls(None, "absent")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ScriptError(f"{where}: expected text (exact, glob, or `re:` regex) or null; got {value!r}")
+            raise ScriptError.at(where, f"expected text (exact, glob, or `re:` regex) or null; got {value!r}")
         text = str(value)
         if text.startswith("re:"):
             return cls(text, "regex", compile_rule_regex(text[3:], where))
@@ -153,36 +153,36 @@ def parse_rule(spec: Mapping[str, Any] | Rule, where: str = "rule") -> Rule:
     if isinstance(spec, Rule):
         return spec
     if not isinstance(spec, Mapping):
-        raise ScriptError(
-            f"{where}: expected a mapping with `respond` (and optionally {', '.join(RULE_KEYS)})"
+        raise ScriptError.at(
+            f"{where}", f"expected a mapping with `respond` (and optionally {', '.join(RULE_KEYS)})"
         )
     unknown = sorted(str(k) for k in spec if k not in RULE_KEYS)
     if unknown:
-        raise ScriptError(f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(RULE_KEYS)}")
+        raise ScriptError.at(where, f"unknown key(s) {', '.join(unknown)}; expected {', '.join(RULE_KEYS)}")
     if "respond" not in spec:
-        raise ScriptError(
-            f"{where}.respond: missing; expected a behaviour (e.g. `deny:reason`) or a list of them"
+        raise ScriptError.at(
+            f"{where}.respond", "missing; expected a behaviour (e.g. `deny:reason`) or a list of them"
         )
     raw = spec["respond"]
     items = list(raw) if isinstance(raw, list) else [raw]
     if not items:
-        raise ScriptError(f"{where}.respond: expected at least one behaviour; got an empty list")
+        raise ScriptError.at(f"{where}.respond", "expected at least one behaviour; got an empty list")
     respond = []
     for i, item in enumerate(items):
         try:
             respond.append(parse_behaviour(item))
         except ScriptError as err:
             at = f"{where}.respond" + (f"[{i}]" if isinstance(raw, list) else "")
-            raise ScriptError(f"{at}: {err}") from None
+            raise ScriptError.at(f"{at}", f"{err}") from None
     name = spec.get("name")
     if name is not None and not isinstance(name, str):
-        raise ScriptError(f"{where}.name: expected text; got {name!r}")
+        raise ScriptError.at(f"{where}.name", f"expected text; got {name!r}")
     after = spec.get("after", "last")
     if after not in AFTER_CHOICES:
-        raise ScriptError(f"{where}.after: expected one of {', '.join(AFTER_CHOICES)}; got {after!r}")
+        raise ScriptError.at(f"{where}.after", f"expected one of {', '.join(AFTER_CHOICES)}; got {after!r}")
     times = spec.get("times")
     if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
-        raise ScriptError(f"{where}.times: expected a whole number >= 1; got {times!r}")
+        raise ScriptError.at(f"{where}.times", f"expected a whole number >= 1; got {times!r}")
     probability = spec.get("probability")
     if probability is not None:
         if (
@@ -190,11 +190,13 @@ def parse_rule(spec: Mapping[str, Any] | Rule, where: str = "rule") -> Rule:
             or not isinstance(probability, (int, float))
             or not 0 <= probability <= 1
         ):
-            raise ScriptError(f"{where}.probability: expected a number from 0 to 1; got {probability!r}")
+            raise ScriptError.at(
+                f"{where}.probability", f"expected a number from 0 to 1; got {probability!r}"
+            )
         probability = float(probability)
     seed = spec.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ScriptError(f"{where}.seed: expected a whole number; got {seed!r}")
+        raise ScriptError.at(f"{where}.seed", f"expected a whole number; got {seed!r}")
     if seed is not None and probability is None:
         raise _lone_seed(f"{where}.seed", seed)
     return Rule(
@@ -210,10 +212,11 @@ def parse_rule(spec: Mapping[str, Any] | Rule, where: str = "rule") -> Rule:
 
 def _lone_seed(where: str, seed: int) -> ScriptError:
     # without probability there is no draw to seed: refused, so nobody believes a chaos run is seeded
-    return ScriptError(
-        f"{where}: seed only applies with probability (it seeds the draw that decides whether the rule "
+    return ScriptError.at(
+        where,
+        "seed only applies with probability (it seeds the draw that decides whether the rule "
         f"fires); give probability too (e.g. probability: 0.25 with seed: {seed}) or drop seed; "
-        f"got seed {seed!r} without probability"
+        f"got seed {seed!r} without probability",
     )
 
 
@@ -221,16 +224,16 @@ def _conditions(match: Any, where: str) -> tuple[Condition, ...]:
     if match is None:
         return ()
     if not isinstance(match, Mapping):
-        raise ScriptError(f"{where}: expected a mapping of request field to pattern; got {match!r}")
+        raise ScriptError.at(where, f"expected a mapping of request field to pattern; got {match!r}")
     known = (*REQUEST_FIELDS, "headers")
     out: list[Condition] = []
     for key, value in match.items():
         if key not in known:
-            raise ScriptError(f"{where}: unknown field {key!r}; expected {', '.join(known)}")
+            raise ScriptError.at(where, f"unknown field {key!r}; expected {', '.join(known)}")
         if key == "headers":
             if not isinstance(value, Mapping):
-                raise ScriptError(
-                    f"{where}.headers: expected a mapping of header name to pattern; got {value!r}"
+                raise ScriptError.at(
+                    f"{where}.headers", f"expected a mapping of header name to pattern; got {value!r}"
                 )
             for header, pattern in value.items():
                 out.append(
@@ -244,7 +247,7 @@ def _conditions(match: Any, where: str) -> tuple[Condition, ...]:
 def _patterns(value: Any, where: str) -> tuple[Pattern, ...]:
     values = value if isinstance(value, list) else [value]
     if not values:
-        raise ScriptError(f"{where}: expected a pattern or a non-empty list of patterns")
+        raise ScriptError.at(where, "expected a pattern or a non-empty list of patterns")
     return tuple(
         Pattern.parse(v, f"{where}[{i}]" if isinstance(value, list) else where) for i, v in enumerate(values)
     )

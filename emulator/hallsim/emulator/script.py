@@ -73,11 +73,15 @@ class _Located(YamlDocument):
 
     def where(self, loc: str | Sequence[str | int]) -> str:
         if isinstance(loc, str):
-            loc = [key or int(index) for key, index in _PATH_PART.findall(loc.split(":")[0])]
+            loc = [key or int(index) for key, index in _PATH_PART.findall(loc)]
         return super().where(loc)
 
     def fail(self, dotted: str, message: str) -> ScriptError:
-        return ScriptError(f"{self.where(dotted)}: {message}")
+        return ScriptError(f"{self.where(dotted)}: {message}", field=dotted)
+
+    def located(self, err: ScriptError, fallback: str) -> ScriptError:
+        """`err` with the file and line of the field it names (`err.field`, else `fallback`) in front."""
+        return self.fail(err.field or fallback, str(err))
 
 
 def load_script(path: str | Path) -> Script:
@@ -142,7 +146,7 @@ def _rules(doc: _Located, data: Mapping[str, Any]) -> tuple[Rule, ...]:
         try:
             rules.append(parse_rule(item, f"rules[{i}]"))
         except ScriptError as err:
-            raise ScriptError(f"{doc.where(str(err))}: {err}") from None
+            raise doc.located(err, f"rules[{i}]") from None
     return tuple(rules)
 
 
@@ -155,4 +159,4 @@ def _policy(doc: _Located, data: Mapping[str, Any]) -> Policy | None:
     try:
         return policy_from_mapping(raw, base=doc.path.parent, where="policy")
     except ScriptError as err:
-        raise ScriptError(f"{doc.where(str(err))}: {err}") from None
+        raise doc.located(err, "policy") from None

@@ -64,7 +64,10 @@ def make_server(app: HallApp, *, log_level: str = "warning", access_log: bool = 
         async def shutdown(self, sockets: Any = None) -> None:
             # `timeout` holds requests until the client gives up; let them go first, or shutdown would wait
             app.release_held()
+            app.feed.close()  # open live pages' streams end, so they do not hold up the shutdown either
             await super().shutdown(sockets)
+            if app.recorder is not None:
+                await app.recorder.aclose()
 
     config = uvicorn.Config(
         app,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,19 @@ import click
 
 def read_event_file(path: Path, option: str = "--event") -> Any:
     """A trigger event from a JSON file; mistakes name the file, the line and the option."""
+    from hallsim.emulator.files import read_json
     from hallsim.harness._errors import InputError
 
+    # read once within the hostile-file limits (depth, size, UTF-8, numbers, strings)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file ({option})") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}: {option}: not valid JSON: {err.msg}") from None
-    except (UnicodeDecodeError, OSError) as err:
-        raise InputError(f"{path}: {option}: cannot read it as a JSON text file: {err}") from None
+        return read_json(path, error=InputError, what="event file")
+    except InputError as err:
+        message = str(err)
+        if message == f"{path}: no such event file":
+            raise InputError(f"{path}: no such file ({option})") from None
+        rest = message.removeprefix(f"{path}: ")
+        rest = rest.replace("cannot read it as text", "cannot read it as a JSON text file")
+        raise InputError(f"{path}: {option}: {rest}") from None
 
 
 def parse_vars(pairs: tuple[str, ...], option: str = "--var") -> dict[str, str]:

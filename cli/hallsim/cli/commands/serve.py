@@ -83,6 +83,17 @@ from hallsim.cli.commands._errors import user_errors
     "beyond loopback one is generated and written to a file only you can read.",
 )
 @click.option("--log", "log_requests", is_flag=True, help="Print one line per request to /api/route.")
+@click.option(
+    "--record-from",
+    metavar="URL",
+    help="Record a real Hall: pass /api/route to the Hall at URL, answer as it does, and save each distinct "
+    "request and its answer as rules in --record-to (replay with --script).",
+)
+@click.option(
+    "--record-to",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The script file --record-from writes (rewritten after every new answer).",
+)
 @user_errors
 def command(
     host: str,
@@ -99,10 +110,24 @@ def command(
     max_body: int | None,
     admin_token: str | None,
     log_requests: bool,
+    record_from: str | None,
+    record_to: Path | None,
 ) -> None:
     from hallsim.emulator.serve_options import ServeOptions, build_app
     from hallsim.emulator.server import bind_socket, make_server, url_for
 
+    if (record_from is None) != (record_to is None):
+        raise click.UsageError("--record-from URL and --record-to FILE go together: give both")
+    if record_from is not None:
+        deciding = [
+            name
+            for name, value in (("--script", script), ("--behaviour", behaviour), ("--policy", policy))
+            if value
+        ]
+        if deciding:
+            raise click.UsageError(
+                f"--record-from: the real Hall answers while recording; leave out {', '.join(deciding)}"
+            )
     app = build_app(
         ServeOptions(
             script=script,
@@ -120,6 +145,11 @@ def command(
     )
     if log_requests:
         app.on_request = _print_request
+    recorder = None
+    if record_from is not None and record_to is not None:
+        from hallsim.emulator.recorder import Recorder
+
+        recorder = Recorder.for_app(app, record_from, record_to)
 
     raise_on_signal()  # a signal stops uvicorn in order; the stop line below is printed before the exit
     sock = bind_socket(host, port)
@@ -137,9 +167,14 @@ def command(
             f"envs: {', '.join(app.envs)}   capability ids: {app.capability_ids}"
             + ("   policy: " + app.policy.source if app.policy else "")
         )
+        if recorder is not None:
+            replay = f"replay: hallsim serve --script {recorder.path}"
+            click.echo(f"  recording: {recorder.url}/api/route -> {recorder.path}   ({replay})")
+        page = f"{url}/__hall/" + ("#token=<admin token>" if app.admin.token is not None else "")
         admin_token = _admin_token_line(app.admin.token, app.admin.generated, bound_port)
         click.echo(
-            f"  admin: {url}/__hall/health, {url}/__hall/journal   token: {admin_token}   (Ctrl-C to stop)"
+            f"  live journal: {page}   admin: {url}/__hall/health, {url}/__hall/journal   "
+            f"token: {admin_token}   (Ctrl-C to stop)"
         )
         server = make_server(app)
         # everything loaded so far lives as long as the process: keep it out of the garbage collector's scans,
@@ -152,6 +187,11 @@ def command(
         stopped_by = err
     finally:
         sock.close()
+    if recorder is not None:
+        count = recorder.recording.count
+        click.echo(f"Recorded {count} distinct request(s) to {recorder.path}.")
+        for problem in recorder.errors[-5:]:
+            click.echo(f"error: {problem}", err=True)
     click.echo("Hall emulator stopped.")
     if stopped_by is not None:
         raise stopped_by  # the exit status says which signal (cli/_signals.py)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from hallsim.emulator.secrets import Masker
 from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.make._coverage import Coverage, coverage
 from hallsim.harness.make._settings import SETTINGS, unconfirmed_names
@@ -248,7 +249,23 @@ class MakeRun:
         output = runs[-1].get("output") if runs else None
         return tuple(str(k) for k in output) if isinstance(output, Mapping) else ()
 
+    def masker(self) -> Masker:
+        """The run's secrets: the Hall token, keychain keys and passwords, and variables whose names say
+        secret (hallsim.emulator.secrets); every output of the run is masked with it."""
+        masker = Masker()
+        masker.add(self.hall.token)
+        for chain in self.engine.keychains.values():
+            masker.add(chain.key)
+            masker.add(chain.password)
+        for scope in self.engine.variables.values():
+            masker.add_named_values(scope)
+        return masker
+
     def to_json(self) -> dict[str, Any]:
+        masked: dict[str, Any] = self.masker().mask(self._json())
+        return masked
+
+    def _json(self) -> dict[str, Any]:
         engine = self.engine
         stop = engine.stop
         return {

@@ -23,11 +23,14 @@ const GRACE_MS = 250; // after the execution timeout, how long a worker may stay
 const SETTLE_MS = 1000; // after its answer, how long a worker may take to say whether it stayed clean
 
 const PARENT_CHECK_MS = 200;
+const OUTPUT_WAIT_MS = 250; // how long an answer waits for the worker's end-of-run mark on fd 1
+const RUN_END_MARK = "\u0000hallsim-run-end ";
 const RSS_CHECK_MS = 50;
 
 const idle = [];
 let anySpawned = false; // some step started a process or a Worker: sweep /proc when the host ends
 const active = new Set(); // RunRecords of the runs in progress (they receive what is written to fd 1)
+const markWaiters = new Map(); // run tag -> the answer waiting for that run's mark on fd 1
 const settling = new Set(); // workers whose run has answered, still checking whether they stayed clean
 const waiting = []; // [resolve, reject] of runs waiting for a worker
 const all = new Set();
@@ -196,10 +199,12 @@ function outOfMemory(used) {
 async function run(id, spec) {
   const handle = await acquire();
   handle.runs += 1;
+  const runTag = `${hello.tag}.${handle.threadId}.${handle.runs}.`; // as worker.mjs names this run
   const record = new RunRecord(spec);
   active.add(record);
   const workerInfo = { runs: handle.runs, retired: null };
   let answered = false;
+  let ended = false; // the worker reported the run's end itself (so its mark on fd 1 follows)
   let guard = null;
   let settleGuard = null;
   let doneSettling = () => {};
@@ -207,11 +212,24 @@ async function run(id, spec) {
     if (answered) return;
     answered = true;
     if (guard) clearTimeout(guard);
-    // what the worker wrote to fd 1 before its last event is read in the same turn of the event loop
-    setImmediate(() => {
+    const send = () => {
       active.delete(record);
       write({ id, result: record.result(workerInfo) });
-    });
+    };
+    if (ended && handle.alive) {
+      // fd 1 and the worker's messages are two channels with no order between them: the worker writes a mark
+      // to fd 1 after the run, and the answer goes once the host has read that far (or after a short wait)
+      const timer = setTimeout(() => {
+        markWaiters.delete(runTag);
+        send();
+      }, OUTPUT_WAIT_MS);
+      markWaiters.set(runTag, () => {
+        clearTimeout(timer);
+        send();
+      });
+    } else {
+      setImmediate(send);
+    }
     if (handle.alive) {
       handle.settledOrDead = new Promise((resolve) => {
         doneSettling = resolve;
@@ -265,6 +283,7 @@ async function run(id, spec) {
       }
       record.apply(event);
       if (event.t === "run_end") {
+        ended = true;
         answer();
       } else if (event.t === "memory") {
         if (answered) return;
@@ -394,9 +413,31 @@ function begin(first) {
   // fd 1 of this process: what steps write there (fs.writeSync(1), a child with stdio "inherit") comes back
   // here and goes to the output of the runs in progress
   const output = new net.Socket({ fd: hello.output_fd, readable: true, writable: false });
+  let unread = "";
+  const attribute = (text) => {
+    if (!text) return;
+    for (const record of active) {
+      record.addOutput(active.size > 1 ? `[written to fd 1 while ${active.size} runs were in progress] ${text}` : text);
+    }
+  };
   output.on("data", (chunk) => {
-    const text = chunk.toString("utf8");
-    for (const record of active) record.addOutput(active.size > 1 ? `[written to fd 1 while ${active.size} runs were in progress] ${text}` : text);
+    unread += chunk.toString("utf8");
+    for (;;) {
+      const at = unread.indexOf(RUN_END_MARK);
+      if (at < 0) break;
+      const end = unread.indexOf("\u0000\n", at + RUN_END_MARK.length);
+      if (end < 0) break;
+      attribute(unread.slice(0, at));
+      const tag = unread.slice(at + RUN_END_MARK.length, end);
+      unread = unread.slice(end + 2);
+      markWaiters.get(tag)?.();
+      markWaiters.delete(tag);
+    }
+    // keep a mark that may be cut between two reads; pass on the rest
+    const partial = unread.lastIndexOf("\u0000");
+    const keep = partial >= 0 && unread.length - partial < 200 ? partial : unread.length;
+    attribute(unread.slice(0, keep));
+    unread = unread.slice(keep);
   });
   output.on("error", () => {});
   channel = net.connect(hello.channel);

@@ -2,6 +2,7 @@
 // while it stays clean (see state.mjs); the host retires it otherwise.
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import http from "node:http";
+import { writeSync } from "node:fs";
 import {
   guardProcessKill,
   installChildTracking,
@@ -117,6 +118,7 @@ parentPort.on("message", async (message) => {
   const emit = (event) => parentPort.postMessage(event);
   runs += 1;
   setRunTag(`${workerData.tag}.${threadId}.${runs}.`);
+  const runTag = `${workerData.tag}.${threadId}.${runs}.`;
   const stopWatch = watchMemory(workerData.memoryBytes, emit);
   try {
     await runWorkflow(message.run, emit);
@@ -124,6 +126,12 @@ parentPort.on("message", async (message) => {
     emit({ t: "crash", message: String(err?.stack ?? err) });
   } finally {
     stopWatch();
+    // after everything the run wrote to fd 1: the host answers once it has read up to here (host.mjs)
+    try {
+      writeSync(1, `\u0000hallsim-run-end ${runTag}\u0000\n`);
+    } catch {
+      // fd 1 gone: the host answers after its short wait instead
+    }
   }
   // After the answer is out: may this worker take another run? First let whatever a step queued run (a promise
   // chain outlives its step), so the check below sees what it did, and a chain that never ends keeps this
