@@ -1,4 +1,4 @@
-"""Wall time of the full fail-closed matrix over the six documented fixtures (issue 6: target <= 5 s).
+"""Wall time of the full fail-closed matrix over the six documented fixtures (target <= 5 s).
 
 Runs `hallsim.harness.matrix.run_matrices` over the three Pipedream workflows and the three Make blueprints,
 every behaviour of the emulator's MATRIX_BEHAVIOURS plus the unreachable row, and prints:

@@ -1,6 +1,6 @@
 """Warm workflow runs of fixtures/pipedream/inline_option_a.yaml, one after another, against the emulator.
 
-Targets (issue 4): median <= 20 ms per warm run, >= 50 runs/s sequentially. A cold `node` start costs ~85 ms
+Targets: median <= 20 ms per warm run, >= 50 runs/s sequentially. A cold `node` start costs ~85 ms
 on the reference machine, so the harness must keep Node warm between runs without leaking state.
 
     .venv/bin/python benchmarks/pipedream_runs.py [--runs 300] [--behaviour allow]

@@ -8,6 +8,8 @@
   webhook sink on pytest-httpserver that records what downstream steps post).
 - Options: `--hallsim-events N --hallsim-seed S` run every scenario over N generated events instead of its
   own.
+- `--hallsim-matrix PATHS` collects the workflows and blueprints among the paths as fail-closed matrix rows,
+  one item per workflow x Hall behaviour (matrix_items.py; `--hallsim-fail-on`, `--hallsim-time-scale`).
 
 It is loaded in every pytest run of an environment where hallsim is installed, so it imports nothing heavy
 until a scenario or one of its fixtures is used."""
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from hallsim.harness import matrix_items
 
 if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
@@ -46,12 +50,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--hallsim-seed", type=int, default=0, metavar="S", help="seed for --hallsim-events (default 0)"
     )
+    matrix_items.add_options(group)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.name.endswith(_SUFFIXES):
         return ScenarioFile.from_parent(parent, path=file_path)
-    return None
+    return matrix_items.collect_file(file_path, parent)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -59,6 +64,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if emulator is not None:
         emulator.stop()
         del config.stash[_emulator_key]
+    matrix_items.close_pool(config)
 
 
 class _JunitClassnames:
@@ -91,6 +97,7 @@ def scenario_classname(path: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    matrix_items.configure(config)
     if config.getoption("xmlpath", None):
         config.pluginmanager.register(_JunitClassnames(config), "hallsim-junit-classnames")
 

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -273,7 +273,10 @@ class MakeBlueprint:
         rule = EgressRule.for_run([(hall.url, "hall url")])
         chosen = stubs or Stubs()
         began = time.perf_counter()
-        with StubRun(chosen, time_scale=float(values["time_scale"])) as stub, egress_scope(rule, stub):
+        with (
+            _LazyStubRun(chosen, float(values["time_scale"])) as stub,
+            egress_scope(rule, cast(StubRun, stub)),
+        ):
             engine.run(bundles)
         wall = time.perf_counter() - began
         stub_calls = attribute_to_modules(stub.calls(), engine.events)
@@ -328,3 +331,41 @@ def attribute_to_modules(calls: tuple[StubCall, ...], events: list[Any]) -> tupl
                 pending.remove(call)
                 break
     return tuple(out.get(call.n, call) for call in calls)
+
+
+class _LazyStubRun:
+    """The run's stub service, started when the first call the egress rule sends to it needs its address: a
+    replay whose HTTP modules reach only the Hall starts no server thread (the egress rule reads only
+    `address`, `port` and `calls()` of its stub, egress.py)."""
+
+    def __init__(self, stubs: Stubs, time_scale: float) -> None:
+        self._stubs = stubs
+        self._time_scale = time_scale
+        self._run: StubRun | None = None
+
+    def _started(self) -> StubRun:
+        if self._run is None:
+            self._run = StubRun(self._stubs, time_scale=self._time_scale)
+        return self._run
+
+    @property
+    def address(self) -> str:
+        return self._started().address
+
+    @property
+    def port(self) -> int:
+        return self._started().port
+
+    @property
+    def url(self) -> str:
+        return self._started().url
+
+    def calls(self) -> tuple[StubCall, ...]:
+        return self._run.calls() if self._run is not None else ()
+
+    def __enter__(self) -> _LazyStubRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._run is not None:
+            self._run.close()

@@ -1,0 +1,141 @@
+"""The matrix as pytest items (`pytest --hallsim-matrix PATHS`), driven with pytester: one item per workflow x
+Hall behaviour, judged as `hallsim matrix` judges them, JUnit per row, xdist."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hallsim.harness.matrix import UNREACHABLE, matrix_behaviours, run_matrix
+
+from .conftest import MAKE, PIPEDREAM
+
+ROWS = len(matrix_behaviours()) + 1  # and the unreachable Hall
+
+
+@pytest.fixture
+def gates(pytester: pytest.Pytester) -> Path:
+    """The Make fixtures and the Pipedream fixtures (workflows with the step files they name) in pytester's
+    folder, with files that are not workflows beside them."""
+    shutil.copytree(MAKE, pytester.path / "make")
+    shutil.copytree(PIPEDREAM, pytester.path / "pipedream")
+    (pytester.path / "make" / ".hallsim.yaml").write_text("settings: {}\n", encoding="utf-8")
+    (pytester.path / "make" / "notes.md").write_text("not a workflow\n", encoding="utf-8")
+    return pytester.path
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # in a process of its own: an in-process run re-imports modules (cryptography's among them) under a
+    # second identity, which the emulator's TLS set-up cannot mix with the first
+    return pytester.runpytest_subprocess(*args)
+
+
+def _ids(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "::" in line]
+
+
+def test_one_item_per_workflow_and_behaviour_only_with_the_option(
+    pytester: pytest.Pytester, gates: Path
+) -> None:
+    result = _run(
+        pytester, "--hallsim-matrix", "make", "pipedream/inline_option_a.yaml", "--collect-only", "-q"
+    )
+    ids = _ids(result.stdout.str())
+    assert len(ids) == 4 * ROWS
+    assert "make/gate_ignore.blueprint.json::allow" in ids
+    assert "make/gate_ignore.blueprint.json::unreachable" in ids
+    assert "pipedream/inline_option_a.yaml::deny:DENY_POLICY_GATE" in ids
+    assert not any(".mjs" in i or ".hallsim.yaml" in i or "notes.md" in i for i in ids)
+    # without --hallsim-matrix the same paths collect nothing
+    plain = _run(pytester, "make", "--collect-only", "-q")
+    assert _ids(plain.stdout.str()) == []
+
+
+def test_rows_are_judged_as_hallsim_matrix_judges_them(pytester: pytest.Pytester, gates: Path) -> None:
+    picked = ["allow", "deny:DENY_POLICY_GATE", "http-500", UNREACHABLE]
+    result = _run(
+        pytester,
+        "--hallsim-matrix",
+        "make/gate_ignore.blueprint.json",
+        "--junitxml=report.xml",
+        "-p",
+        "no:cacheprovider",
+    )
+    # every row of the command's matrix, and the verdict each item got, agree
+    report = run_matrix(MAKE / "gate_ignore.blueprint.json")
+    failing = {r.behaviour for r in report.rows if r.verdict == "FAIL-OPEN"}
+    assert failing, "gate_ignore fails open on some rows (the fixture's point)"
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == len(failing)
+    assert outcomes.get("passed", 0) == ROWS - len(failing)
+    cases = ET.parse(gates / "report.xml").getroot().iter("testcase")
+    by_name = {case.get("name"): case for case in cases}
+    assert len(by_name) == ROWS
+    for name in picked:
+        case = by_name[name]
+        failure = case.find("failure")
+        if name in failing:
+            assert failure is not None
+            # the message starts with the verdict, then its cause
+            assert failure.get("message", "").startswith("FAIL-OPEN: the Router filter"), failure.get(
+                "message"
+            )
+        else:
+            assert failure is None, name
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        assert props["behaviour"] == name
+        assert props["row_verdict"] == next(r.verdict for r in report.rows if r.behaviour == name)
+
+
+def test_a_broken_gate_fails_its_allow_row_with_broken(pytester: pytest.Pytester, gates: Path) -> None:
+    # the route to the protected write compares text that never matches: it never runs, even on a good allow
+    text = (MAKE / "gate_break.blueprint.json").read_text(encoding="utf-8")
+    pad = "\n" + " " * 22
+    allowed = f'"a": "{{{{2.denied}}}}",{pad}"b": "false",{pad}"o": "boolean:equal"'
+    assert allowed in text, "the fixture's Allowed route compares {{2.denied}} with false"
+    never = '"a": "{{2.denied}}", "b": "never", "o": "text:equal"'
+    (gates / "make" / "never.blueprint.json").write_text(text.replace(allowed, never, 1), encoding="utf-8")
+    result = _run(
+        pytester,
+        "--hallsim-matrix",
+        "make/never.blueprint.json",
+        "-k",
+        "allow or unreachable",
+        "-p",
+        "no:cacheprovider",
+    )
+    out = result.stdout.str()
+    assert "FAILED make/never.blueprint.json::allow" in out
+    assert "\nbroken: " in out
+
+
+def test_fail_on_chooses_which_verdicts_fail_a_row(pytester: pytest.Pytester, gates: Path) -> None:
+    args = ("--hallsim-matrix", "make/gate_ignore.blueprint.json", "-k", "deny", "-p", "no:cacheprovider")
+    _run(pytester, *args).assert_outcomes(failed=1)
+    _run(pytester, *args, "--hallsim-fail-on", "broken,error").assert_outcomes(passed=1)
+    bad = _run(pytester, *args, "--hallsim-fail-on", "open")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--hallsim-fail-on: open: expected a comma-separated list of fail-open*"])
+
+
+def test_a_workflow_that_does_not_load_is_a_collection_error(pytester: pytest.Pytester, gates: Path) -> None:
+    (gates / "make" / "bad.blueprint.json").write_text("{not json", encoding="utf-8")
+    result = _run(pytester, "--hallsim-matrix", "make/bad.blueprint.json", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*bad.blueprint.json*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_xdist_spreads_the_rows(pytester: pytest.Pytester, gates: Path) -> None:
+    names = ("gate_break.blueprint.json", "gate_rollback.blueprint.json")
+    result = pytester.runpytest_subprocess(
+        "--hallsim-matrix", *(f"make/{n}" for n in names), "-n", "2", "-p", "no:cacheprovider"
+    )
+    assert f"2 workers [{2 * ROWS} items]" in result.stdout.str()
+    # the same rows fail as in `hallsim matrix`, wherever xdist ran them
+    failing = sum(r.verdict == "FAIL-OPEN" for n in names for r in run_matrix(MAKE / n).rows)
+    assert failing
+    result.assert_outcomes(passed=2 * ROWS - failing, failed=failing)
