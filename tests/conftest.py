@@ -1,6 +1,55 @@
-"""What every test area shares: the pytester fixture (the plugin and command tests run pytest inside pytest).
-The hallsim fixtures (`hall_emulator`, `run_workflow`, ...) come from hallsim's own pytest plugin."""
+"""What every test area shares: the pytester fixture (the plugin and command tests run pytest inside pytest),
+and a real headless Chromium for the browser tests (the HTML report, the live journal page). The hallsim
+fixtures (`hall_emulator`, `run_workflow`, ...) come from hallsim's own pytest plugin."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 pytest_plugins = ["pytester"]
+
+#: Debian's Chromium, driven by Playwright (never a browser Playwright downloads); .ci/run installs it
+CHROMIUM = Path(os.environ.get("HALLSIM_CHROMIUM", "/usr/bin/chromium"))
+
+#: flags that work on this machine: no sandbox (root in a container), no GPU, and nothing that talks to
+#: the network on its own (QUIC, component updates, sync, background requests)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """One Chromium per test process (xdist worker), shared by every browser test: a second Playwright
+    instance in the same process cannot start while one runs. Each test area opens its own context (a
+    fresh, incognito-like profile). Without the browser the tests skip, except in CI (CI=true), where they
+    fail: .ci/run installs it with apt-get, so a missing browser there is a broken CI, not a reason to
+    skip."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is not installed (apt-get install -y chromium); the browser tests need it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI: {reason}; .ci/run installs it", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -18,47 +18,22 @@ import pytest
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path(os.environ.get("HALLSIM_CHROMIUM", "/usr/bin/chromium"))
-#: no sandbox (root in a container), no GPU, nothing that talks to the network on its own
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 AUTH = {"Authorization": "Bearer t"}
 ADMIN_TOKEN = "admin-token-for-the-page"
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install -y chromium); the browser tests need it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI: {reason}; .ci/run installs it", pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh profile
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1360, "height": 820},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+def browser(chromium: Browser) -> Iterator[BrowserContext]:
+    # not offline: the page talks to the emulator on loopback
+    context = chromium.new_context(offline=False, viewport={"width": 1360, "height": 820})
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 class Opened:

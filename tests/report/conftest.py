@@ -4,60 +4,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page
-
-CHROMIUM = Path(os.environ.get("HALLSIM_CHROMIUM", "/usr/bin/chromium"))
-
-#: flags that work on this machine: no sandbox (root in a container), no GPU, and nothing that talks to
-#: the network on its own (QUIC, component updates, sync, background requests)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is not installed (apt-get install -y chromium); the browser tests need it"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI: {reason}; .ci/run installs it", pytrace=False)
-    pytest.skip(reason)
-
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """One Chromium per test session (xdist worker) with a fresh profile, offline."""
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            offline=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+def browser(chromium: Browser) -> Iterator[BrowserContext]:
+    """A fresh offline context (profile) of the shared Chromium for the report tests."""
+    context = chromium.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 class Network:
