@@ -1,4 +1,4 @@
-"""`hallsim replay` (cli/hallsim/cli/commands/replay.py) with the documented Pipedream workflows (issue 4)."""
+"""`hallsim replay` (cli/hallsim/cli/commands/replay.py) with the documented Pipedream workflows."""
 
 from __future__ import annotations
 
