@@ -51,6 +51,7 @@ function quietKill(pid, signal = "SIGKILL") {
 // --- the tag and the groups of the current run --------------------------------------------------------------
 
 let runTag = null; // HALLSIM_PROCESS value for the run in progress
+const workers = new Set(); // the Workers the current run started (they end with it)
 let touched = false; // the run started a child process or a Worker: sweep /proc for its tag when it ends
 let tell = () => {}; // tells the host (it sweeps when it ends only if some run started anything)
 
@@ -124,6 +125,8 @@ export function installChildTracking(notify) {
       const env = options.env === workerThreads.SHARE_ENV ? options.env : envWithTag(options.env);
       markTouched();
       super(filename, { ...options, env });
+      workers.add(this);
+      this.once("exit", () => workers.delete(this));
     }
   }
   workerThreads.Worker = TaggedWorker;
@@ -189,6 +192,16 @@ export function killChildren() {
   // a sweep reads /proc: only when the run started anything
   if (touched && runTag !== null) sweep(runTag);
   touched = false;
+  if (workers.size > 0) {
+    // Workers the run started end with it; one may spawn while it is being ended, after the sweep above,
+    // so the run's tag is swept again once every one of them has stopped
+    const tag = runTag;
+    const ending = [...workers].map((worker) => worker.terminate().catch(() => {}));
+    workers.clear();
+    Promise.allSettled(ending).then(() => {
+      if (tag !== null) sweep(tag);
+    });
+  }
 }
 
 // --- mutable process state the realm check does not see ---------------------------------------------------
