@@ -33,11 +33,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """One Chromium per test process (xdist worker), shared by every browser test: a second Playwright
-    instance in the same process cannot start while one runs. Each test area opens its own context (a
-    fresh, incognito-like profile). Without the browser the tests skip, except in CI (CI=true), where they
+    """One Chromium per test module, so at most one is running in a test process (xdist worker) at a time:
+    a second Playwright instance cannot start while one runs, and while one runs, its event loop holds the
+    thread (a later test's `asyncio.run` would fail). Each module opens its own context (a fresh,
+    incognito-like profile). Without the browser the tests skip, except in CI (CI=true), where they
     fail: .ci/run installs it with apt-get, so a missing browser there is a broken CI, not a reason to
     skip."""
     if not CHROMIUM.exists():

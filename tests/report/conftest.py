@@ -12,7 +12,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Browser) -> Iterator[BrowserContext]:
     """A fresh offline context (profile) of the shared Chromium for the report tests."""
     context = chromium.new_context(offline=True, viewport={"width": 1280, "height": 900})
