@@ -138,6 +138,14 @@ def on_error(
     engine.event("directive", bundle, depth + 1, module.id, directive=None, acts_as="builtin:Ignore", why=why)
 
 
+#: the directives that stop the run: the status it ends with, and what happens to the changes (make.md
+#: "Error handlers")
+_STOPS = {
+    "builtin:Commit": ("success", " here, changes are committed"),
+    "builtin:Rollback": ("error", ", transactional modules revert"),
+}
+
+
 def directive(
     engine: Engine,
     module: Module,
@@ -153,51 +161,27 @@ def directive(
     name = handler.module
     mapper = handler.mapper.eval(engine.env(failed, handler.id, bundle))
     engine.record(handler, bundle, output={"directive": name})
+
+    def announce(why: str, **extra: Any) -> None:
+        engine.event("directive", bundle, depth, handler.id, directive=name, why=why, **extra)
+
     if name == "builtin:Ignore":
-        engine.event(
-            "directive",
-            bundle,
-            depth,
-            handler.id,
-            directive=name,
-            why="Ignore: the bundle is dropped; other bundles continue; status success",
-        )
+        announce("Ignore: the bundle is dropped; other bundles continue; status success")
         return
     if name == "builtin:Resume":
         substitute = mapper if isinstance(mapper, dict) else {}
-        engine.event(
-            "directive",
-            bundle,
-            depth,
-            handler.id,
-            directive=name,
-            substitute=substitute,
-            why=f"Resume: module {module.id} outputs the substitute and the flow continues",
+        announce(
+            f"Resume: module {module.id} outputs the substitute and the flow continues", substitute=substitute
         )
         resumed = dict(outputs)
         resumed[module.id] = substitute
         engine.flow(rest, resumed, bundle, depth - 1, on_end=on_end)
         return
-    if name == "builtin:Commit":
-        engine.event(
-            "directive",
-            bundle,
-            depth,
-            handler.id,
-            directive=name,
-            why="Commit: the run stops here, changes are committed; status success",
-        )
-        raise StopRun("success", f"Commit on module {module.id}'s error route stopped the run", module.id)
-    if name == "builtin:Rollback":
-        engine.event(
-            "directive",
-            bundle,
-            depth,
-            handler.id,
-            directive=name,
-            why="Rollback: the run stops, transactional modules revert; status error",
-        )
-        raise StopRun("error", f"Rollback on module {module.id}'s error route stopped the run", module.id)
+    if name in _STOPS:
+        status, effect = _STOPS[name]
+        verb = name.removeprefix("builtin:")
+        announce(f"{verb}: the run stops{effect}; status {status}")
+        raise StopRun(status, f"{verb} on module {module.id}'s error route stopped the run", module.id)
     settings = mapper if isinstance(mapper, dict) else {}
     retry = settings.get("retry", engine.settings["make.break.retry"])
     retry = retry is True or str(retry).lower() == "true"
