@@ -32,16 +32,35 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from hallsim.harness.egress import EgressTransport
 from hallsim.harness.make._keychains import Keychain, mask_key
 from hallsim.harness.make._names import HTTP_GET_FILE, HTTP_RESOLVE_URL, HTTP_V3_CLIENT_CERT, HTTP_V4
 from hallsim.harness.make._values import to_text
+from hallsim.harness.make._waits import ClockedBackend, ModuleClock, ScriptedWaits, reset_clock, set_clock
 from hallsim.harness.make._xml import XMLParseError, parse_xml
 
 _CLIENT: httpx.Client | None = None
 _LOCK = threading.Lock()
+
+
+class _ClockedTransport(httpx.HTTPTransport):
+    """httpx's own transport whose connections read under the module clock (`_waits`): a module's timeout
+    fires on a scripted wait, not on the machine's latency."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        ssl_context = httpx.create_ssl_context()
+        super().__init__(verify=ssl_context, limits=limits)
+        self._pool.close()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=ClockedBackend(),
+        )
 
 
 def new_client() -> httpx.Client:
@@ -50,7 +69,7 @@ def new_client() -> httpx.Client:
     # hallsim.harness.egress: every module's request goes through the run's egress rule (the Hall and sink
     # for real, everything else to the run's stub service)
     limits = httpx.Limits(max_keepalive_connections=32, max_connections=64)
-    client = httpx.Client(transport=EgressTransport(httpx.HTTPTransport(limits=limits)))
+    client = httpx.Client(transport=EgressTransport(_ClockedTransport(limits)))
     del client.headers["accept"]
     del client.headers["user-agent"]
     return client
@@ -104,6 +123,10 @@ class HttpCall:
     response: dict[str, Any] | None
     wall_s: float
     modelled_s: float
+    #: of `modelled_s`, the seconds of waits the run scripted (the Hall's or a stub's `slow`, a timeout)
+    scripted_s: float = 0.0
+    #: why the timing reads as it does, when it is not plain (for the trace)
+    timing_note: str | None = None
 
 
 def _pairs(items: Any) -> list[tuple[str, str]]:
@@ -186,9 +209,30 @@ def _parse_body(text: str, content_type: str, settings: dict[str, Any]) -> tuple
     return text, None
 
 
-def _failed(error: ModuleError, request: dict[str, Any], started: float | None, scale: float) -> HttpCall:
+def _failed(
+    error: ModuleError, request: dict[str, Any], started: float | None, clock: ModuleClock
+) -> HttpCall:
     wall = 0.0 if started is None else time.perf_counter() - started
-    return HttpCall(None, error, request, None, wall, wall / scale)
+    modelled, scripted = clock.modelled(wall) if started is not None else (0.0, 0.0)
+    return HttpCall(None, error, request, None, wall, modelled, scripted)
+
+
+def _timeout_note(clock: ModuleClock, wall: float) -> str | None:
+    if clock.hold() is not None:
+        return None
+    return (
+        f"no scripted wait was known: the client waited {wall * 1000:.0f} ms of wall time (the scaled "
+        "timeout plus make.http.latency_grace_s) and took the Hall as one that does not answer"
+    )
+
+
+def _timed_out(
+    seconds: float, request: dict[str, Any], wall: float, settings: dict[str, Any], note: str | None
+) -> HttpCall:
+    error = ModuleError(
+        settings["make.http.timeout_error"], f"ETIMEDOUT: no answer within the {seconds:g} s timeout"
+    )
+    return HttpCall(None, error, request, None, wall, seconds, seconds, note)
 
 
 def _body_v3(mapper: dict[str, Any], headers: list[tuple[str, str]], has_type: bool) -> _Body:
@@ -239,8 +283,10 @@ def call(
     mapper: dict[str, Any],
     settings: dict[str, Any],
     keychain: Keychain | None = None,
+    waits: ScriptedWaits | None = None,
 ) -> HttpCall:
-    """Send the module's request and build its output bundle, or the error Make would raise."""
+    """Send the module's request and build its output bundle, or the error Make would raise. `waits`: where
+    the run's scripted waits are recorded (the module clock, `_waits`)."""
     v4 = module == HTTP_V4
     get_file = module == HTTP_GET_FILE
     resolve = module == HTTP_RESOLVE_URL
@@ -304,15 +350,23 @@ def call(
     request["follow_redirects"] = follow
     if not v4:
         request["follow_setting"] = mapper.get("followRedirect", True) is not False
+    grace = float(settings["make.http.latency_grace_s"])
     try:
         seconds = _timeout_seconds(mapper.get("timeout"), float(settings["make.http.default_timeout"]))
     except ModuleError as err:
-        return _failed(err, request, None, scale)
+        return _failed(err, request, None, ModuleClock(0.0, scale, grace, None, ""))
     request["timeout_s"] = seconds
     if not url.lower().startswith(("http://", "https://")):
         error = ModuleError("BundleValidationError", f"URL {url!r} is not an absolute http(s) URL")
-        return _failed(error, request, None, scale)
+        return _failed(error, request, None, ModuleClock(seconds, scale, grace, None, ""))
     client = shared_client()  # created once per process (its TLS context costs tens of ms): not timed
+    try:
+        path = httpx.URL(url).path
+    except httpx.InvalidURL:
+        path = ""
+    clock = ModuleClock(seconds, scale, grace, waits, path)
+    clock.start()
+    token = set_clock(clock)
     started = time.perf_counter()
     try:
         response = client.request(
@@ -324,45 +378,58 @@ def call(
             data=body.form,
             files=body.files,
             auth=auth,
-            timeout=httpx.Timeout(seconds * scale),
+            # the reads wait as the module clock says; the connect and the write get the same wall cap
+            timeout=httpx.Timeout(clock.unknown_budget_s),
             follow_redirects=follow,
         )
         raw = response.content
     except httpx.TimeoutException:
         wall = time.perf_counter() - started
-        error = ModuleError(
-            settings["make.http.timeout_error"], f"ETIMEDOUT: no answer within the {seconds:g} s timeout"
-        )
-        return HttpCall(None, error, request, None, wall, seconds)
+        return _timed_out(seconds, request, wall, settings, _timeout_note(clock, wall))
     except httpx.ConnectError as err:
         message = f"ECONNREFUSED: cannot connect to {url} ({err})"
-        return _failed(ModuleError(settings["make.http.refused_error"], message), request, started, scale)
+        return _failed(ModuleError(settings["make.http.refused_error"], message), request, started, clock)
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as err:
         message = f"ECONNRESET: the connection closed without an answer ({err})"
-        return _failed(ModuleError(settings["make.http.reset_error"], message), request, started, scale)
+        failed = _failed(ModuleError(settings["make.http.reset_error"], message), request, started, clock)
+        if failed.modelled_s >= seconds:  # a scripted wait longer than the timeout came first
+            return _timed_out(seconds, request, failed.wall_s, settings, None)
+        return failed
     except httpx.LocalProtocolError as err:
-        return _failed(ModuleError("BundleValidationError", str(err)), request, started, scale)
+        return _failed(ModuleError("BundleValidationError", str(err)), request, started, clock)
     except httpx.TooManyRedirects:
-        return _failed(ModuleError("RuntimeError", "too many redirects"), request, started, scale)
+        return _failed(ModuleError("RuntimeError", "too many redirects"), request, started, clock)
     except httpx.HTTPError as err:
-        return _failed(ModuleError("ConnectionError", str(err)), request, started, scale)
+        return _failed(ModuleError("ConnectionError", str(err)), request, started, clock)
+    finally:
+        reset_clock(token)
     wall = time.perf_counter() - started
-    modelled = wall / scale
+    modelled, scripted = clock.modelled(wall)
+    if modelled >= seconds:  # a scripted wait (with the real latency around it) reached the timeout
+        return _timed_out(seconds, request, wall, settings, None)
+    note = None
+    if scripted == 0.0 and wall > seconds * scale:
+        note = (
+            f"answered after {wall * 1000:.0f} ms of wall time, past the scaled timeout "
+            f"({seconds * scale * 1000:.0f} ms) but inside make.http.latency_grace_s: no scripted wait "
+            "was known, so the wait counts as the machine's latency (x1), not x1/time_scale"
+        )
+    timing = (wall, modelled, scripted, note)
     text = raw.decode("utf-8", errors="replace")
     status = response.status_code
     response_record = {"status": status, "body": text[:500]}
     if evaluate_errors and status >= 400:
-        return HttpCall(None, status_error(status, text, settings), request, response_record, wall, modelled)
+        return HttpCall(None, status_error(status, text, settings), request, response_record, *timing)
     if resolve:
-        return HttpCall({"url": str(response.url)}, None, request, response_record, wall, modelled)
+        return HttpCall({"url": str(response.url)}, None, request, response_record, *timing)
     if get_file:
         output: dict[str, Any] = {"fileName": _file_name(response, url), "data": text, "fileSize": len(raw)}
-        return HttpCall(output, None, request, response_record, wall, modelled)
+        return HttpCall(output, None, request, response_record, *timing)
     data: Any = text
     if mapper.get("parseResponse") is True:
         data, parse_error = _parse_body(text, response.headers.get("content-type", ""), settings)
         if parse_error is not None:
-            return HttpCall(None, parse_error, request, response_record, wall, modelled)
+            return HttpCall(None, parse_error, request, response_record, *timing)
     if v4:
         output = {"data": data, "statusCode": status, "headers": dict(response.headers.items())}
     else:
@@ -373,4 +440,4 @@ def call(
             "data": data,
             "fileSize": len(raw),
         }
-    return HttpCall(output, None, request, response_record, wall, modelled)
+    return HttpCall(output, None, request, response_record, *timing)

@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 
 import httpx
 
+from hallsim.emulator.behaviours import Behaviour
 from hallsim.emulator.files import read_json
 from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
@@ -33,6 +34,7 @@ from hallsim.harness.make._keychains import (
 from hallsim.harness.make._names import DIRECTIVES, FREE
 from hallsim.harness.make._run import MakeRun
 from hallsim.harness.make._settings import resolve_settings
+from hallsim.harness.make._waits import ScriptedWaits
 from hallsim.harness.stubs import StubCall, StubRun, Stubs
 from hallsim.harness.workflow import HallEndpoint
 
@@ -277,6 +279,7 @@ class MakeBlueprint:
             _LazyStubRun(chosen, float(values["time_scale"])) as stub,
             egress_scope(rule, cast(StubRun, stub)),
         ):
+            engine.waits = ScriptedWaits(emulator, stub)
             engine.run(bundles)
         wall = time.perf_counter() - began
         stub_calls = attribute_to_modules(stub.calls(), engine.events)
@@ -362,6 +365,9 @@ class _LazyStubRun:
 
     def calls(self) -> tuple[StubCall, ...]:
         return self._run.calls() if self._run is not None else ()
+
+    def holds(self) -> tuple[tuple[float, Behaviour], ...]:
+        return self._run.holds() if self._run is not None else ()
 
     def __enter__(self) -> _LazyStubRun:
         return self
