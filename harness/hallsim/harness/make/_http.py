@@ -25,73 +25,20 @@ setting make.http.user_agent). The client adds neither an `Accept` nor its own U
 
 from __future__ import annotations
 
-import atexit
+import functools
 import json
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpcore
 import httpx
 
-from hallsim.harness.egress import EgressTransport
+from hallsim.harness.make import _client
 from hallsim.harness.make._keychains import Keychain, mask_key
 from hallsim.harness.make._names import HTTP_GET_FILE, HTTP_RESOLVE_URL, HTTP_V3_CLIENT_CERT, HTTP_V4
 from hallsim.harness.make._values import to_text
-from hallsim.harness.make._waits import ClockedBackend, ModuleClock, ScriptedWaits, reset_clock, set_clock
+from hallsim.harness.make._waits import ModuleClock, ScriptedWaits, reset_clock, set_clock
 from hallsim.harness.make._xml import XMLParseError, parse_xml
-
-_CLIENT: httpx.Client | None = None
-_LOCK = threading.Lock()
-
-
-class _ClockedTransport(httpx.HTTPTransport):
-    """httpx's own transport whose connections read under the module clock (`_waits`): a module's timeout
-    fires on a scripted wait, not on the machine's latency."""
-
-    def __init__(self, limits: httpx.Limits) -> None:
-        ssl_context = httpx.create_ssl_context()
-        super().__init__(verify=ssl_context, limits=limits)
-        self._pool.close()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=ClockedBackend(),
-        )
-
-
-def new_client() -> httpx.Client:
-    """The one place an HTTP client for the Make modules is made. httpx's default `Accept: */*` and its
-    own User-Agent go: Make's HTTP app sends neither (the run's User-Agent is added per request)."""
-    # hallsim.harness.egress: every module's request goes through the run's egress rule (the Hall and sink
-    # for real, everything else to the run's stub service)
-    limits = httpx.Limits(max_keepalive_connections=32, max_connections=64)
-    client = httpx.Client(transport=EgressTransport(_ClockedTransport(limits)))
-    del client.headers["accept"]
-    del client.headers["user-agent"]
-    return client
-
-
-def shared_client() -> httpx.Client:
-    """One keep-alive client for every replay in the process (replays are cheap when connections are
-    reused)."""
-    global _CLIENT
-    with _LOCK:
-        if _CLIENT is None:
-            _CLIENT = new_client()
-            atexit.register(close_shared_client)
-        return _CLIENT
-
-
-def close_shared_client() -> None:
-    global _CLIENT
-    with _LOCK:
-        if _CLIENT is not None:
-            _CLIENT.close()
-            _CLIENT = None
 
 
 class ModuleError(Exception):
@@ -215,6 +162,13 @@ def _failed(
     wall = 0.0 if started is None else time.perf_counter() - started
     modelled, scripted = clock.modelled(wall) if started is not None else (0.0, 0.0)
     return HttpCall(None, error, request, None, wall, modelled, scripted)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_url(url: str) -> httpx.URL:
+    """A module's URL, parsed once: a replay sends the same few URLs again and again (httpx.URL is
+    immutable)."""
+    return httpx.URL(url)
 
 
 def _timeout_note(clock: ModuleClock, wall: float) -> str | None:
@@ -359,19 +313,19 @@ def call(
     if not url.lower().startswith(("http://", "https://")):
         error = ModuleError("BundleValidationError", f"URL {url!r} is not an absolute http(s) URL")
         return _failed(error, request, None, ModuleClock(seconds, scale, grace, None, ""))
-    client = shared_client()  # created once per process (its TLS context costs tens of ms): not timed
     try:
-        path = httpx.URL(url).path
-    except httpx.InvalidURL:
-        path = ""
-    clock = ModuleClock(seconds, scale, grace, waits, path)
+        target = _parsed_url(url)
+    except httpx.InvalidURL as err:
+        error = ModuleError("BundleValidationError", f"URL {url!r} is not a valid URL: {err}")
+        return _failed(error, request, None, ModuleClock(seconds, scale, grace, None, ""))
+    clock = ModuleClock(seconds, scale, grace, waits, target.path)
     clock.start()
     token = set_clock(clock)
     started = time.perf_counter()
     try:
-        response = client.request(
+        response = _client.send(
             method,
-            url,
+            target,
             headers=headers,
             params=list(params) if params else None,
             content=body.content,

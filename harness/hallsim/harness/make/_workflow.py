@@ -127,6 +127,8 @@ class MakeBlueprint:
         self.protected: tuple[str, ...] = tuple(protected) if protected is not None else marked
         for module_id in self.protected:
             self._module(module_id, "protected")
+        #: what depends on the blueprint alone is worked out once, not per run
+        self._unknown = tuple(unknown_modules(loaded))
 
     def _module(self, module_id: str | int, what: str) -> Module:
         try:
@@ -227,7 +229,7 @@ class MakeBlueprint:
         plain_variables, keychain_vars = split_keychain_vars(variables)
         scopes, shown = _variables(plain_variables, hall)
         keychains = self._keychains(values, keychain_vars, hall)
-        unknown = unknown_modules(self.loaded)
+        unknown = self._unknown
         if unknown and values["make.unknown_builtin"] == "error":
             names = ", ".join(f"module {m.id} ({m.module})" for m in unknown)
             raise InputError(
@@ -318,6 +320,8 @@ def load_blueprint(
 
 def attribute_to_modules(calls: tuple[StubCall, ...], events: list[Any]) -> tuple[StubCall, ...]:
     """Each stub call with the module that made it: modules' requests and stub calls in the same order."""
+    if not calls:
+        return calls
     pending = list(calls)
     out: dict[int, StubCall] = {}
     for event in events:
