@@ -24,6 +24,7 @@ import httpx
 
 from hallsim.harness.egress import EgressTransport
 from hallsim.harness.make._waits import ClockedBackend
+from hallsim.harness.make._wire import WireTransport
 
 #: httpx.Client's default (Client.max_redirects)
 MAX_REDIRECTS = 20
@@ -70,7 +71,7 @@ def new_client() -> ModuleClient:
         headers = httpx.Headers(defaults.headers)
     del headers["accept"]
     del headers["user-agent"]
-    return ModuleClient(EgressTransport(_ClockedTransport(limits)), headers)
+    return ModuleClient(EgressTransport(WireTransport(_ClockedTransport(limits))), headers)
 
 
 _CLIENT: ModuleClient | None = None

@@ -173,6 +173,11 @@ _CLOCK: contextvars.ContextVar[ModuleClock | None] = contextvars.ContextVar(
 )
 
 
+def current_clock() -> ModuleClock | None:
+    """The clock of the module call under way in this thread, if any."""
+    return _CLOCK.get()
+
+
 def set_clock(clock: ModuleClock | None) -> contextvars.Token[ModuleClock | None]:
     return _CLOCK.set(clock)
 
