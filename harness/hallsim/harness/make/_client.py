@@ -55,7 +55,7 @@ class ModuleClient:
     transport: EgressTransport
     #: what httpx.Client sends by default, less `Accept: */*` and its own User-Agent: Make's HTTP app sends
     #: neither (the run's User-Agent is added per request)
-    headers: httpx.Headers
+    default_headers: tuple[tuple[str, str], ...]
 
     def close(self) -> None:
         self.transport.close()
@@ -67,11 +67,12 @@ def new_client() -> ModuleClient:
     # for real, everything else to the run's stub service)
     limits = httpx.Limits(max_keepalive_connections=32, max_connections=64)
     # httpx.Client's default headers, from a client that sends nothing
-    with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(500))) as defaults:
-        headers = httpx.Headers(defaults.headers)
+    with httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(500))) as empty:
+        headers = httpx.Headers(empty.headers)
     del headers["accept"]
     del headers["user-agent"]
-    return ModuleClient(EgressTransport(WireTransport(_ClockedTransport(limits))), headers)
+    defaults = tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.raw)
+    return ModuleClient(EgressTransport(WireTransport(_ClockedTransport(limits))), defaults)
 
 
 _CLIENT: ModuleClient | None = None
@@ -112,8 +113,10 @@ def send(
 ) -> httpx.Response:
     """Send one module request (and its redirects, when followed); the answer's body is read."""
     client = shared_client()
-    merged = httpx.Headers(client.headers)
-    merged.update(headers)
+    # httpx.Client's merge (Headers.update): a default the module sets itself goes, the module's follow
+    given = {name.lower() for name, _ in headers}
+    merged = [pair for pair in client.default_headers if pair[0].lower() not in given]
+    merged.extend(headers)
     request = httpx.Request(
         method,
         url,
