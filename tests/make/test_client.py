@@ -109,3 +109,20 @@ def test_credentials_in_the_url_are_basic_auth(replay: Replay, httpserver: HTTPS
     run = replay(_flow(http_v3(url=url, method="get", headers=[])), hall=hall)
     expected = "Basic " + base64.b64encode(b"ann:pw").decode()
     assert _output(run)["data"]["authorization"] == expected
+
+
+def test_modules_that_share_cookies_send_the_ones_another_received(
+    replay: Replay, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/login").respond_with_json({"ok": True}, headers={"Set-Cookie": "sid=s1"})
+    httpserver.expect_request("/echo").respond_with_handler(_echo)
+    hall = HallEndpoint(httpserver.url_for("/").rstrip("/"), None)
+    login = http_v3(url=httpserver.url_for("/login"), method="get", shareCookies=True)
+    shared = http_v3(3, url=httpserver.url_for("/echo"), method="get", shareCookies=True)
+    private = http_v3(4, url=httpserver.url_for("/echo"), method="get", shareCookies=False)
+    run = replay([webhook(), login, shared, private], hall=hall)
+    assert run.engine.executions[3][-1]["output"]["data"]["cookie"] == "sid=s1"
+    assert run.engine.executions[4][-1]["output"]["data"]["cookie"] is None
+    # and the next run starts with no shared cookie
+    again = replay([webhook(), shared], hall=hall)
+    assert again.engine.executions[3][-1]["output"]["data"]["cookie"] is None

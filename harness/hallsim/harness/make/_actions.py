@@ -53,7 +53,9 @@ def perform(engine: Engine, module: Module, mapper: Any, env: Env) -> ActionResu
     name = module.module
     if name in HTTP_MODULES:
         keychain = engine.keychains.get(module.id)
-        call = _http.call(name, module.parameters, fields, engine.settings, keychain, engine.waits)
+        call = _http.call(
+            name, module.parameters, fields, engine.settings, keychain, engine.waits, engine.cookies
+        )
         bundles = [] if call.output is None else [call.output]
         return ActionResult(
             "http",

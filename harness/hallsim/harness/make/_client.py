@@ -10,7 +10,8 @@ a redirect to another origin drops Authorization (except http -> https on the sa
 cookies an answer sets go with the redirects of the same request.
 
 Cookies do not outlive the request: Make's HTTP modules do not share cookies unless "Share cookies with
-other HTTP modules" is on (apps.make.com "HTTP"), and one run's cookies must not reach the next run."""
+other HTTP modules" (`shareCookies`) is on (apps.make.com "HTTP"); those that have it on send and keep the
+run's shared cookies (`jar`). One run's cookies never reach the next run."""
 
 from __future__ import annotations
 
@@ -110,8 +111,10 @@ def send(
     auth: tuple[str, str] | None,
     timeout: httpx.Timeout,
     follow_redirects: bool,
+    jar: httpx.Cookies | None = None,
 ) -> httpx.Response:
-    """Send one module request (and its redirects, when followed); the answer's body is read."""
+    """Send one module request (and its redirects, when followed); the answer's body is read. `jar`: the
+    run's shared cookies, for a module that shares them."""
     client = shared_client()
     # httpx.Client's merge (Headers.update): a default the module sets itself goes, the module's follow
     given = {name.lower() for name, _ in headers}
@@ -131,7 +134,9 @@ def send(
         auth = (url.username, url.password)  # httpx.Client: credentials in the URL are Basic auth
     if auth is not None:
         request = next(httpx.BasicAuth(*auth).sync_auth_flow(request))
-    cookies: httpx.Cookies | None = None
+    cookies = jar
+    if jar is not None:
+        jar.set_cookie_header(request)
     history: list[httpx.Response] = []
     while True:
         if len(history) > MAX_REDIRECTS:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from hallsim.harness.make import _actions, _branching, _recovery, _tools
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, Route
 from hallsim.harness.make._datastore import DataStores
@@ -52,6 +54,8 @@ class Engine:
         self.bp = blueprint
         #: where the run's scripted waits are recorded, for the HTTP modules' clock (`_waits`)
         self.waits = waits
+        #: the cookies the HTTP modules with "Share cookies with other HTTP modules" on share in this run
+        self.cookies = httpx.Cookies()
         self.keychains = keychains or {}
         self.datastores = datastores or DataStores()
         self.system = system or {}

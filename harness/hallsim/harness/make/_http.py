@@ -238,9 +238,12 @@ def call(
     settings: dict[str, Any],
     keychain: Keychain | None = None,
     waits: ScriptedWaits | None = None,
+    cookies: httpx.Cookies | None = None,
 ) -> HttpCall:
     """Send the module's request and build its output bundle, or the error Make would raise. `waits`: where
-    the run's scripted waits are recorded (the module clock, `_waits`)."""
+    the run's scripted waits are recorded (the module clock, `_waits`); `cookies`: the run's shared cookies,
+    which a module with `shareCookies` on sends and keeps (apps.make.com "HTTP": Share cookies with other
+    HTTP modules)."""
     v4 = module == HTTP_V4
     get_file = module == HTTP_GET_FILE
     resolve = module == HTTP_RESOLVE_URL
@@ -335,6 +338,7 @@ def call(
             # the reads wait as the module clock says; the connect and the write get the same wall cap
             timeout=httpx.Timeout(clock.unknown_budget_s),
             follow_redirects=follow,
+            jar=cookies if mapper.get("shareCookies") is True else None,
         )
         raw = response.content
     except httpx.TimeoutException:
