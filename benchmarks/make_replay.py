@@ -4,15 +4,18 @@ Target: >= 2,500 warm replays/s (each line prints its ratio to it). Also shown: 
 machine swells far less than wall time, split into the replay's own (this thread: the engine, the HTTP
 client) and the emulator's (the in-process emulator's threads, or the `hallsim serve` process). Two set-ups:
 the emulator in-process (the Python API, as tests and the matrix use it; the run reads its journal) and the
-emulator in its own process (`hallsim serve`, nothing shared but the socket). Also shown: the wall time of a
-replay whose Hall never answers (the documented 10 s module
-timeout, scaled by time_scale 0.01, then Break's three retries).
+emulator in its own process (`hallsim serve`, nothing shared but the socket). The floor line is the gate's one
+request sent with http.client and nothing else: what a replay in one process cannot go below. Also shown:
+the wall time of a replay whose Hall never answers (the documented 10 s module timeout, scaled by time_scale
+0.01, then Break's three retries).
 
 .venv/bin/python benchmarks/make_replay.py [--runs 1000] [--behaviour deny]"""
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import socket
 import statistics
@@ -80,6 +83,31 @@ def _report(label: str, rate: float, times: list[float], client_ms: float, emula
     )
 
 
+def _http_floor(url: str, token: str, runs: int) -> tuple[float, float, float]:
+    """The gate's one request to the in-process emulator, sent with the standard library and nothing else:
+    what a replay cannot go below in one process. (requests/s, client CPU ms, emulator CPU ms)."""
+    parts = httpx.URL(url)
+    body = json.dumps(
+        {"capability_id": "cap.data.write.v1", "worker_id": "wrk_make_acme_prod", "env": "prod"}
+    )
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection(parts.host, parts.port)
+
+    def one() -> None:
+        conn.request("POST", "/api/route", body=body, headers=headers)
+        conn.getresponse().read()
+
+    for _ in range(50):
+        one()
+    started, cpu_started, thread_started = time.perf_counter(), time.process_time(), time.thread_time()
+    for _ in range(runs):
+        one()
+    client_ms = (time.thread_time() - thread_started) / runs * 1000
+    process_ms = (time.process_time() - cpu_started) / runs * 1000
+    conn.close()
+    return runs / (time.perf_counter() - started), client_ms, process_ms - client_ms
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -105,6 +133,12 @@ def main() -> None:
         hall = HallEndpoint(emulator.url, emulator.tokens[0], emulator)
         rate, times, client, emulator_cpu = _measure(blueprint, hall, args.runs, args.warmup)
         _report("emulator in-process (journal read per run)", rate, times, client, emulator_cpu)
+        rate, client, emulator_cpu = _http_floor(emulator.url, emulator.tokens[0], args.runs)
+        print(
+            f"{'floor: one bare http.client POST, no replay':44} {rate:6.0f} requests/s "
+            f"({rate / TARGET:4.2f}x)   CPU/request {client + emulator_cpu:4.2f} ms = client {client:4.2f} + "
+            f"emulator {emulator_cpu:4.2f}"
+        )
         emulator.set_default("timeout")
         began = time.perf_counter()
         run = blueprint.run(hall, settings={"time_scale": 0.01})
