@@ -126,3 +126,24 @@ def test_modules_that_share_cookies_send_the_ones_another_received(
     # and the next run starts with no shared cookie
     again = replay([webhook(), shared], hall=hall)
     assert again.engine.executions[3][-1]["output"]["data"]["cookie"] is None
+
+
+def test_the_tls_transport_is_made_when_a_request_first_needs_it() -> None:
+    import httpx
+
+    from hallsim.harness.make._client import _OnFirstUse
+
+    made: list[httpx.MockTransport] = []
+
+    def make() -> httpx.MockTransport:
+        made.append(httpx.MockTransport(lambda request: httpx.Response(204)))
+        return made[-1]
+
+    transport = _OnFirstUse(make)
+    assert made == []  # a replay of plain-HTTP calls never pays for it
+    for _ in range(2):
+        assert transport.handle_request(httpx.Request("GET", "https://hall.invalid/")).status_code == 204
+    assert len(made) == 1
+    transport.close()
+    transport.handle_request(httpx.Request("GET", "https://hall.invalid/"))
+    assert len(made) == 2  # closed, then made again for the next request

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,30 @@ class _ClockedTransport(httpx.HTTPTransport):
         )
 
 
+class _OnFirstUse(httpx.BaseTransport):
+    """A transport made when the first request needs it: httpx's own makes its TLS context when it is made
+    (some 35 ms, certifi's bundle loaded), and a replay whose calls are all plain HTTP (WireTransport)
+    never uses it."""
+
+    def __init__(self, make: Callable[[], httpx.BaseTransport]) -> None:
+        self._make = make
+        self._made: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            made = self._made
+        return made.handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, None
+        if made is not None:
+            made.close()
+
+
 @dataclass(frozen=True)
 class ModuleClient:
     """The transport every module request goes through, and the headers every request starts from."""
@@ -73,7 +98,8 @@ def new_client() -> ModuleClient:
     del headers["accept"]
     del headers["user-agent"]
     defaults = tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.raw)
-    return ModuleClient(EgressTransport(WireTransport(_ClockedTransport(limits))), defaults)
+    tls = _OnFirstUse(lambda: _ClockedTransport(limits))
+    return ModuleClient(EgressTransport(WireTransport(tls)), defaults)
 
 
 _CLIENT: ModuleClient | None = None
