@@ -64,3 +64,10 @@ def test_the_package_names_resolve_lazily_and_unknown_ones_fail() -> None:
     assert "PipedreamRun" in dir(package)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = package.nope  # type: ignore[attr-defined]
+
+
+def test_a_pipedream_run_does_not_import_httpx() -> None:
+    # httpx (with httpcore, h11) is the Make modules' client; the egress rule both platforms share is apart
+    code = "import sys, hallsim.harness.pipedream._workflow; print('httpx' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

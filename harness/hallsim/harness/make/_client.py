@@ -24,7 +24,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from hallsim.harness.egress import EgressTransport
+from hallsim.harness.make._egress import EgressTransport
 from hallsim.harness.make._waits import ClockedBackend
 from hallsim.harness.make._wire import WireTransport
 

@@ -17,12 +17,13 @@ from hallsim.emulator.behaviours import Behaviour
 from hallsim.emulator.files import read_json
 from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
-from hallsim.harness.egress import EgressRule, Walls, egress_scope
+from hallsim.harness.egress import EgressRule, Walls
 from hallsim.harness.make._actions import BUILT_IN
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, read_blueprint
 from hallsim.harness.make._coverage import unknown_modules
 from hallsim.harness.make._datastore import read_seed
 from hallsim.harness.make._dates import to_datetime
+from hallsim.harness.make._egress import egress_scope
 from hallsim.harness.make._engine import Engine
 from hallsim.harness.make._keychains import (
     Keychain,
