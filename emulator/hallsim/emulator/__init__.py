@@ -7,8 +7,9 @@ and IDEs read the names from the imports below."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from hallsim.emulator._errors import EmulatorError as EmulatorError
@@ -31,38 +32,21 @@ if TYPE_CHECKING:
     from hallsim.emulator.server import HallEmulator as HallEmulator
     from hallsim.emulator.server import RuleBuilder as RuleBuilder
 
-#: public name -> the module under hallsim.emulator that defines it
-_WHERE = {
-    "EmulatorError": "_errors",
-    "ScriptError": "_errors",
-    "MATRIX_BEHAVIOURS": "behaviours",
-    "Behaviour": "behaviours",
-    "BehaviourInfo": "behaviours",
-    "catalogue": "behaviours",
-    "parse_behaviour": "behaviours",
-    "DECISION_FIELDS": "contract",
-    "GUIDE_REQUEST": "contract",
-    "ROUTE_PATH": "contract",
-    "artifact_hash": "contract",
-    "validate_route_request": "contract",
-    "JournalEntry": "journal",
-    "Rule": "rules",
-    "parse_rule": "rules",
-    "Script": "script",
-    "load_script": "script",
-    "HallEmulator": "server",
-    "RuleBuilder": "server",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_errors": ["EmulatorError", "ScriptError"],
+        "behaviours": ["MATRIX_BEHAVIOURS", "Behaviour", "BehaviourInfo", "catalogue", "parse_behaviour"],
+        "contract": [
+            "DECISION_FIELDS",
+            "GUIDE_REQUEST",
+            "ROUTE_PATH",
+            "artifact_hash",
+            "validate_route_request",
+        ],
+        "journal": ["JournalEntry"],
+        "rules": ["Rule", "parse_rule"],
+        "script": ["Script", "load_script"],
+        "server": ["HallEmulator", "RuleBuilder"],
+    },
+)

@@ -5,8 +5,9 @@ load only the parts they use. Type checkers and IDEs read the names from the imp
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from hallsim.harness._errors import HarnessError as HarnessError
@@ -17,26 +18,10 @@ if TYPE_CHECKING:
     from hallsim.harness.workflow import detect_platform as detect_platform
     from hallsim.harness.workflow import load_workflow as load_workflow
 
-#: public name -> the module under hallsim.harness that defines it
-_WHERE = {
-    "HarnessError": "_errors",
-    "InputError": "_errors",
-    "HallEndpoint": "workflow",
-    "Workflow": "workflow",
-    "WorkflowRun": "workflow",
-    "detect_platform": "workflow",
-    "load_workflow": "workflow",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_errors": ["HarnessError", "InputError"],
+        "workflow": ["HallEndpoint", "Workflow", "WorkflowRun", "detect_platform", "load_workflow"],
+    },
+)

@@ -8,8 +8,9 @@ loader): a fresh `hallsim replay` starts its Node host while it is still loading
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from hallsim.harness.pipedream._host import (
@@ -38,32 +39,15 @@ if TYPE_CHECKING:
     )
     from hallsim.harness.pipedream._workflow import PipedreamWorkflow as PipedreamWorkflow
 
-#: public name -> the module under hallsim.harness.pipedream that defines it
-_WHERE = {
-    "NodeHost": "_host",
-    "NodeHostError": "_host",
-    "close_hosts": "_host",
-    "host_for": "_host",
-    "load_workflow": "_load",
-    "WorkflowSpec": "_model",
-    "PipedreamRun": "_run",
-    "StepResult": "_run",
-    "UNCONFIRMED": "_settings",
-    "RunSettings": "_settings",
-    "is_sync_folder": "_sync",
-    "sync_workflows": "_sync",
-    "PipedreamWorkflow": "_workflow",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "_load": ["load_workflow"],
+        "_model": ["WorkflowSpec"],
+        "_run": ["PipedreamRun", "StepResult"],
+        "_settings": ["UNCONFIRMED", "RunSettings"],
+        "_workflow": ["PipedreamWorkflow"],
+        "_host": ["NodeHost", "NodeHostError", "close_hosts", "host_for"],
+        "_sync": ["is_sync_folder", "sync_workflows"],
+    },
+)
