@@ -98,7 +98,7 @@ def main() -> None:
     print(f"first run     {cold_ms:.1f} ms (starts the Node host and its first worker)")
     print(f"warm runs     {args.runs} sequential, outcomes {outcomes}")
     ratio = median / TARGET_MEDIAN_MS
-    print(f"median        {median:.2f} ms per run   (target <= {TARGET_MEDIAN_MS:g} ms; {ratio:.2f}x the target)")
+    print(f"median        {median:.2f} ms per run   (target <= {TARGET_MEDIAN_MS:g} ms; {ratio:.2f}x)")
     print(f"p95           {p95:.2f} ms")
     print(f"throughput    {args.runs / elapsed:.1f} runs/s")
     if same_host and pid:
@@ -107,7 +107,7 @@ def main() -> None:
             f"Node worker threads {workers_ms:.2f}, Python {python_ms:.2f} (emulator, sink, stubs included)"
         )
     else:
-        print(f"CPU per run   Python {python_ms:.2f} ms (the Node host was replaced meanwhile: its CPU is unknown)")
+        print(f"CPU per run   Python {python_ms:.2f} ms (Node host replaced meanwhile)")
     print(f"fresh workers {fresh} of {args.runs} runs (a clean worker is reused; a dirty one is replaced)")
 
 
