@@ -88,6 +88,52 @@ def test_a_clean_worker_is_reused_and_a_dirty_one_is_not(write_workflow, run_wor
     assert run_workflow(clean).worker["runs"] == 1
 
 
+# each leaves the realm different in one way the worker's clean check compares (state.mjs)
+REALM_CHANGES = {
+    "flag_changed": "Object.defineProperty(Array.prototype, 'map', { enumerable: true });",
+    "value_to_getter": (
+        "Object.defineProperty(globalThis, 'structuredClone', { get() { return 1; }, configurable: true });"
+    ),
+    "setter_added": (
+        "const d = Object.getOwnPropertyDescriptor(Map.prototype, 'size');\n"
+        "Object.defineProperty(Map.prototype, 'size', { ...d, set(v) {} });"
+    ),
+    "deleted": "delete Math.hypot;",
+    # assigned again, it comes back enumerable
+    "deleted_and_assigned_again": "const parse = JSON.parse; delete JSON.parse; JSON.parse = parse;",
+    "added_and_deleted_others": "delete Math.max; Math.hallsim = Math.min;",  # as many keys as before
+    "symbol_added": "Object.prototype[Symbol.for('hallsim')] = 1;",
+    "frozen": "Object.freeze(Reflect);",
+    "module_export_patched": "const { default: util } = await import('node:util');\nutil.format = () => '';",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REALM_CHANGES))
+def test_every_kind_of_change_to_the_realm_retires_the_worker(
+    write_workflow, run_workflow, name: str
+) -> None:
+    change = REALM_CHANGES[name]
+    clean = write_workflow(code_step("fine", body("$.export('ok', true);")), name="clean.yaml")
+    changed = write_workflow(code_step("change", body(change)), name="changed.yaml")
+    first = run_workflow(clean).worker["runs"]
+    assert run_workflow(clean).worker["runs"] == first + 1  # still clean: reused
+    assert run_workflow(changed).outcome == "completed"
+    assert run_workflow(clean).worker["runs"] == 1  # the changed worker was retired
+
+
+def test_a_realm_left_as_it_was_keeps_the_worker(write_workflow, run_workflow) -> None:
+    # a property deleted and defined again exactly as it was leaves nothing a next run could notice
+    same = body(
+        "const d = Object.getOwnPropertyDescriptor(JSON, 'parse');\n"
+        "delete JSON.parse; Object.defineProperty(JSON, 'parse', d);\n$.export('ok', true);"
+    )
+    path = write_workflow(code_step("same", same))
+    first = run_workflow(path).worker
+    second = run_workflow(path).worker
+    assert first["retired"] is None
+    assert second["runs"] == first["runs"] + 1
+
+
 def test_steps_of_one_run_share_the_runtime_as_on_pipedream(write_workflow, run_workflow) -> None:
     path = write_workflow(
         code_step("first", body("globalThis.shared = 'from first';")),
