@@ -59,16 +59,16 @@ def find_platform(workflow: Path, setting: str | None) -> PlatformModule:
             f"setting platform_package: {setting!r} holds no @pipedream/platform package (looked for "
             f"{folder}/package.json and {folder}/node_modules/@pipedream/platform/package.json)"
         )
-    # asked before every run: plain string paths, one stat per folder up to the root
+    # asked before every run: plain string paths, one stat per here up to the root
     start = workflow if os.path.isdir(workflow) else os.path.dirname(os.path.abspath(workflow))
-    folder = os.path.realpath(start)
+    here = os.path.realpath(start)
     while True:
-        package = os.path.join(folder, "node_modules", "@pipedream", "platform")
+        package = os.path.join(here, "node_modules", "@pipedream", "platform")
         if os.path.isfile(os.path.join(package, "package.json")):
             found = _entry(Path(package))
             if found is not None:
                 return found
-        parent = os.path.dirname(folder)
-        if parent == folder:
+        parent = os.path.dirname(here)
+        if parent == here:
             return PlatformModule(None, None)
-        folder = parent
+        here = parent
