@@ -59,7 +59,7 @@ def find_platform(workflow: Path, setting: str | None) -> PlatformModule:
             f"setting platform_package: {setting!r} holds no @pipedream/platform package (looked for "
             f"{folder}/package.json and {folder}/node_modules/@pipedream/platform/package.json)"
         )
-    # asked before every run: plain string paths, one stat per here up to the root
+    # asked before every run: plain string paths, one stat per folder up to the root
     start = workflow if os.path.isdir(workflow) else os.path.dirname(os.path.abspath(workflow))
     here = os.path.realpath(start)
     while True:
