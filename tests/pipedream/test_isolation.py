@@ -88,6 +88,35 @@ def test_a_clean_worker_is_reused_and_a_dirty_one_is_not(write_workflow, run_wor
     assert run_workflow(clean).worker["runs"] == 1
 
 
+def test_module_state_is_fresh_every_run_though_compiled_code_is_kept(
+    tmp_path: Path, write_workflow, run_workflow
+) -> None:
+    # modules.mjs keeps V8's compiled code per source; every run still evaluates new modules
+    (tmp_path / "counter.mjs").write_text(
+        "export const state = { calls: 0 };\nexport function count() { return ++state.calls; }\n",
+        encoding="utf-8",
+    )
+    step = "import { count, state } from './counter.mjs';\nconst seen = [];\n" + body(
+        "seen.push(count());\nstate.extra = (state.extra ?? 0) + 1;\n"
+        "$.export('seen', [...seen, state.extra]);"
+    )
+    path = write_workflow(code_step("counts", step))
+    runs = [run_workflow(path) for _ in range(3)]
+    assert [run.step("counts").exports["seen"] for run in runs] == [[1, 1]] * 3
+    assert runs[2].worker["runs"] > runs[0].worker["runs"]  # one worker, reused: the modules were not
+
+
+def test_the_same_source_in_two_files_reports_each_file(tmp_path: Path, write_workflow, run_workflow) -> None:
+    # compiled code is kept per source and file: an error names the file that ran, on its own line
+    text = "export default defineComponent({\n  async run() {\n    null.x;\n  },\n}) // no newline at the end"
+    for name in ("one.mjs", "two.mjs"):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    for _ in range(2):
+        for name in ("one.mjs", "two.mjs"):
+            error = run_workflow(write_workflow({"name": "s", "code": name})).step("s").error
+            assert (error["location"]["file"], error["location"]["line"]) == (str(tmp_path / name), 3)
+
+
 # each leaves the realm different in one way the worker's clean check compares (state.mjs)
 REALM_CHANGES = {
     "flag_changed": "Object.defineProperty(Array.prototype, 'map', { enumerable: true });",
