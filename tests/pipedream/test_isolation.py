@@ -542,3 +542,16 @@ def test_a_host_that_dies_during_a_run_is_that_run_s_error_not_retried(
         run_workflow(calls, time_scale=1.0, timeout_s=120)
     killer.join()
     assert len(hall.journal_since(seq)) == 1  # the Hall was called once: the run was not sent again
+
+
+def test_runs_at_once_each_get_a_worker_of_their_own(write_workflow, run_workflow) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = "import { threadId } from 'node:worker_threads';\n" + body(
+        "await new Promise((resolve) => setTimeout(resolve, 3000));\n$.export('thread', threadId);"
+    )
+    path = write_workflow(code_step("wait", source))
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: run_workflow(path), range(4)))
+    assert [run.outcome for run in runs] == ["completed"] * 4
+    assert len({run.step("wait").exports["thread"] for run in runs}) == 4
