@@ -38,6 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers  # noqa: E402  (benchmarks/peers.py)
 
 from hallsim.emulator.contract import GUIDE_REQUEST  # noqa: E402
 
@@ -224,6 +227,18 @@ def main() -> None:
     parser.add_argument(
         "--rss-requests", type=int, default=0, help="requests to send before reading the emulator's memory"
     )
+    parser.add_argument(
+        "--peers",
+        default="auto",
+        help="other mock servers to measure in the same run: auto (those found), none, or a comma-separated "
+        "list of wiremock, mountebank (benchmarks/peers.py says where they are looked for)",
+    )
+    parser.add_argument(
+        "--peer-warmup",
+        type=float,
+        default=30.0,
+        help="seconds of load on each peer before measuring (WireMock's JVM needs ~30 s to reach full speed)",
+    )
     args = parser.parse_args()
 
     generator = args.generator
@@ -239,18 +254,32 @@ def main() -> None:
     port, ceiling_port = free_port(), free_port()
     emulator = start_emulator(port)
     ceiling = start_ceiling(ceiling_port)
+    wanted, skipped = _peers_wanted(args.peers)
+    running: list[peers.Peer] = []
     rounds: list[dict] = []
     ceilings: list[dict] = []
+    peer_rounds: dict[str, list[dict]] = {}
     try:
+        answer = allow_answer(port)
+        for name in wanted:
+            running.append(peers.STARTERS[name](answer))
         if args.warmup > 0:
             load(port, args.connections, args.warmup, width)
             load(ceiling_port, args.connections, args.warmup, width)
+        for peer in running:
+            if args.peer_warmup > 0:
+                load(peer.port, args.connections, args.peer_warmup, width)
         for _ in range(args.rounds):
             ceilings.append(measured(load, ceiling.pid, ceiling_port, args.connections, args.duration, width))
             before = health(port)["next_seq"]
             result = measured(load, emulator.pid, port, args.connections, args.duration, width)
             result["journalled"] = health(port)["next_seq"] - before
             rounds.append(result)
+            for peer in running:
+                peer_rounds.setdefault(peer.name, []).append(
+                    measured(load, peer.pid, peer.port, args.connections, args.duration, width)
+                )
+        peer_memory = {peer.name: rss_mb(peer.pid) for peer in running}
         if args.rss_requests:
             sent = 0
             while sent < args.rss_requests:
@@ -259,6 +288,8 @@ def main() -> None:
         memory = rss_mb(emulator.pid)
         ceiling_memory = rss_mb(ceiling.pid)
     finally:
+        for peer in running:
+            peer.stop()
         emulator.send_signal(signal.SIGINT)
         ceiling.send_signal(signal.SIGINT)
         emulator.wait(15)
@@ -300,6 +331,43 @@ def main() -> None:
         f"memory (RSS)   : {memory:.1f} MB after {served:,} requests with the journal on "
         f"(ceiling app {ceiling_memory:.1f} MB; target <= 40 MB after 1,000,000)"
     )
+    for name, why in skipped.items():
+        print(f"{name:<15}: not measured: {why}")
+    for name, results in peer_rounds.items():
+        peer_middle = sorted(results, key=lambda r: r["rate"])[len(results) // 2]
+        peer_cpu = statistics.median(r["cpu_us"] for r in results)
+        print(
+            f"{name:<15}: {peer_middle['rate']:,.0f}/s (median round, after {args.peer_warmup:g} s warm-up, "
+            f"journal on), p99 {statistics.median(r['p99_ms'] for r in results):.2f} ms, {peer_cpu:.0f} us "
+            f"CPU/req, RSS {peer_memory[name]:.0f} MB; hallsim = {middle['rate'] / peer_middle['rate']:.2f}x "
+            f"its rate, {peer_cpu / cpu:.2f}x its CPU efficiency (target >= 1x WireMock)"
+        )
+
+
+def allow_answer(port: int) -> bytes:
+    """The bytes the emulator answers the guide's request with: what the peers are set to answer."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/route",
+        data=BODY.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        return bytes(reply.read())
+
+
+def _peers_wanted(spec: str) -> tuple[list[str], dict[str, str]]:
+    """(peers to run, {peer: why not} for those asked for or looked for that cannot run)."""
+    if spec == "none":
+        return [], {}
+    why = peers.available()
+    names = list(peers.STARTERS) if spec == "auto" else [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in peers.STARTERS]
+    if unknown:
+        raise SystemExit(
+            f"--peers: unknown {', '.join(unknown)}; expected wiremock, mountebank, auto or none"
+        )
+    return [n for n in names if not why[n]], {n: why[n] for n in names if why[n]}
 
 
 def _loop_name() -> str:

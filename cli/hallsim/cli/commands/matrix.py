@@ -117,6 +117,7 @@ def command(
     junit: Path | None,
 ) -> None:
     from hallsim.harness.matrix import UNREACHABLE, MatrixJob, MatrixResult, matrix_behaviours, run_matrices
+    from hallsim.harness.pipedream._warmup import warm_host_for
     from hallsim.harness.record import DEFAULT_TIME_SCALE
     from hallsim.harness.verdict import parse_fail_on
     from hallsim.harness.workflow import expand_workflows, load_workflow
@@ -132,9 +133,11 @@ def command(
     event = read_event_file(event_file) if event_file else None
     names = tuple(behaviours) or (*matrix_behaviours(), UNREACHABLE)
     run_settings = parse_vars(settings, "--set")
+    paths = expand_workflows(workflows)
+    warm_host_for(paths, run_settings)  # Node starts on the other core while the workflows load
     jobs = [
         MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None, run_settings)
-        for path in expand_workflows(workflows)
+        for path in paths
     ]
     console = _console.console()
     show_progress = console.is_terminal and not (as_json or markdown)

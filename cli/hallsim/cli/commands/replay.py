@@ -104,6 +104,7 @@ def command(
 ) -> None:
     from hallsim.emulator import HallEmulator
     from hallsim.harness.netns import NamespaceError, enter_namespace
+    from hallsim.harness.pipedream._warmup import warm_host_for
     from hallsim.harness.stubs import StubError, stubs_from
     from hallsim.harness.verdict import EXIT_STATUS, judge_run
     from hallsim.harness.workflow import HallEndpoint, load_workflow
@@ -122,9 +123,10 @@ def command(
         raise click.UsageError("give exactly one of --hall BEHAVIOUR and --script FILE")
     if behaviour is not None:
         check_behaviour(behaviour, "--hall")
+    run_settings = parse_vars(settings, "--set")
+    warm_host_for([workflow], run_settings)  # Node starts on the other core while the workflow loads
     loaded = load_workflow(workflow)
     event = read_event_file(event_file) if event_file else None
-    run_settings = parse_vars(settings, "--set")
     emulator = HallEmulator(tokens=(token,), default=behaviour or "allow", script=script)
     with emulator:
         hall = HallEndpoint(emulator.url, emulator.tokens[0] if emulator.tokens else None, emulator)

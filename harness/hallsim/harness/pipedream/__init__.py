@@ -1,50 +1,69 @@
 """The Pipedream harness: runs Pipedream workflows (YAML, or one .mjs step) in a local Node runtime with
-Pipedream's semantics (../shared/reference/pipedream.md), against the Hall emulator."""
+Pipedream's semantics (../shared/reference/pipedream.md), against the Hall emulator.
+
+Its names are imported when first used (PEP 562 module `__getattr__`), so importing one part, such as the
+Node host (`hallsim.harness.pipedream._host`), does not import the rest (pydantic models, the workflow
+loader): a fresh `hallsim replay` starts its Node host while it is still loading the workflow
+(`_warmup.py`). Type checkers and IDEs read the names from the imports below."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from hallsim.harness._errors import InputError
-from hallsim.harness.pipedream._host import NodeHost, NodeHostError, close_hosts, host_for
-from hallsim.harness.pipedream._model import WorkflowSpec, load_step_file, load_workflow_file
-from hallsim.harness.pipedream._run import PipedreamRun, StepResult
-from hallsim.harness.pipedream._settings import UNCONFIRMED, RunSettings
-from hallsim.harness.pipedream._sync import is_sync_folder, load_sync_folder, sync_workflows
-from hallsim.harness.pipedream._workflow import PipedreamWorkflow
+if TYPE_CHECKING:
+    from hallsim.harness.pipedream._host import (
+        NodeHost as NodeHost,
+    )
+    from hallsim.harness.pipedream._host import (
+        NodeHostError as NodeHostError,
+    )
+    from hallsim.harness.pipedream._host import (
+        close_hosts as close_hosts,
+    )
+    from hallsim.harness.pipedream._host import (
+        host_for as host_for,
+    )
+    from hallsim.harness.pipedream._load import load_workflow as load_workflow
+    from hallsim.harness.pipedream._model import WorkflowSpec as WorkflowSpec
+    from hallsim.harness.pipedream._run import PipedreamRun as PipedreamRun
+    from hallsim.harness.pipedream._run import StepResult as StepResult
+    from hallsim.harness.pipedream._settings import UNCONFIRMED as UNCONFIRMED
+    from hallsim.harness.pipedream._settings import RunSettings as RunSettings
+    from hallsim.harness.pipedream._sync import (
+        is_sync_folder as is_sync_folder,
+    )
+    from hallsim.harness.pipedream._sync import (
+        sync_workflows as sync_workflows,
+    )
+    from hallsim.harness.pipedream._workflow import PipedreamWorkflow as PipedreamWorkflow
+
+#: public name -> the module under hallsim.harness.pipedream that defines it
+_WHERE = {
+    "NodeHost": "_host",
+    "NodeHostError": "_host",
+    "close_hosts": "_host",
+    "host_for": "_host",
+    "load_workflow": "_load",
+    "WorkflowSpec": "_model",
+    "PipedreamRun": "_run",
+    "StepResult": "_run",
+    "UNCONFIRMED": "_settings",
+    "RunSettings": "_settings",
+    "is_sync_folder": "_sync",
+    "sync_workflows": "_sync",
+    "PipedreamWorkflow": "_workflow",
+}
 
 
-def load_workflow(path: Path | str) -> PipedreamWorkflow:
-    """A Pipedream workflow file (.yaml), a single .mjs step taken as a one-step workflow, or a GitHub-Sync
-    workflow folder (`workflow.yaml`, `.workflow.state`, `<namespace>/entry.js`); a synced project folder
-    holding exactly one workflow folder is that workflow."""
-    path = Path(path)
-    if path.is_dir():
-        folders = sync_workflows(path)
-        if len(folders) != 1:
-            found = ", ".join(f.name for f in folders) or "none"
-            raise InputError(
-                f"{path}: expected a synced workflow folder (with workflow.yaml) or a project folder with "
-                f"one; workflow folders found: {found}" + ("; name one of them" if len(folders) > 1 else "")
-            )
-        return PipedreamWorkflow(load_sync_folder(folders[0]))
-    if path.suffix in (".mjs", ".js"):
-        return PipedreamWorkflow(load_step_file(path))
-    return PipedreamWorkflow(load_workflow_file(path))
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = [
-    "UNCONFIRMED",
-    "NodeHost",
-    "NodeHostError",
-    "PipedreamRun",
-    "PipedreamWorkflow",
-    "RunSettings",
-    "StepResult",
-    "WorkflowSpec",
-    "close_hosts",
-    "host_for",
-    "is_sync_folder",
-    "load_workflow",
-    "sync_workflows",
-]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

@@ -16,14 +16,16 @@ import tempfile
 import threading
 from pathlib import Path
 
-import trustme
-
 #: the name on the certificate a client gets when it sends no server name (an https URL with an IP address)
 NO_NAME = "hallsim-stub.invalid"
 
 
 class StubAuthority:
     def __init__(self) -> None:
+        # imported here: trustme brings in cryptography (some 40 ms), which a run that never makes the
+        # authority (a Make replay with no https stub call) should not pay for
+        import trustme
+
         self._ca = trustme.CA(organization_name="hallsim stub service")
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._names: dict[int, str] = {}
