@@ -3,6 +3,7 @@ and the Node processes the harness starts."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -544,14 +545,20 @@ def test_a_host_that_dies_during_a_run_is_that_run_s_error_not_retried(
     assert len(hall.journal_since(seq)) == 1  # the Hall was called once: the run was not sent again
 
 
-def test_runs_at_once_each_get_a_worker_of_their_own(write_workflow, run_workflow) -> None:
+def test_runs_at_once_each_get_a_worker_of_their_own(tmp_path: Path, write_workflow, run_workflow) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    source = "import { threadId } from 'node:worker_threads';\n" + body(
-        "await new Promise((resolve) => setTimeout(resolve, 3000));\n$.export('thread', threadId);"
+    # each run waits until all four have started: runs served one after another would never get there
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    source = "import { threadId } from 'node:worker_threads';\nimport fs from 'node:fs';\n" + body(
+        f"const here = {json.dumps(str(meeting))};\n"
+        "fs.writeFileSync(`${here}/${threadId}`, '');\n"
+        "while (fs.readdirSync(here).length < 4) await new Promise((resolve) => setTimeout(resolve, 20));\n"
+        "$.export('thread', threadId);"
     )
-    path = write_workflow(code_step("wait", source))
+    path = write_workflow(code_step("meet", source))
     with ThreadPoolExecutor(4) as pool:
-        runs = list(pool.map(lambda _: run_workflow(path), range(4)))
+        runs = list(pool.map(lambda _: run_workflow(path, timeout_s=60, time_scale=1), range(4)))
     assert [run.outcome for run in runs] == ["completed"] * 4
-    assert len({run.step("wait").exports["thread"] for run in runs}) == 4
+    assert len({run.step("meet").exports["thread"] for run in runs}) == 4
