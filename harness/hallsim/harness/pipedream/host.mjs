@@ -446,11 +446,12 @@ function begin(first) {
     unread = unread.slice(keep);
   });
   output.on("error", () => {});
+  // the first worker starts now, while the channel connects (a worker takes far longer than the handshake)
+  rssBase = process.memoryUsage.rss();
+  topUp();
   channel = net.connect(hello.channel);
   channel.on("connect", () => {
     channel.write(`${JSON.stringify({ hello: hello.key })}\n`);
-    rssBase = process.memoryUsage.rss();
-    topUp();
   });
   channel.on("error", () => shutdown(0));
   channel.on("close", () => shutdown(0));
