@@ -47,6 +47,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _SinkServer(ThreadingHTTPServer):
     daemon_threads = True
+    #: handle_request() never waits: the loop calls it once the socket is readable, and a wait there would
+    #: not hear the byte that stops the sink
+    timeout = 0.0
     sink: LocalSink
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -226,6 +226,9 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    #: handle_request() never waits: StubRun's loop calls it once the socket is readable, and a wait there
+    #: would not hear the byte that ends the loop
+    timeout = 0.0
     run: StubRun
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -262,7 +265,7 @@ class StubRun:
                 ready = [key.fileobj for key, _ in selector.select()]
                 if self._wake_read in ready:
                     return
-                self._server.handle_request()  # the socket is readable: accept at once, serve in a thread
+                self._server.handle_request()  # readable: accept now, serve in a thread (timeout 0: no wait)
 
     @property
     def address(self) -> str:
