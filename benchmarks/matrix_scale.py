@@ -2,8 +2,8 @@
 
 Copies the six documented fixtures (fixtures/pipedream and fixtures/make, with the step files they name) into
 --workflows / 6 folders of a temporary directory, then runs, each as a fresh process:
-- `pytest --hallsim-matrix DIR -n WORKERS` (pytest-xdist spreads the rows over the cores; one test per
-  workflow x behaviour, 22 per gate);
+- `pytest --hallsim-matrix DIR -n WORKERS --dist loadgroup` (pytest-xdist spreads the gates over the cores,
+  each worker runs a gate's rows side by side; one test per workflow x behaviour, 22 per gate);
 - `hallsim matrix DIR/* --concurrency C --json` (one process, rows side by side on C emulators).
 For each it prints wall time, CPU time of the process tree, CPU per row, and the ratio to the target.
 Target (issue "Speed"): 200 workflows (4,400 rows) <= 15 s on 2 cores.
@@ -86,6 +86,8 @@ def main() -> None:
                 str(folder),
                 "-n",
                 args.workers,
+                "--dist",
+                "loadgroup",
                 "-q",
                 "-p",
                 "no:cacheprovider",
@@ -98,7 +100,7 @@ def main() -> None:
         )
         summary = re.findall(r"(\d+) (passed|failed|error)", out)
         print(f"  pytest: {', '.join(f'{n} {what}' for n, what in summary) or out[-400:]}")
-        report(f"pytest --hallsim-matrix -n {args.workers}", wall, cpu, rows)
+        report(f"pytest --hallsim-matrix -n {args.workers} --dist loadgroup", wall, cpu, rows)
         if not args.skip_cli:
             wall, cpu, _ = timed(
                 [

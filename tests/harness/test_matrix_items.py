@@ -139,3 +139,71 @@ def test_xdist_spreads_the_rows(pytester: pytest.Pytester, gates: Path) -> None:
     failing = sum(r.verdict == "FAIL-OPEN" for n in names for r in run_matrix(MAKE / n).rows)
     assert failing
     result.assert_outcomes(passed=2 * ROWS - failing, failed=failing)
+
+
+_COUNT_STARTED = """
+import os
+from hallsim.harness import matrix_items
+
+def pytest_runtest_teardown(item):
+    config = item.config
+    if not getattr(config, "_counted", False):
+        config._counted = True
+        worker = getattr(config, "workerinput", {}).get("workerid", "main")
+        with open(os.path.join(str(config.rootpath), "started.txt"), "a") as out:
+            out.write(f"{worker} {matrix_items.rows_ahead(config).started}\\n")
+"""
+
+
+def _started_after_first_item(pytester: pytest.Pytester, *args: str) -> list[int]:
+    (pytester.path / "started.txt").unlink(missing_ok=True)
+    pytester.makeconftest(_COUNT_STARTED)
+    names = ("gate_break.blueprint.json", "gate_rollback.blueprint.json")
+    result = pytester.runpytest_subprocess(
+        "--hallsim-matrix", *(f"make/{n}" for n in names), "-p", "no:cacheprovider", *args
+    )
+    failing = sum(r.verdict == "FAIL-OPEN" for n in names for r in run_matrix(MAKE / n).rows)
+    result.assert_outcomes(passed=2 * ROWS - failing, failed=failing)
+    lines = (pytester.path / "started.txt").read_text().split("\n")
+    return sorted(int(line.split()[1]) for line in lines if line)
+
+
+def test_one_process_starts_every_row_with_the_first_item(pytester: pytest.Pytester, gates: Path) -> None:
+    # rows that wait hold a thread, not the process: all 44 are under way once the first item has run
+    assert _started_after_first_item(pytester, "-p", "no:xdist") == [2 * ROWS]
+
+
+def test_under_loadgroup_a_worker_starts_its_workflows_rows_together(
+    pytester: pytest.Pytester, gates: Path
+) -> None:
+    # each workflow's rows carry one xdist_group, so each worker gets whole workflows and starts them at once
+    assert _started_after_first_item(pytester, "-n", "2", "--dist", "loadgroup") == [ROWS, ROWS]
+
+
+def test_under_load_each_item_runs_its_own_row(pytester: pytest.Pytester, gates: Path) -> None:
+    # --dist load spreads one workflow's rows over workers: starting them ahead would run them twice
+    assert _started_after_first_item(pytester, "-n", "2", "--dist", "load") == [1, 1]
+
+
+def test_stopping_early_drops_the_rows_not_started(pytester: pytest.Pytester, gates: Path) -> None:
+    result = pytester.runpytest_subprocess(
+        "--hallsim-matrix",
+        "make/gate_ignore.blueprint.json",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 1
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_concurrency_out_of_range_is_a_usage_error(pytester: pytest.Pytester, gates: Path) -> None:
+    result = pytester.runpytest_subprocess(
+        "--hallsim-matrix", "make/gate_break.blueprint.json", "--hallsim-concurrency", "0", "-p", "no:xdist"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--hallsim-concurrency: 0; expected a number from 1 to 64*"])

@@ -10,11 +10,21 @@ passes. A failing item's message starts with the row's verdict and its cause.
 Which files are workflows (with `--hallsim-matrix` only): `*.yaml`, `*.yml` and `*.json` files other than
 scenarios and dot-files; a Pipedream GitHub-Sync folder's `workflow.yaml` stands for its folder. `.mjs` and
 `.js` files are steps that workflows name, not collected. A file that does not load is a collection error
-naming the file and the field (pytest exits 2)."""
+naming the file and the field (pytest exits 2).
+
+Rows run ahead of their items (`RowsAhead`), `--hallsim-concurrency` of them side by side in each pytest
+process, so a row that waits (a timeout, a slow answer) holds a thread, not the process: without xdist, every
+selected row is started in item order when the first one runs; under xdist with `--dist loadfile`,
+`loadscope` or `loadgroup` (each workflow's rows go to one worker; the items carry an `xdist_group` per
+workflow), a workflow's rows start together when its first item runs; with `--dist load` (rows of one
+workflow spread over workers) each item runs its own row when it runs. An item's reported duration is then
+the time it waited for its row; the row's own wall time is the JUnit property `row_wall_ms`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +38,12 @@ if TYPE_CHECKING:
 _SCENARIO_SUFFIXES = (".scenario.yaml", ".scenario.yml")
 _WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 
-_pool_key = pytest.StashKey["EmulatorPool"]()
+_ahead_key = pytest.StashKey["RowsAhead"]()
+#: how many rows each pytest process runs side by side unless --hallsim-concurrency says otherwise
+DEFAULT_CONCURRENCY = 4
+#: xdist distribution modes that send all of one workflow's items to the same worker
+_GROUPING_MODES = ("loadfile", "loadscope", "loadgroup")
+_DIST_KEY = "hallsim_dist"
 
 
 def add_options(group: pytest.OptionGroup) -> None:
@@ -52,6 +67,14 @@ def add_options(group: pytest.OptionGroup) -> None:
         default=None,
         metavar="F",
         help="with --hallsim-matrix: scale of the modelled waits (default that of hallsim matrix)",
+    )
+    group.addoption(
+        "--hallsim-concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"with --hallsim-matrix: rows run side by side in each pytest process or xdist worker (default "
+        f"{DEFAULT_CONCURRENCY}; a row that waits holds a thread, not a core)",
     )
 
 
@@ -90,24 +113,124 @@ def configure(config: pytest.Config) -> None:
     """A misspelt --hallsim-fail-on is a usage error before anything is collected."""
     if config.getoption("--hallsim-matrix", False):
         fail_on(config)
+        _concurrency(config)
+        if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+            config.pluginmanager.register(_DistToWorkers(config), "hallsim-matrix-dist")
 
 
-def session_pool(config: pytest.Config) -> EmulatorPool:
-    """The session's emulator for matrix rows (one per xdist worker), started on first use."""
-    pool = config.stash.get(_pool_key, None)
-    if pool is None:
-        from hallsim.harness.matrix import EmulatorPool
+def _concurrency(config: pytest.Config) -> int:
+    given = config.getoption("--hallsim-concurrency", DEFAULT_CONCURRENCY)
+    value = DEFAULT_CONCURRENCY if given is None else int(given)
+    if not 1 <= value <= 64:
+        raise pytest.UsageError(f"--hallsim-concurrency: {value}; expected a number from 1 to 64")
+    return value
 
-        pool = EmulatorPool(1)
-        config.stash[_pool_key] = pool
-    return pool
+
+def _dist_mode(config: pytest.Config) -> str:
+    """pytest-xdist's --dist in an xdist worker (xdist sets the worker's own to "no"; the controller hands
+    the real one over in `workerinput`, see _DistToWorkers); "no" in a process that runs its items itself."""
+    workerinput = getattr(config, "workerinput", None)  # set by xdist on its workers' configs
+    if workerinput is None:
+        return "no"
+    return str(workerinput.get(_DIST_KEY, "load"))
+
+
+class _DistToWorkers:
+    """On the xdist controller: tells each worker which --dist it runs under (pytest-xdist's
+    `pytest_configure_node` hook, whose `node.workerinput` reaches the worker as `config.workerinput`)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_DIST_KEY] = str(self.config.getoption("dist", "load"))
+
+
+class RowsAhead:
+    """The session's matrix rows, started before their items ask, `concurrency` at a time on as many
+    emulators (one pool per pytest process or xdist worker)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+
+        self._config = config
+        self.concurrency = _concurrency(config)
+        self.mode = _dist_mode(config)
+        self._pool: EmulatorPool | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._futures: dict[str, Future[MatrixReport]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> int:
+        """How many rows have been started (run, running or waiting for a thread)."""
+        return len(self._futures)
+
+    def report(self, item: MatrixItem) -> MatrixReport:
+        """The row's report: started now with the batch it belongs to unless it was started already."""
+        with self._lock:
+            future = self._futures.get(item.nodeid)
+            if future is None:
+                for each in self._batch(item):
+                    self._futures[each.nodeid] = self._submit(each)
+                future = self._futures[item.nodeid]
+        return future.result()
+
+    def _batch(self, item: MatrixItem) -> Sequence[MatrixItem]:
+        """The items to start with this one: every selected row not started yet (one process runs them
+        all), that workflow's rows (a grouping xdist mode sends them all here), or the item alone."""
+        if self.mode not in ("no", *_GROUPING_MODES):
+            return [item]
+        waiting = [
+            each
+            for each in item.session.items
+            if isinstance(each, MatrixItem) and each.nodeid not in self._futures
+        ]
+        if self.mode != "no":
+            waiting = [each for each in waiting if each.job is item.job]
+        return waiting if item in waiting else [item, *waiting]
+
+    def _submit(self, item: MatrixItem) -> Future[MatrixReport]:
+        from hallsim.harness.matrix import EmulatorPool, run_matrices
+        from hallsim.harness.record import DEFAULT_TIME_SCALE
+
+        if self._pool is None or self._executor is None:
+            self._pool = EmulatorPool(self.concurrency)
+            self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hallsim-matrix-row")
+        scale = self._config.getoption("--hallsim-time-scale")
+        pool = self._pool
+
+        def run() -> MatrixReport:
+            (report,) = run_matrices(
+                [item.job],
+                behaviours=[item.behaviour],
+                time_scale=DEFAULT_TIME_SCALE if scale is None else float(scale),
+                pool=pool,
+            )
+            return report
+
+        return self._executor.submit(run)
+
+    def close(self) -> None:
+        """Rows not started yet are dropped (pytest stopped early: -x, Ctrl-C); running ones finish."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.close()
+
+
+def rows_ahead(config: pytest.Config) -> RowsAhead:
+    ahead = config.stash.get(_ahead_key, None)
+    if ahead is None:
+        ahead = config.stash[_ahead_key] = RowsAhead(config)
+    return ahead
 
 
 def close_pool(config: pytest.Config) -> None:
-    pool = config.stash.get(_pool_key, None)
-    if pool is not None:
-        pool.close()
-        del config.stash[_pool_key]
+    ahead = config.stash.get(_ahead_key, None)
+    if ahead is not None:
+        ahead.close()
+        del config.stash[_ahead_key]
 
 
 class MatrixFile(pytest.File):
@@ -129,8 +252,17 @@ class MatrixFile(pytest.File):
                 f"{self.workflow}: no protected action: mark the step or module the gate guards as protected "
                 "in the workflow (--hallsim-matrix reads it from there)"
             )
+        # pytest-xdist's --dist loadgroup sends a group's items to one worker, where they run side by side
+        group = (
+            pytest.mark.xdist_group(str(self.workflow))
+            if self.config.pluginmanager.hasplugin("xdist")
+            else None
+        )
         for behaviour in (*matrix_behaviours(), UNREACHABLE):
-            yield MatrixItem.from_parent(self, name=behaviour_label(behaviour), job=job, behaviour=behaviour)
+            item = MatrixItem.from_parent(self, name=behaviour_label(behaviour), job=job, behaviour=behaviour)
+            if group is not None:
+                item.add_marker(group)
+            yield item
 
 
 class RowFailure(Exception):
@@ -145,16 +277,7 @@ class MatrixItem(pytest.Item):
         self.report: MatrixReport | None = None
 
     def runtest(self) -> None:
-        from hallsim.harness.matrix import run_matrices
-        from hallsim.harness.record import DEFAULT_TIME_SCALE
-
-        scale = self.config.getoption("--hallsim-time-scale")
-        (report,) = run_matrices(
-            [self.job],
-            behaviours=[self.behaviour],
-            time_scale=DEFAULT_TIME_SCALE if scale is None else float(scale),
-            pool=session_pool(self.config),
-        )
+        report = rows_ahead(self.config).report(self)
         self.report = report
         (row,) = report.rows
         self.user_properties += [
@@ -162,6 +285,7 @@ class MatrixItem(pytest.Item):
             ("behaviour", self.behaviour),
             ("row_verdict", row.verdict),
             ("gate_verdict", report.verdict),
+            ("row_wall_ms", row.wall_ms),
         ]
         if report.verdict in fail_on(self.config):
             raise RowFailure(failure_message(report))
