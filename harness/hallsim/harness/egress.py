@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Iterator
@@ -43,6 +44,7 @@ class Endpoint:
         return {"what": self.what, "host": self.host, "port": self.port, "addresses": list(self.addresses)}
 
 
+@functools.lru_cache(maxsize=1024)
 def _normalise(address: str) -> str:
     text = address.lower().strip("[]")
     try:
@@ -53,11 +55,19 @@ def _normalise(address: str) -> str:
     return str(mapped or parsed)
 
 
-def _resolve(host: str, port: int) -> tuple[str, ...]:
+@functools.lru_cache(maxsize=1024)
+def _literal(host: str) -> str | None:
+    """The address an IP-literal host names (normalised), None for a name."""
     try:
-        return (_normalise(ipaddress.ip_address(host.strip("[]")).compressed),)
+        return _normalise(ipaddress.ip_address(host.strip("[]")).compressed)
     except ValueError:
-        pass
+        return None
+
+
+def _resolve(host: str, port: int) -> tuple[str, ...]:
+    literal = _literal(host)
+    if literal is not None:
+        return (literal,)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
@@ -82,7 +92,22 @@ class EgressRule:
 
     @classmethod
     def for_run(cls, urls: Iterable[tuple[str | None, str]], allow: Iterable[str] = ()) -> EgressRule:
-        """The run's endpoints: (url, what) pairs (None skipped), then the `HOST:PORT` entries allowed."""
+        """The run's endpoints: (url, what) pairs (None skipped), then the `HOST:PORT` entries allowed. A rule
+        that names only IP addresses resolves nothing, so the same URLs give the same rule: it is made once
+        (a name is resolved again for every run)."""
+        key = (tuple(urls), tuple(allow))
+        known = _RULES.get(key)
+        if known is not None:
+            return known
+        rule = cls._made(*key)
+        if all(_literal(point.host) is not None for point in rule.endpoints):
+            if len(_RULES) >= 256:
+                _RULES.clear()
+            _RULES[key] = rule
+        return rule
+
+    @classmethod
+    def _made(cls, urls: Iterable[tuple[str | None, str]], allow: Iterable[str]) -> EgressRule:
         found: list[Endpoint] = []
         for url, what in urls:
             if url:
@@ -95,13 +120,16 @@ class EgressRule:
             found.append(Endpoint(host, int(port), _resolve(host, int(port)), "egress_allow"))
         return cls(tuple(found))
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(point.host for point in self.endpoints))
 
+    @functools.cached_property
+    def _allowed(self) -> frozenset[tuple[str, int]]:
+        return frozenset((address, point.port) for point in self.endpoints for address in point.addresses)
+
     def allows(self, address: str, port: int) -> bool:
-        address = _normalise(address)
-        return any(port == point.port and address in point.addresses for point in self.endpoints)
+        return (_normalise(address), port) in self._allowed
 
     def to_node(self, stub: StubRun | None) -> dict[str, Any]:
         """The rule as netguard.cjs takes it."""
@@ -113,6 +141,10 @@ class EgressRule:
 
     def to_json(self) -> list[dict[str, Any]]:
         return [point.to_json() for point in self.endpoints]
+
+
+#: rules made from IP-literal URLs only, by their (urls, allow) (EgressRule.for_run)
+_RULES: dict[tuple[tuple[tuple[str | None, str], ...], tuple[str, ...]], EgressRule] = {}
 
 
 @dataclass(frozen=True)

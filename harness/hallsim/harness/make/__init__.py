@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from hallsim.harness.make._http import ModuleError, close_shared_client
+from hallsim.harness.make._client import close_shared_client
+from hallsim.harness.make._http import ModuleError
 from hallsim.harness.make._run import MakeRun
 from hallsim.harness.make._settings import ERROR_TYPES, SETTINGS, Setting
 from hallsim.harness.make._workflow import DEFAULT_BUNDLE, MakeBlueprint, load_blueprint

@@ -38,6 +38,9 @@ class ActionResult:
     response: dict[str, Any] | None = None
     wall_s: float = 0.0
     modelled_s: float = 0.0
+    #: HTTP: of modelled_s, the seconds of scripted waits, and why the timing reads as it does (`_waits`)
+    scripted_s: float = 0.0
+    timing_note: str | None = None
 
 
 def operations(module: Module) -> int:
@@ -50,10 +53,20 @@ def perform(engine: Engine, module: Module, mapper: Any, env: Env) -> ActionResu
     name = module.module
     if name in HTTP_MODULES:
         keychain = engine.keychains.get(module.id)
-        call = _http.call(name, module.parameters, fields, engine.settings, keychain)
+        call = _http.call(
+            name, module.parameters, fields, engine.settings, keychain, engine.waits, engine.cookies
+        )
         bundles = [] if call.output is None else [call.output]
         return ActionResult(
-            "http", bundles, call.error, call.request, call.response, call.wall_s, call.modelled_s
+            "http",
+            bundles,
+            call.error,
+            call.request,
+            call.response,
+            call.wall_s,
+            call.modelled_s,
+            call.scripted_s,
+            call.timing_note,
         )
     if name == SLEEP:
         seconds = to_number(fields.get("duration")) or 0.0

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from hallsim.harness.make import _actions, _branching, _recovery, _tools
 from hallsim.harness.make._blueprint import LoadedBlueprint, Module, Route
 from hallsim.harness.make._datastore import DataStores
@@ -28,6 +30,7 @@ from hallsim.harness.make._names import AGGREGATORS, FEEDER, ROUTER, TRANSACTION
 from hallsim.harness.make._settings import ModuleOverride
 from hallsim.harness.make._trace import Event, Incomplete, jsonable
 from hallsim.harness.make._values import to_text
+from hallsim.harness.make._waits import ScriptedWaits
 
 Outputs = dict[int, Any]
 OnEnd = Callable[[Outputs], None] | None
@@ -46,8 +49,13 @@ class Engine:
         keychains: dict[int, Keychain] | None = None,
         datastores: DataStores | None = None,
         system: dict[str, Any] | None = None,
+        waits: ScriptedWaits | None = None,
     ) -> None:
         self.bp = blueprint
+        #: where the run's scripted waits are recorded, for the HTTP modules' clock (`_waits`)
+        self.waits = waits
+        #: the cookies the HTTP modules with "Share cookies with other HTTP modules" on share in this run
+        self.cookies = httpx.Cookies()
         self.keychains = keychains or {}
         self.datastores = datastores or DataStores()
         self.system = system or {}
@@ -359,6 +367,10 @@ class Engine:
             data["response"] = result.response
             data["wall_ms"] = round(result.wall_s * 1000, 2)
             data["modelled_s"] = round(result.modelled_s, 3)
+            if result.scripted_s:
+                data["scripted_s"] = round(result.scripted_s, 3)
+            if result.timing_note:
+                data["timing_note"] = result.timing_note
         if result.error is not None:
             data["error"] = result.error.to_dict()
             self.record(module, bundle, error=result.error)

@@ -25,54 +25,20 @@ setting make.http.user_agent). The client adds neither an `Accept` nor its own U
 
 from __future__ import annotations
 
-import atexit
+import functools
 import json
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from hallsim.harness.egress import EgressTransport
+from hallsim.harness.make import _client
 from hallsim.harness.make._keychains import Keychain, mask_key
 from hallsim.harness.make._names import HTTP_GET_FILE, HTTP_RESOLVE_URL, HTTP_V3_CLIENT_CERT, HTTP_V4
 from hallsim.harness.make._values import to_text
+from hallsim.harness.make._waits import ModuleClock, ScriptedWaits, reset_clock, set_clock
 from hallsim.harness.make._xml import XMLParseError, parse_xml
-
-_CLIENT: httpx.Client | None = None
-_LOCK = threading.Lock()
-
-
-def new_client() -> httpx.Client:
-    """The one place an HTTP client for the Make modules is made. httpx's default `Accept: */*` and its
-    own User-Agent go: Make's HTTP app sends neither (the run's User-Agent is added per request)."""
-    # hallsim.harness.egress: every module's request goes through the run's egress rule (the Hall and sink
-    # for real, everything else to the run's stub service)
-    limits = httpx.Limits(max_keepalive_connections=32, max_connections=64)
-    client = httpx.Client(transport=EgressTransport(httpx.HTTPTransport(limits=limits)))
-    del client.headers["accept"]
-    del client.headers["user-agent"]
-    return client
-
-
-def shared_client() -> httpx.Client:
-    """One keep-alive client for every replay in the process (replays are cheap when connections are
-    reused)."""
-    global _CLIENT
-    with _LOCK:
-        if _CLIENT is None:
-            _CLIENT = new_client()
-            atexit.register(close_shared_client)
-        return _CLIENT
-
-
-def close_shared_client() -> None:
-    global _CLIENT
-    with _LOCK:
-        if _CLIENT is not None:
-            _CLIENT.close()
-            _CLIENT = None
 
 
 class ModuleError(Exception):
@@ -104,6 +70,10 @@ class HttpCall:
     response: dict[str, Any] | None
     wall_s: float
     modelled_s: float
+    #: of `modelled_s`, the seconds of waits the run scripted (the Hall's or a stub's `slow`, a timeout)
+    scripted_s: float = 0.0
+    #: why the timing reads as it does, when it is not plain (for the trace)
+    timing_note: str | None = None
 
 
 def _pairs(items: Any) -> list[tuple[str, str]]:
@@ -186,9 +156,37 @@ def _parse_body(text: str, content_type: str, settings: dict[str, Any]) -> tuple
     return text, None
 
 
-def _failed(error: ModuleError, request: dict[str, Any], started: float | None, scale: float) -> HttpCall:
+def _failed(
+    error: ModuleError, request: dict[str, Any], started: float | None, clock: ModuleClock
+) -> HttpCall:
     wall = 0.0 if started is None else time.perf_counter() - started
-    return HttpCall(None, error, request, None, wall, wall / scale)
+    modelled, scripted = clock.modelled(wall) if started is not None else (0.0, 0.0)
+    return HttpCall(None, error, request, None, wall, modelled, scripted)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_url(url: str) -> httpx.URL:
+    """A module's URL, parsed once: a replay sends the same few URLs again and again (httpx.URL is
+    immutable)."""
+    return httpx.URL(url)
+
+
+def _timeout_note(clock: ModuleClock, wall: float) -> str | None:
+    if clock.hold() is not None:
+        return None
+    return (
+        f"no scripted wait was known: the client waited {wall * 1000:.0f} ms of wall time (the scaled "
+        "timeout plus make.http.latency_grace_s) and took the Hall as one that does not answer"
+    )
+
+
+def _timed_out(
+    seconds: float, request: dict[str, Any], wall: float, settings: dict[str, Any], note: str | None
+) -> HttpCall:
+    error = ModuleError(
+        settings["make.http.timeout_error"], f"ETIMEDOUT: no answer within the {seconds:g} s timeout"
+    )
+    return HttpCall(None, error, request, None, wall, seconds, seconds, note)
 
 
 def _body_v3(mapper: dict[str, Any], headers: list[tuple[str, str]], has_type: bool) -> _Body:
@@ -239,8 +237,13 @@ def call(
     mapper: dict[str, Any],
     settings: dict[str, Any],
     keychain: Keychain | None = None,
+    waits: ScriptedWaits | None = None,
+    cookies: httpx.Cookies | None = None,
 ) -> HttpCall:
-    """Send the module's request and build its output bundle, or the error Make would raise."""
+    """Send the module's request and build its output bundle, or the error Make would raise. `waits`: where
+    the run's scripted waits are recorded (the module clock, `_waits`); `cookies`: the run's shared cookies,
+    which a module with `shareCookies` on sends and keeps (apps.make.com "HTTP": Share cookies with other
+    HTTP modules)."""
     v4 = module == HTTP_V4
     get_file = module == HTTP_GET_FILE
     resolve = module == HTTP_RESOLVE_URL
@@ -304,65 +307,87 @@ def call(
     request["follow_redirects"] = follow
     if not v4:
         request["follow_setting"] = mapper.get("followRedirect", True) is not False
+    grace = float(settings["make.http.latency_grace_s"])
     try:
         seconds = _timeout_seconds(mapper.get("timeout"), float(settings["make.http.default_timeout"]))
     except ModuleError as err:
-        return _failed(err, request, None, scale)
+        return _failed(err, request, None, ModuleClock(0.0, scale, grace, None, ""))
     request["timeout_s"] = seconds
     if not url.lower().startswith(("http://", "https://")):
         error = ModuleError("BundleValidationError", f"URL {url!r} is not an absolute http(s) URL")
-        return _failed(error, request, None, scale)
-    client = shared_client()  # created once per process (its TLS context costs tens of ms): not timed
+        return _failed(error, request, None, ModuleClock(seconds, scale, grace, None, ""))
+    try:
+        target = _parsed_url(url)
+    except httpx.InvalidURL as err:
+        error = ModuleError("BundleValidationError", f"URL {url!r} is not a valid URL: {err}")
+        return _failed(error, request, None, ModuleClock(seconds, scale, grace, None, ""))
+    clock = ModuleClock(seconds, scale, grace, waits, target.path)
+    clock.start()
+    token = set_clock(clock)
     started = time.perf_counter()
     try:
-        response = client.request(
+        response = _client.send(
             method,
-            url,
+            target,
             headers=headers,
             params=list(params) if params else None,
             content=body.content,
             data=body.form,
             files=body.files,
             auth=auth,
-            timeout=httpx.Timeout(seconds * scale),
+            # the reads wait as the module clock says; the connect and the write get the same wall cap
+            timeout=httpx.Timeout(clock.unknown_budget_s),
             follow_redirects=follow,
+            jar=cookies if mapper.get("shareCookies") is True else None,
         )
         raw = response.content
     except httpx.TimeoutException:
         wall = time.perf_counter() - started
-        error = ModuleError(
-            settings["make.http.timeout_error"], f"ETIMEDOUT: no answer within the {seconds:g} s timeout"
-        )
-        return HttpCall(None, error, request, None, wall, seconds)
+        return _timed_out(seconds, request, wall, settings, _timeout_note(clock, wall))
     except httpx.ConnectError as err:
         message = f"ECONNREFUSED: cannot connect to {url} ({err})"
-        return _failed(ModuleError(settings["make.http.refused_error"], message), request, started, scale)
+        return _failed(ModuleError(settings["make.http.refused_error"], message), request, started, clock)
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as err:
         message = f"ECONNRESET: the connection closed without an answer ({err})"
-        return _failed(ModuleError(settings["make.http.reset_error"], message), request, started, scale)
+        failed = _failed(ModuleError(settings["make.http.reset_error"], message), request, started, clock)
+        if failed.modelled_s >= seconds:  # a scripted wait longer than the timeout came first
+            return _timed_out(seconds, request, failed.wall_s, settings, None)
+        return failed
     except httpx.LocalProtocolError as err:
-        return _failed(ModuleError("BundleValidationError", str(err)), request, started, scale)
+        return _failed(ModuleError("BundleValidationError", str(err)), request, started, clock)
     except httpx.TooManyRedirects:
-        return _failed(ModuleError("RuntimeError", "too many redirects"), request, started, scale)
+        return _failed(ModuleError("RuntimeError", "too many redirects"), request, started, clock)
     except httpx.HTTPError as err:
-        return _failed(ModuleError("ConnectionError", str(err)), request, started, scale)
+        return _failed(ModuleError("ConnectionError", str(err)), request, started, clock)
+    finally:
+        reset_clock(token)
     wall = time.perf_counter() - started
-    modelled = wall / scale
+    modelled, scripted = clock.modelled(wall)
+    if modelled >= seconds:  # a scripted wait (with the real latency around it) reached the timeout
+        return _timed_out(seconds, request, wall, settings, None)
+    note = None
+    if scripted == 0.0 and wall > seconds * scale:
+        note = (
+            f"answered after {wall * 1000:.0f} ms of wall time, past the scaled timeout "
+            f"({seconds * scale * 1000:.0f} ms) but inside make.http.latency_grace_s: no scripted wait "
+            "was known, so the wait counts as the machine's latency (x1), not x1/time_scale"
+        )
+    timing = (wall, modelled, scripted, note)
     text = raw.decode("utf-8", errors="replace")
     status = response.status_code
     response_record = {"status": status, "body": text[:500]}
     if evaluate_errors and status >= 400:
-        return HttpCall(None, status_error(status, text, settings), request, response_record, wall, modelled)
+        return HttpCall(None, status_error(status, text, settings), request, response_record, *timing)
     if resolve:
-        return HttpCall({"url": str(response.url)}, None, request, response_record, wall, modelled)
+        return HttpCall({"url": str(response.url)}, None, request, response_record, *timing)
     if get_file:
         output: dict[str, Any] = {"fileName": _file_name(response, url), "data": text, "fileSize": len(raw)}
-        return HttpCall(output, None, request, response_record, wall, modelled)
+        return HttpCall(output, None, request, response_record, *timing)
     data: Any = text
     if mapper.get("parseResponse") is True:
         data, parse_error = _parse_body(text, response.headers.get("content-type", ""), settings)
         if parse_error is not None:
-            return HttpCall(None, parse_error, request, response_record, wall, modelled)
+            return HttpCall(None, parse_error, request, response_record, *timing)
     if v4:
         output = {"data": data, "statusCode": status, "headers": dict(response.headers.items())}
     else:
@@ -373,4 +398,4 @@ def call(
             "data": data,
             "fileSize": len(raw),
         }
-    return HttpCall(output, None, request, response_record, wall, modelled)
+    return HttpCall(output, None, request, response_record, *timing)

@@ -111,10 +111,14 @@ def _module_lines(run: MakeRun, event: Event, pad: str, shown: set[int]) -> list
                 lines.append(f"{inner}  body: {_short(body, 200)}")
         response = data.get("response")
         timing = f"{data.get('wall_ms', 0):g} ms wall = {data.get('modelled_s', 0):g} s modelled"
+        if data.get("scripted_s"):
+            timing += f", {data['scripted_s']:g} s of it scripted"
         if response:
             lines.append(f"{inner}← HTTP {response.get('status')} ({timing})")
         elif "error" in data:
             lines.append(f"{inner}← no HTTP answer ({timing})")
+        if data.get("timing_note"):
+            lines.append(f"{inner}  ({data['timing_note']})")
     elif data.get("mapper") not in (None, {}) and not data.get("trigger"):
         lines.append(f"{inner}mapper: {_short(data.get('mapper'))}")
     if "error" in data:
@@ -256,7 +260,8 @@ def render_run(run: MakeRun) -> str:
     lines.append(f"Egress: the Hall only; walls: {run.walls.describe()}")
     unconfirmed = [f"{name}={value}" for name, value, flag in run.setting_lines() if flag]
     lines.append(
-        f"Settings: time_scale={run.settings['time_scale']:g}; UNCONFIRMED parts of Make (change with --set):"
+        f"Settings: time_scale={run.settings['time_scale']:g}, make.http.latency_grace_s="
+        f"{run.settings['make.http.latency_grace_s']:g}; UNCONFIRMED parts of Make (change with --set):"
     )
     lines.extend(
         textwrap.wrap(", ".join(unconfirmed), 110, initial_indent=_INDENT, subsequent_indent=_INDENT)

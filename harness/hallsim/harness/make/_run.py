@@ -299,8 +299,8 @@ class MakeRun:
         }
 
     def to_time(self) -> dict[str, float]:
-        """Modelled seconds (virtual clock: HTTP wall time / time_scale, timeouts, sleeps, Break "
-        "retry waits)."""
+        """Modelled seconds (virtual clock: HTTP calls as the module clock counts them, `_waits`: scripted
+        waits x1/time_scale, the rest x1; timeouts, sleeps, Break retry waits)."""
         return {
             "time_scale": float(self.settings["time_scale"]),
             "modelled_s": round(self.engine.clock_s, 3),

@@ -54,6 +54,15 @@ SETTINGS: dict[str, Setting] = {
             "wall seconds per modelled second: a 10 s module timeout takes 0.1 s of wall time at 0.01. Break "
             "retries and sleeps run on a virtual clock and take no wall time at all",
         ),
+        Setting(
+            "make.http.latency_grace_s",
+            1.0,
+            "float",
+            "wall seconds an HTTP module waits past its scaled timeout (timeout x time_scale) while nothing "
+            "says the wait is scripted: the machine's own latency counts as it is (x1), only the waits the "
+            "run scripted (the in-process Hall's or a stub's slow/timeout) count x1/time_scale; a Hall that "
+            "has not answered by then is taken as one that never answers",
+        ),
         Setting("now", "", "text", "the run's start time (ISO 8601) for `now`; empty = the wall clock"),
         Setting(
             "protected",

@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 
 import httpx
 
+from hallsim.emulator.behaviours import Behaviour
 from hallsim.emulator.files import read_json
 from hallsim.emulator.journal import mask_token
 from hallsim.harness._errors import InputError
@@ -33,6 +34,7 @@ from hallsim.harness.make._keychains import (
 from hallsim.harness.make._names import DIRECTIVES, FREE
 from hallsim.harness.make._run import MakeRun
 from hallsim.harness.make._settings import resolve_settings
+from hallsim.harness.make._waits import ScriptedWaits
 from hallsim.harness.stubs import StubCall, StubRun, Stubs
 from hallsim.harness.workflow import HallEndpoint
 
@@ -125,6 +127,8 @@ class MakeBlueprint:
         self.protected: tuple[str, ...] = tuple(protected) if protected is not None else marked
         for module_id in self.protected:
             self._module(module_id, "protected")
+        #: what depends on the blueprint alone is worked out once, not per run
+        self._unknown = tuple(unknown_modules(loaded))
 
     def _module(self, module_id: str | int, what: str) -> Module:
         try:
@@ -225,7 +229,7 @@ class MakeBlueprint:
         plain_variables, keychain_vars = split_keychain_vars(variables)
         scopes, shown = _variables(plain_variables, hall)
         keychains = self._keychains(values, keychain_vars, hall)
-        unknown = unknown_modules(self.loaded)
+        unknown = self._unknown
         if unknown and values["make.unknown_builtin"] == "error":
             names = ", ".join(f"module {m.id} ({m.module})" for m in unknown)
             raise InputError(
@@ -277,6 +281,7 @@ class MakeBlueprint:
             _LazyStubRun(chosen, float(values["time_scale"])) as stub,
             egress_scope(rule, cast(StubRun, stub)),
         ):
+            engine.waits = ScriptedWaits(emulator, stub)
             engine.run(bundles)
         wall = time.perf_counter() - began
         stub_calls = attribute_to_modules(stub.calls(), engine.events)
@@ -315,6 +320,8 @@ def load_blueprint(
 
 def attribute_to_modules(calls: tuple[StubCall, ...], events: list[Any]) -> tuple[StubCall, ...]:
     """Each stub call with the module that made it: modules' requests and stub calls in the same order."""
+    if not calls:
+        return calls
     pending = list(calls)
     out: dict[int, StubCall] = {}
     for event in events:
@@ -362,6 +369,9 @@ class _LazyStubRun:
 
     def calls(self) -> tuple[StubCall, ...]:
         return self._run.calls() if self._run is not None else ()
+
+    def holds(self) -> tuple[tuple[float, Behaviour], ...]:
+        return self._run.holds() if self._run is not None else ()
 
     def __enter__(self) -> _LazyStubRun:
         return self

@@ -244,6 +244,7 @@ class StubRun:
         self.time_scale = time_scale
         self._book = RuleBook(self.stubs.rules)
         self._calls: list[StubCall] = []
+        self._holds: list[tuple[float, Behaviour]] = []
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -282,6 +283,11 @@ class StubRun:
     def calls(self) -> tuple[StubCall, ...]:
         with self._lock:
             return tuple(self._calls)
+
+    def holds(self) -> tuple[tuple[float, Behaviour], ...]:
+        """Every scripted wait (`slow`, `timeout`) as it began: (time.time(), behaviour), oldest first."""
+        with self._lock:
+            return tuple(self._holds)
 
     def close(self) -> tuple[StubCall, ...]:
         """Stop listening, end open connections (held ones let go); returns every call, oldest first."""
@@ -371,6 +377,10 @@ class StubRun:
             self._add(**record, fault="refused", detail=why)  # recorded before the client can see the reset
             _reset(conn)
             return False
+        if behaviour.kind in ("slow", "timeout"):
+            # when a scripted wait began: the Make modules' clock counts it as modelled time (make/_waits.py)
+            with self._lock:
+                self._holds.append((time.time(), behaviour))
         return self._perform(machine, conn, behaviour, method, record)
 
     def _perform(
