@@ -27,6 +27,9 @@ _ANSWER = b'{"ok": true}'
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real webhook endpoint would
+    # the head and the body go out as two writes: with Nagle's algorithm on, the second could wait for the
+    # client's delayed acknowledgement
+    disable_nagle_algorithm = True
     server: _SinkServer  # pyright: ignore[reportIncompatibleVariableOverride]  (always a _SinkServer)
 
     def _any(self) -> None:
