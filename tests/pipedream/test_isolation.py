@@ -3,6 +3,7 @@ and the Node processes the harness starts."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +87,81 @@ def test_a_clean_worker_is_reused_and_a_dirty_one_is_not(write_workflow, run_wor
     assert run_workflow(clean).worker["runs"] == first + 1
     run_workflow(dirty)
     assert run_workflow(clean).worker["runs"] == 1
+
+
+def test_module_state_is_fresh_every_run_though_compiled_code_is_kept(
+    tmp_path: Path, write_workflow, run_workflow
+) -> None:
+    # modules.mjs keeps V8's compiled code per source; every run still evaluates new modules
+    (tmp_path / "counter.mjs").write_text(
+        "export const state = { calls: 0 };\nexport function count() { return ++state.calls; }\n",
+        encoding="utf-8",
+    )
+    step = "import { count, state } from './counter.mjs';\nconst seen = [];\n" + body(
+        "seen.push(count());\nstate.extra = (state.extra ?? 0) + 1;\n"
+        "$.export('seen', [...seen, state.extra]);"
+    )
+    path = write_workflow(code_step("counts", step))
+    runs = [run_workflow(path) for _ in range(3)]
+    assert [run.step("counts").exports["seen"] for run in runs] == [[1, 1]] * 3
+    assert runs[2].worker["runs"] > runs[0].worker["runs"]  # one worker, reused: the modules were not
+
+
+def test_the_same_source_in_two_files_reports_each_file(tmp_path: Path, write_workflow, run_workflow) -> None:
+    # compiled code is kept per source and file: an error names the file that ran, on its own line
+    text = "export default defineComponent({\n  async run() {\n    null.x;\n  },\n}) // no newline at the end"
+    for name in ("one.mjs", "two.mjs"):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    for _ in range(2):
+        for name in ("one.mjs", "two.mjs"):
+            error = run_workflow(write_workflow({"name": "s", "code": name})).step("s").error
+            assert (error["location"]["file"], error["location"]["line"]) == (str(tmp_path / name), 3)
+
+
+# each leaves the realm different in one way the worker's clean check compares (state.mjs)
+REALM_CHANGES = {
+    "flag_changed": "Object.defineProperty(Array.prototype, 'map', { enumerable: true });",
+    "value_to_getter": (
+        "Object.defineProperty(globalThis, 'structuredClone', { get() { return 1; }, configurable: true });"
+    ),
+    "setter_added": (
+        "const d = Object.getOwnPropertyDescriptor(Map.prototype, 'size');\n"
+        "Object.defineProperty(Map.prototype, 'size', { ...d, set(v) {} });"
+    ),
+    "deleted": "delete Math.hypot;",
+    # assigned again, it comes back enumerable
+    "deleted_and_assigned_again": "const parse = JSON.parse; delete JSON.parse; JSON.parse = parse;",
+    "added_and_deleted_others": "delete Math.max; Math.hallsim = Math.min;",  # as many keys as before
+    "symbol_added": "Object.prototype[Symbol.for('hallsim')] = 1;",
+    "frozen": "Object.freeze(Reflect);",
+    "module_export_patched": "const { default: util } = await import('node:util');\nutil.format = () => '';",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REALM_CHANGES))
+def test_every_kind_of_change_to_the_realm_retires_the_worker(
+    write_workflow, run_workflow, name: str
+) -> None:
+    change = REALM_CHANGES[name]
+    clean = write_workflow(code_step("fine", body("$.export('ok', true);")), name="clean.yaml")
+    changed = write_workflow(code_step("change", body(change)), name="changed.yaml")
+    first = run_workflow(clean).worker["runs"]
+    assert run_workflow(clean).worker["runs"] == first + 1  # still clean: reused
+    assert run_workflow(changed).outcome == "completed"
+    assert run_workflow(clean).worker["runs"] == 1  # the changed worker was retired
+
+
+def test_a_realm_left_as_it_was_keeps_the_worker(write_workflow, run_workflow) -> None:
+    # a property deleted and defined again exactly as it was leaves nothing a next run could notice
+    same = body(
+        "const d = Object.getOwnPropertyDescriptor(JSON, 'parse');\n"
+        "delete JSON.parse; Object.defineProperty(JSON, 'parse', d);\n$.export('ok', true);"
+    )
+    path = write_workflow(code_step("same", same))
+    first = run_workflow(path).worker
+    second = run_workflow(path).worker
+    assert first["retired"] is None
+    assert second["runs"] == first["runs"] + 1
 
 
 def test_steps_of_one_run_share_the_runtime_as_on_pipedream(write_workflow, run_workflow) -> None:
@@ -467,3 +543,22 @@ def test_a_host_that_dies_during_a_run_is_that_run_s_error_not_retried(
         run_workflow(calls, time_scale=1.0, timeout_s=120)
     killer.join()
     assert len(hall.journal_since(seq)) == 1  # the Hall was called once: the run was not sent again
+
+
+def test_runs_at_once_each_get_a_worker_of_their_own(tmp_path: Path, write_workflow, run_workflow) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # each run waits until all four have started: runs served one after another would never get there
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    source = "import { threadId } from 'node:worker_threads';\nimport fs from 'node:fs';\n" + body(
+        f"const here = {json.dumps(str(meeting))};\n"
+        "fs.writeFileSync(`${here}/${threadId}`, '');\n"
+        "while (fs.readdirSync(here).length < 4) await new Promise((resolve) => setTimeout(resolve, 20));\n"
+        "$.export('thread', threadId);"
+    )
+    path = write_workflow(code_step("meet", source))
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: run_workflow(path, timeout_s=60, time_scale=1), range(4)))
+    assert [run.outcome for run in runs] == ["completed"] * 4
+    assert len({run.step("meet").exports["thread"] for run in runs}) == 4

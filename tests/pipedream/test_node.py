@@ -142,3 +142,34 @@ def test_the_trace_shows_which_node_ran(run_workflow) -> None:
     assert run.node["platform"].startswith("hallsim stand-in")
     assert found.version_text in run.render()
     assert found.note in run.render()
+
+
+def test_the_answer_is_kept_while_the_node_it_names_is_unchanged(
+    tmp_path: Path, monkeypatch, no_venv_node
+) -> None:
+    fake = _fake_node(tmp_path / "path", "v19.0.0")
+    monkeypatch.delenv("HALLSIM_NODE", raising=False)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    monkeypatch.setattr(node_module, "_wheel_node", lambda: None)
+    first = find_node()
+    assert first.version == (19, 0, 0)
+    assert find_node() is first  # asked again: not searched again
+    _fake_node(tmp_path / "path", "v22.10.0")  # upgraded in place
+    assert find_node().version == (22, 10, 0)
+    fake.unlink()
+    with pytest.raises(NodeNotFoundError, match="no `node` on PATH"):
+        find_node()
+
+
+def test_the_kept_answer_follows_path_and_the_setting(tmp_path: Path, monkeypatch, no_venv_node) -> None:
+    one = _fake_node(tmp_path / "one", "v19.0.0")
+    two = _fake_node(tmp_path / "two", "v21.0.0")
+    monkeypatch.delenv("HALLSIM_NODE", raising=False)
+    monkeypatch.setattr(node_module, "_wheel_node", lambda: None)
+    monkeypatch.setenv("PATH", str(one.parent))
+    assert find_node().path == one.resolve()
+    monkeypatch.setenv("PATH", str(two.parent))
+    assert find_node().path == two.resolve()
+    assert find_node(str(one)).path == one.resolve()
+    monkeypatch.setenv("HALLSIM_NODE", str(one))
+    assert find_node().source == "HALLSIM_NODE"

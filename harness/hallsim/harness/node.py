@@ -28,6 +28,10 @@ MIN_MAJOR = 18
 _VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)")
 _versions: dict[tuple[str, float], tuple[int, int, int] | str] = {}
 _lock = threading.Lock()
+# find_node's answers, per (setting, HALLSIM_NODE, PATH, sys.prefix): the binary and what each file it
+# weighed looked like then (a warm run asked again every time: which + stat + resolve, about 1.3 ms)
+_Signature = tuple[tuple[str, tuple[int, int, int] | None], ...]
+_found: dict[tuple[str | None, str | None, str, str], tuple[NodeBinary, _Signature]] = {}
 
 
 class NodeNotFoundError(InputError):
@@ -49,6 +53,16 @@ class NodeBinary:
 
     def describe(self) -> str:
         return f"{self.path} ({self.version_text}, from {self.source})"
+
+
+def _known_version(path: Path) -> tuple[int, int, int] | str | None:
+    """What node_version said before about this file as it is now (None: never asked)."""
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    with _lock:
+        return _versions.get(key)
 
 
 def node_version(path: Path) -> tuple[int, int, int] | str:
@@ -85,17 +99,22 @@ def node_version(path: Path) -> tuple[int, int, int] | str:
 
 def node_versions(paths: Sequence[Path]) -> list[tuple[int, int, int] | str]:
     """node_version of several executables, asked at once (a fresh command waits for one, not for all)."""
-    if len(paths) <= 1:
-        return [node_version(path) for path in paths]
-    results: list[tuple[int, int, int] | str] = [""] * len(paths)
+    known = [_known_version(path) for path in paths]
+    unknown = [i for i, version in enumerate(known) if version is None]
+    if len(unknown) <= 1:
+        return [
+            node_version(path) if version is None else version
+            for path, version in zip(paths, known, strict=True)
+        ]
+    results: list[tuple[int, int, int] | str] = [v if v is not None else "" for v in known]
 
     def ask(i: int) -> None:
         results[i] = node_version(paths[i])
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(1, len(paths))]
+    threads = [threading.Thread(target=ask, args=(i,)) for i in unknown[1:]]
     for thread in threads:
         thread.start()
-    ask(0)
+    ask(unknown[0])
     for thread in threads:
         thread.join()
     return results
@@ -139,13 +158,43 @@ def _wheel_node() -> Path | None:
     return None
 
 
+def _signature(paths: Sequence[Path]) -> _Signature:
+    def look(path: Path) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    return tuple((str(path), look(path)) for path in paths)
+
+
 def find_node(setting: str | None = None, environ: Mapping[str, str] | None = None) -> NodeBinary:
-    """The Node.js to use, or NodeNotFoundError naming every place looked at and why each did not fit."""
+    """The Node.js to use, or NodeNotFoundError naming every place looked at and why each did not fit.
+
+    The answer is kept for the process, per setting, HALLSIM_NODE, PATH and virtualenv, while the files it
+    weighed stay as they were (a node replaced, upgraded or removed is looked for again); a node that
+    appears in another PATH folder later is seen once PATH or the setting changes."""
     environ = os.environ if environ is None else environ
+    key = (setting or None, environ.get("HALLSIM_NODE") or None, environ.get("PATH", ""), sys.prefix)
+    with _lock:
+        cached = _found.get(key)
+    if cached is not None and _signature([Path(p) for p, _ in cached[1]]) == cached[1]:
+        return cached[0]
+    found, weighed = _find_node(setting, environ)
+    with _lock:
+        _found[key] = (found, _signature(weighed))
+    return found
+
+
+def _find_node(setting: str | None, environ: Mapping[str, str]) -> tuple[NodeBinary, list[Path]]:
+    """find_node's search: the binary, and the files it weighed."""
     if setting:
-        return _explicit(setting, "setting node")
+        chosen = _explicit(setting, "setting node")
+        return chosen, [chosen.path]
     if environ.get("HALLSIM_NODE"):
-        return _explicit(environ["HALLSIM_NODE"], "HALLSIM_NODE")
+        chosen = _explicit(environ["HALLSIM_NODE"], "HALLSIM_NODE")
+        return chosen, [chosen.path]
     tried: list[str] = []
     venv_bin = Path(sys.prefix) / ("Scripts" if os.name == "nt" else "bin")
     search = environ.get("PATH", "")
@@ -179,15 +228,16 @@ def find_node(setting: str | None = None, environ: Mapping[str, str] | None = No
         # the newest first; on a tie the earlier (PATH before the wheel): max keeps the first of equals
         chosen = max(usable, key=lambda binary: binary.version)
         others = [b for b in usable if b is not chosen]
+        weighed = [c[0] for c in candidates]
         if not others:
-            return chosen
+            return chosen, weighed
         also = ", ".join(f"{b.path} {b.version_text} ({b.source})" for b in others)
         return NodeBinary(
             chosen.path,
             chosen.version,
             chosen.source,
             note=f"the newest of {len(usable)} that qualify (a newer Node starts faster); also {also}",
-        )
+        ), weighed
     raise NodeNotFoundError(
         f"no usable Node.js {MIN_MAJOR}+ found: "
         + "; ".join(tried)

@@ -6,6 +6,7 @@ everything a gate can observe (tests/pipedream/test_platform.py runs both side b
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +59,16 @@ def find_platform(workflow: Path, setting: str | None) -> PlatformModule:
             f"setting platform_package: {setting!r} holds no @pipedream/platform package (looked for "
             f"{folder}/package.json and {folder}/node_modules/@pipedream/platform/package.json)"
         )
-    start = workflow if workflow.is_dir() else workflow.parent
-    for folder in (start.resolve(), *start.resolve().parents):
-        found = _entry(folder / "node_modules" / "@pipedream" / "platform")
-        if found is not None:
-            return found
-    return PlatformModule(None, None)
+    # asked before every run: plain string paths, one stat per folder up to the root
+    start = workflow if os.path.isdir(workflow) else os.path.dirname(os.path.abspath(workflow))
+    here = os.path.realpath(start)
+    while True:
+        package = os.path.join(here, "node_modules", "@pipedream", "platform")
+        if os.path.isfile(os.path.join(package, "package.json")):
+            found = _entry(Path(package))
+            if found is not None:
+                return found
+        parent = os.path.dirname(here)
+        if parent == here:
+            return PlatformModule(None, None)
+        here = parent

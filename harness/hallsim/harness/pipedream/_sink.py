@@ -27,6 +27,9 @@ _ANSWER = b'{"ok": true}'
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real webhook endpoint would
+    # the head and the body go out as two writes: with Nagle's algorithm on, the second could wait for the
+    # client's delayed acknowledgement
+    disable_nagle_algorithm = True
     server: _SinkServer  # pyright: ignore[reportIncompatibleVariableOverride]  (always a _SinkServer)
 
     def _any(self) -> None:
@@ -47,6 +50,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _SinkServer(ThreadingHTTPServer):
     daemon_threads = True
+    #: handle_request() never waits: the loop calls it once the socket is readable, and a wait there would
+    #: not hear the byte that stops the sink
+    timeout = 0.0
     sink: LocalSink
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import time
 import uuid
 from collections.abc import Mapping
@@ -90,10 +91,14 @@ class PipedreamWorkflow:
                 env[name] = filled
         return env
 
+    @functools.cached_property
+    def _resolved(self) -> str:
+        return str(self.path.resolve())
+
     def _step_json(
         self, step: Any, settings: RunSettings, warnings: list[str], actions: dict[str, str]
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": step.name, "kind": step.kind, "workflow": str(self.path.resolve())}
+        out: dict[str, Any] = {"name": step.name, "kind": step.kind, "workflow": self._resolved}
         if step.ref is not None:
             # a registry action: found again with this run's components setting
             resolved = resolve_action(

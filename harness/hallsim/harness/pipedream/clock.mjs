@@ -42,12 +42,21 @@ function find(handle) {
 // "work left running". Tell them apart by the caller's frame.
 function calledByNode(wrapper) {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 2;
-  const holder = {};
-  Error.captureStackTrace(holder, wrapper);
-  Error.stackTraceLimit = limit;
-  const caller = String(holder.stack).split("\n")[1] ?? "";
-  return caller.includes("(node:") || caller.trimStart().startsWith("at node:");
+  const prepare = Error.prepareStackTrace;
+  let frames;
+  try {
+    // the caller's frame as an object: formatting the stack as text cost more than capturing it
+    Error.stackTraceLimit = 1;
+    Error.prepareStackTrace = (_, callSites) => callSites;
+    const holder = {};
+    Error.captureStackTrace(holder, wrapper);
+    frames = holder.stack; // read before prepareStackTrace is put back: V8 formats the stack on first read
+  } finally {
+    Error.prepareStackTrace = prepare;
+    Error.stackTraceLimit = limit;
+  }
+  const file = Array.isArray(frames) ? frames[0]?.getFileName?.() : undefined;
+  return typeof file === "string" && file.startsWith("node:");
 }
 
 export function installScaledTimers() {

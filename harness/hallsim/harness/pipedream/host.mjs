@@ -136,6 +136,7 @@ function spawn() {
     () => {
       warming -= 1;
       release(handle);
+      topUp();
     },
     (err) => {
       warming -= 1;
@@ -153,8 +154,13 @@ function release(handle) {
   else handle.retire();
 }
 
+// Workers for the runs waiting come first; the spare starts once none is being started for a waiting run, so
+// that a first run's worker does not share a small machine's CPU with the spare (both were ready only after
+// the time two take together).
 function topUp() {
-  while (idle.length + warming - waiting.length < SPARES) spawn();
+  while (warming < waiting.length) spawn();
+  if (waiting.length > 0) return;
+  while (idle.length + warming < SPARES) spawn();
 }
 
 // Prefer a warm worker that has run before (its lazy parts are loaded), then one about to be found clean
@@ -440,11 +446,12 @@ function begin(first) {
     unread = unread.slice(keep);
   });
   output.on("error", () => {});
+  // the first worker starts now, while the channel connects (a worker takes far longer than the handshake)
+  rssBase = process.memoryUsage.rss();
+  topUp();
   channel = net.connect(hello.channel);
   channel.on("connect", () => {
     channel.write(`${JSON.stringify({ hello: hello.key })}\n`);
-    rssBase = process.memoryUsage.rss();
-    topUp();
   });
   channel.on("error", () => shutdown(0));
   channel.on("close", () => shutdown(0));

@@ -66,8 +66,14 @@ export function takeStrayErrors() {
 }
 
 function setEnv(values) {
-  for (const name of Object.keys(process.env)) delete process.env[name];
-  Object.assign(process.env, values);
+  // set before every step: most often it holds these values already (process.env keeps strings only and
+  // refuses getters, so equal names and values leave nothing else behind)
+  const env = process.env;
+  const names = Object.keys(env);
+  const wanted = Object.keys(values);
+  if (names.length === wanted.length && wanted.every((name) => env[name] === String(values[name]))) return;
+  for (const name of names) delete env[name];
+  Object.assign(env, values);
 }
 
 function checkComponent(component, spec) {

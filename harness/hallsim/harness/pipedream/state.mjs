@@ -11,18 +11,72 @@ function describeKey(key) {
   return typeof key === "symbol" ? key.toString() : key;
 }
 
+// One object's own properties as first seen, in flat arrays (Reflect.ownKeys order: stable while nobody adds
+// or removes a property), so the check after each run compares them in place, without building anything for
+// the common case where nothing changed.
 function propertyState(object) {
-  const state = new Map();
-  for (const key of Reflect.ownKeys(object)) {
-    const d = Object.getOwnPropertyDescriptor(object, key);
-    const flags = (d.writable ? 1 : 0) | (d.enumerable ? 2 : 0) | (d.configurable ? 4 : 0);
-    state.set(key, "value" in d ? [d.value, undefined, flags] : [d.get, d.set, flags]);
+  const keys = Reflect.ownKeys(object);
+  const firsts = new Array(keys.length); // the value, or the getter
+  const setters = new Array(keys.length);
+  const flags = new Uint8Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const d = Object.getOwnPropertyDescriptor(object, keys[i]);
+    if ("value" in d) firsts[i] = d.value;
+    else {
+      firsts[i] = d.get;
+      setters[i] = d.set;
+    }
+    flags[i] = descriptorFlags(d);
   }
-  return state;
+  return { keys, firsts, setters, flags };
 }
 
-function sameState(a, b) {
-  return (a[0] === b[0] || (Number.isNaN(a[0]) && Number.isNaN(b[0]))) && a[1] === b[1] && a[2] === b[2];
+function descriptorFlags(d) {
+  // bit 8 tells an accessor from a data property whose value happens to equal the old getter
+  return (d.writable ? 1 : 0) | (d.enumerable ? 2 : 0) | (d.configurable ? 4 : 0) | ("value" in d ? 0 : 8);
+}
+
+function sameValue(a, b) {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}
+
+/** Whether property `i` of the state is what `d` (its descriptor now) describes. */
+function sameProperty(state, i, d) {
+  if (d === undefined || descriptorFlags(d) !== state.flags[i]) return false;
+  return "value" in d ? sameValue(d.value, state.firsts[i]) : d.get === state.firsts[i] && d.set === state.setters[i];
+}
+
+/** What changed in `object` since `state` was taken, appended to `changes` (at most `limit` in all). */
+function compareProperties(object, state, label, noise, changes, limit) {
+  const keys = Reflect.ownKeys(object);
+  const before = state.keys;
+  if (keys.length === before.length) {
+    let i = 0;
+    for (; i < keys.length; i++) {
+      const key = keys[i];
+      if (key !== before[i]) break; // a key was removed and another added: the slow path below sorts it out
+      if (noise?.has(key) || IGNORED_GLOBALS.has(key)) continue;
+      if (!sameProperty(state, i, Object.getOwnPropertyDescriptor(object, key))) {
+        changes.push(`${label}${describeKey(key)} replaced`);
+        if (changes.length >= limit) return;
+      }
+    }
+    if (i === keys.length) return;
+  }
+  // keys were added, removed or reordered (delete and add again): compare key by key
+  const index = new Map(before.map((key, i) => [key, i]));
+  for (const key of keys) {
+    if (noise?.has(key) || IGNORED_GLOBALS.has(key)) continue;
+    const i = index.get(key);
+    if (i === undefined) changes.push(`${label}${describeKey(key)} added`);
+    else if (!sameProperty(state, i, Object.getOwnPropertyDescriptor(object, key))) {
+      changes.push(`${label}${describeKey(key)} replaced`);
+    }
+    index.delete(key);
+  }
+  for (const key of index.keys()) {
+    if (!noise?.has(key) && !IGNORED_GLOBALS.has(key)) changes.push(`${label}${describeKey(key)} deleted`);
+  }
 }
 
 function watchedObjects() {
@@ -88,23 +142,15 @@ const PROCESS_NOISE = new Set(["_events", "_eventsCount", "exitCode"]);
 /** What the run changed in the realm, as short descriptions; empty when the worker is still clean. */
 export function realmChanges(snapshot, limit = 5) {
   const changes = [];
-  const diff = (before, after, label, noise) => {
-    for (const [key, value] of after) {
-      if (noise?.has(key) || IGNORED_GLOBALS.has(key)) continue;
-      if (!before.has(key)) changes.push(`${label}${describeKey(key)} added`);
-      else if (!sameState(before.get(key), value)) changes.push(`${label}${describeKey(key)} replaced`);
-    }
-    for (const key of before.keys()) if (!after.has(key)) changes.push(`${label}${describeKey(key)} deleted`);
-  };
-  diff(snapshot.globals, propertyState(globalThis), "globalThis.");
+  compareProperties(globalThis, snapshot.globals, "globalThis.", null, changes, limit);
   for (const [object, { label, state, extensible }] of snapshot.objects) {
     if (changes.length >= limit) break;
     if (Object.isExtensible(object) !== extensible) changes.push(`${label} frozen or sealed`);
-    diff(state, propertyState(object), `${label}.`, label === "process" ? PROCESS_NOISE : null);
+    compareProperties(object, state, `${label}.`, label === "process" ? PROCESS_NOISE : null, changes, limit);
   }
   for (const [label, { object, state }] of modules) {
     if (changes.length >= limit) break;
-    diff(state, propertyState(object), `${label}.`, null);
+    compareProperties(object, state, `${label}.`, null, changes, limit);
   }
   const listeners = listenerCounts();
   for (const [name, count] of listeners) {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import selectors
 import socket
 import socketserver
 import ssl
@@ -225,6 +226,9 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    #: handle_request() never waits: StubRun's loop calls it once the socket is readable, and a wait there
+    #: would not hear the byte that ends the loop
+    timeout = 0.0
     run: StubRun
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -248,13 +252,21 @@ class StubRun:
         stub_authority()  # made before the first TLS handshake, not during it
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.run = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.005},
-            name="hallsim-stubs",
-            daemon=True,
-        )
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name="hallsim-stubs", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        # socketserver's serve_forever notices shutdown() at its next poll, so closing cost up to a poll
+        # interval per run (on the critical path of every Pipedream run): this loop wakes on a byte instead
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_read, selectors.EVENT_READ)
+            while True:
+                ready = [key.fileobj for key, _ in selector.select()]
+                if self._wake_read in ready:
+                    return
+                self._server.handle_request()  # readable: accept now, serve in a thread (timeout 0: no wait)
 
     @property
     def address(self) -> str:
@@ -281,14 +293,17 @@ class StubRun:
         """Stop listening, end open connections (held ones let go); returns every call, oldest first."""
         if not self._closed.is_set():
             self._closed.set()
-            self._server.shutdown()
+            with contextlib.suppress(OSError):
+                self._wake_write.send(b"x")
+            self._thread.join(timeout=5)
             self._server.server_close()
+            self._wake_read.close()
+            self._wake_write.close()
             with self._lock:
                 open_now = list(self._open)
             for conn in open_now:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-            self._thread.join(timeout=5)
         return self.calls()
 
     def __enter__(self) -> StubRun:
