@@ -13,8 +13,11 @@ comes from another process: `wrk` (a C load generator; `apt-get install wrk`) wi
 the guide's request with the bearer token, or, when wrk is absent, a Python multi-process generator over raw
 keep-alive sockets. The script says which it used. After the rounds it prints the emulator's resident memory
 (RSS) and how many requests it had served; `--rss-requests N` first sends N more requests (1,000,000 takes a
-couple of minutes) to show the journal keeps memory flat. Targets: >= 0.7x the ceiling, p99 <= 3 ms at 16
-connections, RSS <= 40 MB after 1,000,000 requests with the journal on (2-core machine, load generator
+couple of minutes) to show the journal keeps memory flat. Then each peer found (`--peers`,
+benchmarks/peers.py: WireMock, mountebank) runs alone, after `--peer-warmup` seconds of the same load
+(WireMock's JVM needs ~30 s to reach full speed), for as many rounds, and is stopped before the next starts;
+the ratio of the emulator's median round to the peer's is printed. Targets: >= 0.7x the ceiling, p99 <= 3 ms
+at 16 connections, RSS <= 40 MB after 1,000,000 requests with the journal on (2-core machine, load generator
 beside the server).
 """
 
@@ -259,27 +262,18 @@ def main() -> None:
     rounds: list[dict] = []
     ceilings: list[dict] = []
     peer_rounds: dict[str, list[dict]] = {}
+    peer_memory: dict[str, float] = {}
     try:
         answer = allow_answer(port)
-        for name in wanted:
-            running.append(peers.STARTERS[name](answer))
         if args.warmup > 0:
             load(port, args.connections, args.warmup, width)
             load(ceiling_port, args.connections, args.warmup, width)
-        for peer in running:
-            if args.peer_warmup > 0:
-                load(peer.port, args.connections, args.peer_warmup, width)
         for _ in range(args.rounds):
             ceilings.append(measured(load, ceiling.pid, ceiling_port, args.connections, args.duration, width))
             before = health(port)["next_seq"]
             result = measured(load, emulator.pid, port, args.connections, args.duration, width)
             result["journalled"] = health(port)["next_seq"] - before
             rounds.append(result)
-            for peer in running:
-                peer_rounds.setdefault(peer.name, []).append(
-                    measured(load, peer.pid, peer.port, args.connections, args.duration, width)
-                )
-        peer_memory = {peer.name: rss_mb(peer.pid) for peer in running}
         if args.rss_requests:
             sent = 0
             while sent < args.rss_requests:
@@ -287,6 +281,20 @@ def main() -> None:
         served = health(port)["next_seq"] - 1
         memory = rss_mb(emulator.pid)
         ceiling_memory = rss_mb(ceiling.pid)
+        # each peer alone, after the emulator's rounds: a JVM that has just been loaded keeps collecting and
+        # compiling on both cores for a while, which would slow down whatever is measured next to it
+        for name in wanted:
+            peer = peers.STARTERS[name](answer)
+            running.append(peer)
+            if args.peer_warmup > 0:
+                load(peer.port, args.connections, args.peer_warmup, width)
+            peer_rounds[name] = [
+                measured(load, peer.pid, peer.port, args.connections, args.duration, width)
+                for _ in range(args.rounds)
+            ]
+            peer_memory[name] = rss_mb(peer.pid)
+            peer.stop()
+            running.remove(peer)
     finally:
         for peer in running:
             peer.stop()

@@ -10,16 +10,15 @@ method, path (without the prefix), query, headers and body."""
 from __future__ import annotations
 
 import atexit
-import contextlib
 import itertools
 import json
 import re
-import selectors
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from hallsim.harness._serving import ServingThread
 
 _RUN_PATH = re.compile(r"^/r(\d+)(/.*)?$")
 _ANSWER = b'{"ok": true}'
@@ -64,37 +63,19 @@ class LocalSink:
     def __init__(self) -> None:
         self._server = _SinkServer(("127.0.0.1", 0), _Handler)
         self._server.sink = self
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         self._records: dict[int, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def start(self) -> LocalSink:
-        self._wake_read, self._wake_write = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, name="hallsim-sink", daemon=True)
-        self._thread.start()
+        self._serving = ServingThread(self._server, "hallsim-sink")
         return self
 
-    def _serve(self) -> None:
-        # socketserver's serve_forever polls for shutdown() every 0.5 s, so stopping it costs up to half a
-        # second (at the exit of every command that used the sink): this loop wakes on a byte instead
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._server.socket, selectors.EVENT_READ)
-            selector.register(self._wake_read, selectors.EVENT_READ)
-            while True:
-                ready = [key.fileobj for key, _ in selector.select()]
-                if self._wake_read in ready:
-                    return
-                self._server.handle_request()  # the socket is readable: accept at once, serve in a thread
-
     def stop(self) -> None:
-        if self._thread is not None:
-            with contextlib.suppress(OSError):
-                self._wake_write.send(b"x")
-            self._thread.join(timeout=5)
-            self._thread = None
-            self._wake_read.close()
-            self._wake_write.close()
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
         self._server.server_close()
 
     @property

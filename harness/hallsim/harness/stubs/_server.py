@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import selectors
 import socket
 import socketserver
 import ssl
@@ -29,6 +28,7 @@ import h11
 from hallsim.emulator.behaviours import Behaviour
 from hallsim.emulator.journal import mask_authorization
 from hallsim.emulator.rules import RuleBook
+from hallsim.harness._serving import ServingThread
 from hallsim.harness.stubs._rules import Stubs
 from hallsim.harness.stubs._tls import stub_authority
 
@@ -252,21 +252,7 @@ class StubRun:
         stub_authority()  # made before the first TLS handshake, not during it
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.run = self
-        self._wake_read, self._wake_write = socket.socketpair()
-        self._thread = threading.Thread(target=self._serve, name="hallsim-stubs", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        # socketserver's serve_forever notices shutdown() at its next poll, so closing cost up to a poll
-        # interval per run (on the critical path of every Pipedream run): this loop wakes on a byte instead
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._server.socket, selectors.EVENT_READ)
-            selector.register(self._wake_read, selectors.EVENT_READ)
-            while True:
-                ready = [key.fileobj for key, _ in selector.select()]
-                if self._wake_read in ready:
-                    return
-                self._server.handle_request()  # readable: accept now, serve in a thread (timeout 0: no wait)
+        self._serving = ServingThread(self._server, "hallsim-stubs")
 
     @property
     def address(self) -> str:
@@ -293,12 +279,8 @@ class StubRun:
         """Stop listening, end open connections (held ones let go); returns every call, oldest first."""
         if not self._closed.is_set():
             self._closed.set()
-            with contextlib.suppress(OSError):
-                self._wake_write.send(b"x")
-            self._thread.join(timeout=5)
+            self._serving.stop()
             self._server.server_close()
-            self._wake_read.close()
-            self._wake_write.close()
             with self._lock:
                 open_now = list(self._open)
             for conn in open_now:
