@@ -104,14 +104,11 @@ def _make_ran_cause(record: RunRecord, execution: Execution) -> Cause | None:
     route = _route_to(record, execution.unit, taken=True, bundle=execution.bundle)
     if route is None:
         return None
-    problem = _filter_problem(record, route)
-    if problem is not None:
-        return _mapping_cause(route, problem, "passes")
-    return Cause(
-        f"module {route.first_module} (filter `{route.label}`)",
-        _first_operand(route) or f"filter `{route.label}`",
-        f"the Router filter `{route.label}` passed on an answer that is not a well-formed allow: "
-        + "; ".join(route.conditions),
+    return _router_filter_cause(
+        record,
+        route,
+        "passes",
+        "passed on an answer that is not a well-formed allow",
         "compare the Hall's `denied` with the boolean false (Boolean operators: Equal to `false`) and send "
         "every other answer (missing, text, an HTTP error) to the Denied route",
     )
@@ -169,14 +166,11 @@ def _blocked_cause(record: RunRecord, protected: set[str]) -> Cause | None:
             route = _route_to(record, unit, taken=False, bundle=None)
             if route is None:
                 continue
-            problem = _filter_problem(record, route)
-            if problem is not None:
-                return _mapping_cause(route, problem, "does not pass")
-            return Cause(
-                f"module {route.first_module} (filter `{route.label}`)",
-                _first_operand(route) or f"filter `{route.label}`",
-                f"the Router filter `{route.label}` did not pass on a well-formed allow: "
-                + "; ".join(route.conditions),
+            return _router_filter_cause(
+                record,
+                route,
+                "does not pass",
+                "did not pass on a well-formed allow",
                 "compare the Hall's `denied` (under `data` in the HTTP module's output) with the boolean "
                 "false",
             )
@@ -227,6 +221,22 @@ def _never_called_cause(record: RunRecord) -> Cause | None:
 
 
 _REFERENCE = re.compile(r"\{\{\s*(\d+)\.([^{}]+?)\s*\}\}")
+
+
+def _router_filter_cause(
+    record: RunRecord, route: RouteDecision, passes: str, what_it_did: str, change: str
+) -> Cause:
+    """Why a Router filter let the flow through (or held it back): a mapping that resolves to nothing when
+    the run recorded one, else the filter's own conditions."""
+    problem = _filter_problem(record, route)
+    if problem is not None:
+        return _mapping_cause(route, problem, passes)
+    return Cause(
+        f"module {route.first_module} (filter `{route.label}`)",
+        _first_operand(route) or f"filter `{route.label}`",
+        f"the Router filter `{route.label}` {what_it_did}: " + "; ".join(route.conditions),
+        change,
+    )
 
 
 def _mapping_cause(route: RouteDecision, problem: MappingProblem, passes: str) -> Cause:
