@@ -51,7 +51,7 @@ class WireTransport(httpx.BaseTransport):
                 conn.close()
                 raise httpx.WriteError(str(err), request=request) from None
         try:
-            response = self._receive(conn, request, timeouts)
+            response = self._receive(key, conn, request, timeouts)
         except BaseException:
             conn.close()
             raise
@@ -106,7 +106,11 @@ class WireTransport(httpx.BaseTransport):
         conn.endheaders(body or None)
 
     def _receive(
-        self, conn: http.client.HTTPConnection, request: httpx.Request, timeouts: dict[str, float | None]
+        self,
+        key: tuple[str, int],
+        conn: http.client.HTTPConnection,
+        request: httpx.Request,
+        timeouts: dict[str, float | None],
     ) -> httpx.Response:
         sock = conn.sock
         assert sock is not None
@@ -127,7 +131,7 @@ class WireTransport(httpx.BaseTransport):
         if answer.will_close:
             conn.close()
         else:
-            self._checkin((request.url.host, request.url.port or 80), conn)
+            self._checkin(key, conn)
         extensions: dict[str, Any] = {
             "http_version": b"HTTP/1.1",
             "reason_phrase": answer.reason.encode("latin-1"),
