@@ -27,28 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fresh_commands import COMMANDS, HALLSIM  # benchmarks/ is this script's folder, first on sys.path
+from matrix_full import FIXTURES as SIX
+
 ROOT = Path(__file__).resolve().parent.parent
-SIX = [
-    "fixtures/pipedream/inline_option_a.yaml",
-    "fixtures/pipedream/inline_filter.yaml",
-    "fixtures/pipedream/component.yaml",
-    "fixtures/make/gate_break.blueprint.json",
-    "fixtures/make/gate_ignore.blueprint.json",
-    "fixtures/make/gate_rollback.blueprint.json",
-]
-HALLSIM = [sys.executable, "-c", "from hallsim.cli import main; main()"]
 FRESH = {
     "node -e 0": ["node", "-e", "0"],
     "python -c pass": [sys.executable, "-c", "pass"],
-    "replay inline gate": [*HALLSIM, "replay", "fixtures/pipedream/inline_option_a.yaml", "--hall", "allow"],
-    "replay Make blueprint": [
-        *HALLSIM,
-        "replay",
-        "fixtures/make/gate_break.blueprint.json",
-        "--hall",
-        "allow",
-    ],
-    "matrix, six fixtures": [*HALLSIM, "matrix", *SIX, "--json"],
+    **COMMANDS,
+    "matrix, six fixtures": [*HALLSIM, "matrix", *map(str, SIX), "--json"],
 }
 
 
@@ -80,7 +67,7 @@ def matrix_in_process(concurrency: int) -> dict[str, float]:
     from hallsim.harness.matrix import EmulatorPool, MatrixJob, run_matrices
     from hallsim.harness.workflow import load_workflow
 
-    jobs = [MatrixJob(load_workflow(ROOT / p)) for p in SIX]
+    jobs = [MatrixJob(load_workflow(p)) for p in SIX]
     with EmulatorPool(concurrency) as pool:
         run_matrices(jobs, pool=pool)  # warm: Node host, emulators, imports
         host_before = _node_host_cpu()
