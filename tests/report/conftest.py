@@ -12,6 +12,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
+
 @pytest.fixture(scope="module")
 def browser(chromium: Browser) -> Iterator[BrowserContext]:
     """A fresh offline context (profile) of the shared Chromium for the report tests."""

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from playwright.sync_api import Page, expect
 
 from hallsim.cli import cli
-from tests.report.conftest import Network
+
+from .conftest import Network
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = sorted((ROOT / "fixtures" / "pipedream").glob("*.yaml")) + sorted(
