@@ -70,3 +70,13 @@ def test_pipelined_requests_are_each_answered(sink: LocalSink) -> None:
     answer = _raw(sink.port, one + one.replace(b"/a ", b"/b "))
     assert answer.count(b"HTTP/1.1 200 ") == 2
     assert [r["path"] for r in sink.close_run(run_id)] == ["/a", "/b"]
+
+
+def test_a_request_whose_client_leaves_mid_body_is_not_recorded(sink: LocalSink) -> None:
+    run_id, _ = sink.open_run()
+    head = f"POST /r{run_id}/audit HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf".encode()
+    assert _raw(sink.port, head) == b""  # the body never came whole: no answer
+    run_id2, url = sink.open_run()
+    httpx.post(f"{url}/audit", json={"n": 1}, timeout=5)  # the sink has handled what came before
+    assert sink.close_run(run_id) == []
+    assert [r["json"] for r in sink.close_run(run_id2)] == [{"n": 1}]

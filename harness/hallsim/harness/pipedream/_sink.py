@@ -34,6 +34,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _any(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
+        if len(raw) < length:  # the client left before its body was whole: no request arrived
+            self.close_connection = True
+            return
         self.server.sink.record(self.command, self.path, dict(self.headers.items()), raw)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
