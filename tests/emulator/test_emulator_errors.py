@@ -75,17 +75,18 @@ def test_a_clean_run_raises_nothing_and_reset_forgets_errors(monkeypatch: pytest
 def test_a_failure_after_the_answer_started_sends_no_second_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     from hallsim.emulator import _answer
 
-    real = _answer.answer
+    real = _answer.send_cached
 
-    async def half_then_boom(send: Any, entry: Any, status: int, payload: bytes, **kw: Any) -> None:
+    # send_cached answers an allow with a generated decision id (the default behaviour)
+    async def half_then_boom(send: Any, entry: Any, cached: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
         raise InjectedBug("after the start")
 
     with HallEmulator() as hall:
-        monkeypatch.setattr(_answer, "answer", half_then_boom)
+        monkeypatch.setattr(_answer, "send_cached", half_then_boom)
         with pytest.raises(httpx.HTTPError):
             httpx.post(f"{hall.url}/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"})
-        monkeypatch.setattr(_answer, "answer", real)
+        monkeypatch.setattr(_answer, "send_cached", real)
         assert hall.journal()[0].emulator_error == "InjectedBug: after the start"
         with pytest.raises(InjectedBug):
             hall.check_handler_errors()

@@ -54,6 +54,7 @@ from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
 from hallsim.emulator.secrets import Masker
 
 if TYPE_CHECKING:
+    from hallsim.emulator._answer import CachedDecision
     from hallsim.emulator.policy import Policy
     from hallsim.emulator.recorder import Recorder
     from hallsim.emulator.script import Script
@@ -539,7 +540,7 @@ class ParsedRequest:
         self.body = body
         self.refusal = refusal
         self.hash: str | None = None
-        self.answers: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self.answers: dict[str, CachedDecision] = {}
 
 
 class _Sent:

@@ -69,7 +69,8 @@ class JournalEntry:
     status: int | None = None
     response_body: bytes | None = None
     fault: str | None = None
-    decision: dict[str, Any] | None = None
+    #: the decision answered: a dict, or (the decision without its id, the id) until first read (`decision`)
+    issued: dict[str, Any] | tuple[dict[str, Any], str] | None = None
     raw_query: bytes = b""
     #: the exception the emulator itself raised while answering (type and message): a bug in hallsim
     emulator_error: str | None = None
@@ -83,25 +84,46 @@ class JournalEntry:
     kept: bool = field(default=True, repr=False)
     owner: Journal | None = field(default=None, repr=False)
 
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """The decision answered (allow, deny and the decision-shaped faults), None when there was none."""
+        issued = self.issued
+        if type(issued) is tuple:
+            # kept as the answer's shared template and its id (the hot path copies nothing); made once
+            template, decision_id = issued
+            made = template.copy()
+            made["decision_id"] = decision_id
+            self.issued = issued = made
+        return issued  # type: ignore[return-value]
+
+    @decision.setter
+    def decision(self, value: dict[str, Any] | None) -> None:
+        self.issued = value
+
     def keep_body(self, raw: bytes | None) -> None:
         """Store the request body (cut short and marked when larger than the journal keeps whole); it counts
         against the journal's budget once the request is settled (Journal.settle)."""
         if raw is not None:
-            limit = self.owner.max_value if self.owner is not None else len(raw)
-            if len(raw) > limit:
-                self._cut("body", len(raw))
-                raw = raw[:limit]
-            self.size += len(raw)
+            size = len(raw)
+            owner = self.owner
+            if owner is not None and size > owner._max_value:
+                self._cut("body", size)
+                raw = raw[: owner._max_value]
+                size = len(raw)
+            self.size += size
         self.raw_body = raw
 
     def keep_response(self, status: int, payload: bytes) -> None:
         """Store what was answered (cut short and marked when larger than the journal keeps whole)."""
-        limit = self.owner.max_value if self.owner is not None else len(payload)
-        if len(payload) > limit:
-            self._cut("response", len(payload))
-            payload = payload[:limit]
-        self.size += len(payload)
-        self.status, self.response_body = status, payload
+        size = len(payload)
+        owner = self.owner
+        if owner is not None and size > owner._max_value:
+            self._cut("response", size)
+            payload = payload[: owner._max_value]
+            size = len(payload)
+        self.size += size
+        self.status = status
+        self.response_body = payload
 
     def _cut(self, name: str, size: int) -> None:
         if self.truncated is None:
@@ -241,25 +263,23 @@ class Journal:
         if size > limit:  # a huge header or path: keep each value cut short, so memory stays bounded
             truncated = {}
             raw_headers, path, raw_query, size = _cut_request(raw_headers, path, raw_query, limit, truncated)
+        # every field by position: keyword arguments cost a dataclass __init__ twice as much (hot path)
         entry = JournalEntry(
-            0,
-            time,
-            method,
-            path,
-            raw_headers,
-            raw_query=raw_query,
-            truncated=truncated,
-            size=size,
-            masker=self.masker,
-            owner=self,
-        )
+            0, time, method, path, raw_headers,
+            None, None, None, None, None, None, None, None,
+            raw_query, None, truncated, size, size, self.masker, True, self,
+        )  # fmt: skip
         with self._lock:
             entry.seq = self._next
             self._next += 1
-            self._entries.append(entry)
-            entry.counted = size
+            entries = self._entries
+            if len(entries) >= self._size:  # full: the oldest goes (the common case under load)
+                gone = entries.popleft()
+                gone.kept = False
+                self._bytes -= gone.counted
+            entries.append(entry)
             self._bytes += size
-            if len(self._entries) > self._size or self._bytes > self._max_bytes:
+            if self._bytes > self._max_bytes:
                 self._evict()
         return entry
 
