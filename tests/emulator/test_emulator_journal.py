@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator
-from hallsim.emulator.journal import Journal, mask_authorization
+from hallsim.emulator.journal import Journal, JournalEntry, mask_authorization
 
 
 @pytest.mark.parametrize(
@@ -151,6 +152,33 @@ def test_the_bytes_counted_are_those_of_the_entries_kept() -> None:
     assert journal.used_bytes == sum(e.counted for e in kept)
     assert [e.counted - e.size for e in kept] == [0, 0, 0, 0]
     assert journal.used_bytes == sum(200 + len("/api/route") + 3 + 11 * i + i for i in range(6, 10))
+
+
+def test_a_recorded_entry_is_what_its_constructor_makes() -> None:
+    # Journal.record sets only the fields that differ from their defaults: every other field must read as
+    # the constructor would have made it (a field added with a default_factory would break this)
+    journal = Journal(size=10)
+    headers = [(b"authorization", b"Bearer t")]
+    recorded = journal.record(12.5, "POST", "/api/route", headers, b"q=1")
+    made = JournalEntry(
+        recorded.seq,
+        12.5,
+        "POST",
+        "/api/route",
+        headers,
+        raw_query=b"q=1",
+        size=recorded.size,
+        counted=recorded.size,
+        masker=journal.masker,
+        owner=journal,
+    )
+    for f in dataclasses.fields(JournalEntry):
+        assert getattr(recorded, f.name) == getattr(made, f.name), f.name
+    assert recorded.to_dict() == made.to_dict()
+    other = journal.record(13.0, "GET", "/x", [])
+    recorded.keep_body(b"{}")
+    recorded.fault = "reset"
+    assert (other.raw_body, other.fault, other.truncated) == (None, None, None)
 
 
 def test_journal_size_is_a_setting() -> None:

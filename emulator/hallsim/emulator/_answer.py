@@ -105,7 +105,7 @@ class CachedDecision:
         self.length = (b"content-length", str(len(encoded)).encode())
 
 
-def _cached_decision(behaviour: Behaviour, body: Mapping[str, Any], parsed: ParsedRequest) -> CachedDecision:
+def cached_decision(behaviour: Behaviour, body: Mapping[str, Any], parsed: ParsedRequest) -> CachedDecision:
     """The cached answer of an allow/deny with a generated decision id, per body and behaviour."""
     key = behaviour.spec  # a cached string: cheaper to hash than the frozen dataclass
     cached = parsed.answers.get(key)
@@ -128,14 +128,23 @@ def _cached_decision(behaviour: Behaviour, body: Mapping[str, Any], parsed: Pars
     return cached
 
 
-async def send_cached(send: Any, entry: JournalEntry, cached: CachedDecision) -> None:
-    """Answer a cached allow/deny with a fresh decision id (what answer() does, with nothing to compute)."""
+def cached_answer(entry: JournalEntry, cached: CachedDecision) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two ASGI messages of a cached allow/deny with a fresh decision id, recorded on the entry first
+    (as answer() does)."""
     issued_id = new_decision_id()
     payload = _ID_PREFIX + issued_id.encode() + cached.after
     entry.issued = (cached.template, issued_id)  # the journal's decision, made when first read
     entry.keep_response(200, payload)
-    await send({"type": "http.response.start", "status": 200, "headers": [_CONTENT_TYPE, cached.length]})
-    await send({"type": "http.response.body", "body": payload})
+    return (
+        {"type": "http.response.start", "status": 200, "headers": [_CONTENT_TYPE, cached.length]},
+        {"type": "http.response.body", "body": payload},
+    )
+
+
+async def send_cached(send: Any, entry: JournalEntry, cached: CachedDecision) -> None:
+    start, body = cached_answer(entry, cached)
+    await send(start)
+    await send(body)
 
 
 async def perform(
@@ -151,7 +160,7 @@ async def perform(
     kind = behaviour.kind
     if kind in ("allow", "deny"):
         if parsed is not None and behaviour.decision_id is None:
-            await send_cached(send, entry, _cached_decision(behaviour, body, parsed))
+            await send_cached(send, entry, cached_decision(behaviour, body, parsed))
             return
         issued = decision_for(behaviour, body, denied=kind == "deny")
         entry.decision = issued

@@ -34,6 +34,7 @@ DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024
 _ENTRY_OVERHEAD = 200
 _MARK = "...[truncated]"
 _NO_MASKER = Masker()
+_new_entry = object.__new__
 
 
 def _decode(raw: bytes) -> str:
@@ -53,9 +54,12 @@ def _text_or_json(raw: bytes | None) -> Any:
         return _decode(raw)
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class JournalEntry:
-    """One request and what the emulator did with it. Filled in as the request goes; read with to_dict()."""
+    """One request and what the emulator did with it. Filled in as the request goes; read with to_dict().
+
+    Not slotted: each field's default is a class attribute, so Journal.record sets only the fields a new
+    entry does not share with the defaults (half the work of `__init__`, which assigns all 21)."""
 
     seq: int
     time: float
@@ -263,12 +267,19 @@ class Journal:
         if size > limit:  # a huge header or path: keep each value cut short, so memory stays bounded
             truncated = {}
             raw_headers, path, raw_query, size = _cut_request(raw_headers, path, raw_query, limit, truncated)
-        # every field by position: keyword arguments cost a dataclass __init__ twice as much (hot path)
-        entry = JournalEntry(
-            0, time, method, path, raw_headers,
-            None, None, None, None, None, None, None, None,
-            raw_query, None, truncated, size, size, self.masker, True, self,
-        )  # fmt: skip
+        # as JournalEntry(0, time, method, path, raw_headers, raw_query=..., truncated=..., size=size,
+        # counted=size, masker=..., owner=self); the other fields keep their defaults (class attributes)
+        entry = _new_entry(JournalEntry)
+        entry.time = time
+        entry.method = method
+        entry.path = path
+        entry.raw_headers = raw_headers
+        entry.raw_query = raw_query
+        if truncated is not None:
+            entry.truncated = truncated
+        entry.size = entry.counted = size
+        entry.masker = self.masker
+        entry.owner = self
         with self._lock:
             entry.seq = self._next
             self._next += 1
