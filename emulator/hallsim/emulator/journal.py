@@ -220,6 +220,7 @@ class Journal:
         self._bytes = 0
         self._next = 1
         self._lock = threading.Lock()
+        self._acquire, self._release = self._lock.acquire, self._lock.release
         #: the secrets masked in every entry when read (the app adds its accepted tokens)
         self.masker = masker if masker is not None else Masker()
         #: called with next_seq after the journal is emptied (the live page starts again)
@@ -280,7 +281,9 @@ class Journal:
         entry.size = entry.counted = size
         entry.masker = self.masker
         entry.owner = self
-        with self._lock:
+        # acquire/release rather than `with`: half the cost on the request path (no __exit__(None, None, None))
+        self._acquire()
+        try:
             entry.seq = self._next
             self._next += 1
             entries = self._entries
@@ -292,18 +295,23 @@ class Journal:
             self._bytes += size
             if self._bytes > self._max_bytes:
                 self._evict()
+        finally:
+            self._release()
         return entry
 
     def settle(self, entry: JournalEntry) -> None:
         """Count what the entry gained since it was recorded (its body, its answer) against the budget."""
         extra = entry.size - entry.counted
         if extra:
-            with self._lock:
+            self._acquire()
+            try:
                 entry.counted = entry.size
                 if entry.kept:
                     self._bytes += extra
                     if self._bytes > self._max_bytes:
                         self._evict()
+            finally:
+                self._release()
 
     def keep_body(self, entry: JournalEntry, raw: bytes | None) -> None:
         """Store the request body on `entry` and count it (cut short and marked beyond `max_value`)."""
