@@ -281,7 +281,7 @@ class Journal:
         entry.size = entry.counted = size
         entry.masker = self.masker
         entry.owner = self
-        # acquire/release rather than `with`: half the cost on the request path (no __exit__(None, None, None))
+        # acquire/release, not `with`: half the cost on the request path (no __exit__(None, None, None))
         self._acquire()
         try:
             entry.seq = self._next
