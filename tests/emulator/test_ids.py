@@ -36,6 +36,9 @@ def test_every_random_digit_of_an_id_is_drawn() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+# Python 3.12+ warns when a process with threads forks (a test emulator may be serving); the child only
+# draws ids, writes them to a pipe and exits
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
     new_decision_id()  # the parent holds a part-used batch when it forks
     read, write = os.pipe()
