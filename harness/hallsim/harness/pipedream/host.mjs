@@ -13,6 +13,7 @@ import { Worker } from "node:worker_threads";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
+import { EndMarks } from "./marks.mjs";
 import { RunRecord } from "./record.mjs";
 import { sweep } from "./processes.mjs";
 
@@ -30,7 +31,7 @@ const RSS_CHECK_MS = 50;
 const idle = [];
 let anySpawned = false; // some step started a process or a Worker: sweep /proc when the host ends
 const active = new Set(); // RunRecords of the runs in progress (they receive what is written to fd 1)
-const markWaiters = new Map(); // run tag -> the answer waiting for that run's mark on fd 1
+const marks = new EndMarks(OUTPUT_WAIT_MS); // each run's mark on fd 1, and the answers waiting for them
 const settling = new Set(); // workers whose run has answered, still checking whether they stayed clean
 const waiting = []; // [resolve, reject] of runs waiting for a worker
 const all = new Set();
@@ -223,16 +224,9 @@ async function run(id, spec) {
       write({ id, result: record.result(workerInfo) });
     };
     if (ended && handle.alive) {
-      // fd 1 and the worker's messages are two channels with no order between them: the worker writes a mark
-      // to fd 1 after the run, and the answer goes once the host has read that far (or after a short wait)
-      const timer = setTimeout(() => {
-        markWaiters.delete(runTag);
-        send();
-      }, OUTPUT_WAIT_MS);
-      markWaiters.set(runTag, () => {
-        clearTimeout(timer);
-        send();
-      });
+      // the worker writes a mark to fd 1 after the run: the answer goes once the host has read that far (or
+      // after a short wait), whichever of the mark and the run's end the host read first (marks.mjs)
+      marks.after(runTag, send);
     } else {
       setImmediate(send);
     }
@@ -436,8 +430,7 @@ function begin(first) {
       attribute(unread.slice(0, at));
       const tag = unread.slice(at + RUN_END_MARK.length, end);
       unread = unread.slice(end + 2);
-      markWaiters.get(tag)?.();
-      markWaiters.delete(tag);
+      marks.seen(tag);
     }
     // keep a mark that may be cut between two reads; pass on the rest
     const partial = unread.lastIndexOf("\u0000");
