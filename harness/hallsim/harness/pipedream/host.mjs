@@ -13,6 +13,7 @@ import { Worker } from "node:worker_threads";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
+import { createJournal, JournalReader } from "./journal.mjs";
 import { EndMarks } from "./marks.mjs";
 import { RunRecord } from "./record.mjs";
 import { sweep } from "./processes.mjs";
@@ -57,11 +58,13 @@ function diagnose(text) {
 
 class WorkerHandle {
   constructor() {
+    const journal = createJournal(); // the worker's events (journal.mjs)
+    this.journal = new JournalReader(journal);
     this.worker = new Worker(WORKER_URL, {
       env: {}, // pipedream.md "Environment variables": steps see what the workflow gives, never the host's
       stdout: true,
       stderr: true,
-      workerData: { tag: hello.tag, memoryBytes },
+      workerData: { tag: hello.tag, memoryBytes, journal },
       resourceLimits: { maxOldGenerationSizeMb: hello.memory_mb },
     });
     this.runs = 0;
@@ -78,22 +81,24 @@ class WorkerHandle {
       this.worker.once("exit", (code) => reject(new Error(`worker exited with code ${code} while starting`)));
     });
     this.ready.catch(() => {});
-    this.worker.on("message", (event) => {
-      // a child that exited may have left its process group behind (`sleep 46 &`): keep the group until the
-      // worker ends or the run's own cleanup has killed it
-      if (event.t === "child") {
-        this.children.add(event.pid);
-        this.spawned = anySpawned = true;
-      } else if (event.t === "spawned") {
-        this.spawned = anySpawned = true;
-      } else if (event.t === "output") {
-        this.listener?.output("stdout", event.text);
-      } else if (event.t !== "child_exit") {
-        this.listener?.event(event);
+    this.worker.on("message", (message) => {
+      if (message.t === "journal") {
+        this.journal.received(message.event);
+        this.readJournal();
+      } else if (message.t === "journal_full") {
+        this.readJournal();
+      } else {
+        this.route(message);
       }
     });
-    this.worker.on("error", (err) => this.listener?.died({ error: err }));
+    this.worker.on("error", (err) => {
+      this.readJournal();
+      this.listener?.died({ error: err });
+    });
     this.worker.on("exit", (code) => {
+      // the worker's messages have all been delivered by now (Node empties its ports before "exit"): what the
+      // journal holds is all there will be
+      this.readJournal(true);
       this.killChildren();
       this.alive = false;
       all.delete(this);
@@ -103,6 +108,26 @@ class WorkerHandle {
     });
     for (const stream of ["stdout", "stderr"]) {
       this.worker[stream].on("data", (chunk) => this.listener?.output(stream, String(chunk)));
+    }
+  }
+
+  /** Apply what the worker has recorded so far (also before the host acts on its own: a stuck worker). */
+  readJournal(gone = false) {
+    this.journal.drain((event) => this.route(event), gone);
+  }
+
+  route(event) {
+    // a child that exited may have left its process group behind (`sleep 46 &`): keep the group until the
+    // worker ends or the run's own cleanup has killed it
+    if (event.t === "child") {
+      this.children.add(event.pid);
+      this.spawned = anySpawned = true;
+    } else if (event.t === "spawned") {
+      this.spawned = anySpawned = true;
+    } else if (event.t === "output") {
+      this.listener?.output("stdout", event.text);
+    } else if (event.t !== "child_exit") {
+      this.listener?.event(event);
     }
   }
 
@@ -252,6 +277,8 @@ async function run(id, spec) {
     topUp();
   };
   const stuck = () => {
+    handle.readJournal(); // what the run recorded before its worker stopped answering
+    if (answered) return;
     if (record.startedAt === null) {
       // a backstop: the worker never began this run, so nothing of it is the workflow's doing
       record.abort("error", {
@@ -347,7 +374,9 @@ function watchRss() {
   const rss = process.memoryUsage.rss();
   if (rss <= rssBase + memoryBytes * (active.size + 1)) return;
   for (const handle of [...all]) {
-    if (handle.listener && !idle.includes(handle)) handle.listener.event({ t: "memory", used: null });
+    if (!handle.listener || idle.includes(handle)) continue;
+    handle.readJournal();
+    handle.listener?.event({ t: "memory", used: null });
   }
 }
 
