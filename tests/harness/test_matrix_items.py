@@ -155,15 +155,19 @@ def pytest_runtest_teardown(item):
 """
 
 
-def _started_after_first_item(pytester: pytest.Pytester, *args: str) -> list[int]:
+def _started_after_first_item(
+    pytester: pytest.Pytester,
+    *args: str,
+    names: tuple[str, ...] = ("gate_break.blueprint.json", "gate_rollback.blueprint.json"),
+    conftest: str = "",
+) -> list[int]:
     (pytester.path / "started.txt").unlink(missing_ok=True)
-    pytester.makeconftest(_COUNT_STARTED)
-    names = ("gate_break.blueprint.json", "gate_rollback.blueprint.json")
+    pytester.makeconftest(_COUNT_STARTED + conftest)
     result = pytester.runpytest_subprocess(
         "--hallsim-matrix", *(f"make/{n}" for n in names), "-p", "no:cacheprovider", *args
     )
     failing = sum(r.verdict == "FAIL-OPEN" for n in names for r in run_matrix(MAKE / n).rows)
-    result.assert_outcomes(passed=2 * ROWS - failing, failed=failing)
+    result.assert_outcomes(passed=len(names) * ROWS - failing, failed=failing)
     lines = (pytester.path / "started.txt").read_text().split("\n")
     return sorted(int(line.split()[1]) for line in lines if line)
 
@@ -176,8 +180,59 @@ def test_one_process_starts_every_row_with_the_first_item(pytester: pytest.Pytes
 def test_under_loadgroup_a_worker_starts_its_workflows_rows_together(
     pytester: pytest.Pytester, gates: Path
 ) -> None:
-    # each workflow's rows carry one xdist_group, so each worker gets whole workflows and starts them at once
+    # two workflows on two workers: a group each (GROUPS_PER_WORKER per worker, at most one per workflow), so
+    # each worker gets a whole workflow and starts its rows at once
     assert _started_after_first_item(pytester, "-n", "2", "--dist", "loadgroup") == [ROWS, ROWS]
+
+
+def test_under_loadgroup_several_workflows_share_a_group_and_start_together(
+    pytester: pytest.Pytester, gates: Path
+) -> None:
+    # one group per worker: 3 workflows on 2 workers make groups of 2 and 1, and a worker starts all of its
+    # group's rows with its first item, so no worker waits for one workflow's slowest row before the next
+    started = _started_after_first_item(
+        pytester,
+        "-n",
+        "2",
+        "--dist",
+        "loadgroup",
+        names=("gate_break.blueprint.json", "gate_ignore.blueprint.json", "gate_rollback.blueprint.json"),
+        conftest="matrix_items.GROUPS_PER_WORKER = 1\n",
+    )
+    assert started == [ROWS, 2 * ROWS]
+
+
+_COUNT_ALL_STARTED = """
+import os
+from hallsim.harness import matrix_items
+
+def pytest_sessionfinish(session):
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    if worker is None:
+        return  # the controller runs no rows
+    with open(os.path.join(str(session.config.rootpath), "started.txt"), "a") as out:
+        out.write(f"{worker} {matrix_items.rows_ahead(session.config).started}\\n")
+"""
+
+
+@pytest.mark.parametrize("dist", ["loadgroup", "loadfile", "load"])
+def test_under_xdist_no_row_is_started_on_two_workers(
+    pytester: pytest.Pytester, gates: Path, dist: str
+) -> None:
+    # pytest 9.2 node ids are structured and xdist 3.8's own loadgroup ignores xdist_group marks (every item
+    # its own unit, pytest-dev/pytest-xdist#1386): a worker that started a whole workflow's rows then ran
+    # rows xdist also sent elsewhere. Every row is started exactly once, on the worker that runs its item.
+    pytester.makeconftest(_COUNT_ALL_STARTED)
+    names = ("gate_break.blueprint.json", "gate_ignore.blueprint.json", "gate_rollback.blueprint.json")
+    result = pytester.runpytest_subprocess(
+        "--hallsim-matrix", *(f"make/{n}" for n in names), "-p", "no:cacheprovider", "-n", "2", "--dist", dist
+    )
+    failing = sum(r.verdict == "FAIL-OPEN" for n in names for r in run_matrix(MAKE / n).rows)
+    result.assert_outcomes(passed=len(names) * ROWS - failing, failed=failing)
+    lines = (pytester.path / "started.txt").read_text().split("\n")
+    started = {line.split()[0]: int(line.split()[1]) for line in lines if line}
+    assert set(started) == {"gw0", "gw1"}
+    assert sum(started.values()) == len(names) * ROWS
 
 
 def test_under_load_each_item_runs_its_own_row(pytester: pytest.Pytester, gates: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ import pytest
 from hallsim.emulator import HallEmulator
 from hallsim.harness import HallEndpoint
 from hallsim.harness.node import find_node
-from hallsim.harness.pipedream import close_hosts, host_for, load_workflow
+from hallsim.harness.pipedream import NodeHost, close_hosts, host_for, load_workflow
+from hallsim.harness.pipedream._host import last_runs
 from hallsim.harness.pipedream._warmup import warm_host_in_background
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "pipedream" / "inline_option_a.yaml"
@@ -45,6 +47,30 @@ def test_a_failing_warm_up_is_dropped_and_the_run_reports_its_own_error(
 
     with pytest.raises(NodeNotFoundError, match="no-node-here"):
         load_workflow(FIXTURE).run(HallEndpoint(hall.url, "t", hall))
+
+
+def _workers_once_quiet(host: NodeHost) -> dict[str, int]:
+    """The host's workers once none is starting (a spare takes a fraction of a second)."""
+    deadline = time.monotonic() + 30
+    while True:
+        workers: dict[str, int] = host.request("ping", wall_timeout=30)["workers"]
+        if workers["starting"] == 0 or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.02)
+
+
+@pytest.mark.usefixtures("no_hosts")
+def test_a_last_run_leaves_no_spare_worker_and_the_next_run_asks_for_one_again(hall: HallEmulator) -> None:
+    workflow = load_workflow(FIXTURE)
+    endpoint = HallEndpoint(hall.url, "t", hall)
+    host = host_for(find_node())
+    host.request("ping", wall_timeout=30)
+    assert _workers_once_quiet(host)["all"] == 1  # the host starts one worker before any run asks
+    with last_runs():  # as `hallsim replay` runs its one run
+        assert workflow.run(endpoint, settings={"time_scale": 0.01}).outcome == "completed"
+    assert _workers_once_quiet(host) == {"idle": 1, "starting": 0, "all": 1}  # the used one, no spare
+    assert workflow.run(endpoint, settings={"time_scale": 0.01}).outcome == "completed"
+    assert _workers_once_quiet(host)["all"] == 2  # outside last_runs() a spare is kept warm again
 
 
 def test_the_node_host_imports_without_the_workflow_models() -> None:

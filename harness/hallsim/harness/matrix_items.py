@@ -14,10 +14,12 @@ naming the file and the field (pytest exits 2).
 
 Rows run ahead of their items (`RowsAhead`), `--hallsim-concurrency` of them side by side in each pytest
 process, so a row that waits (a timeout, a slow answer) holds a thread, not the process: without xdist, every
-selected row is started in item order when the first one runs; under xdist with `--dist loadfile`,
-`loadscope` or `loadgroup` (each workflow's rows go to one worker; the items carry an `xdist_group` per
-workflow), a workflow's rows start together when its first item runs; with `--dist load` (rows of one
-workflow spread over workers) each item runs its own row when it runs. An item's reported duration is then
+selected row is started in item order when the first one runs; under xdist with `--dist loadgroup`, the
+workflows are dealt into `GROUPS_PER_WORKER` groups per worker (`deal_groups`; hallsim's own scheduler,
+`matrix_xdist.py`, sends each group to one worker) and a group's rows start together when its first item
+runs; with `loadfile` or `loadscope` (each workflow's rows go to one worker) a workflow's rows start
+together; with `--dist load` (rows of one workflow spread over workers) each item runs its own row when it
+runs. An item's reported duration is then
 the time it waited for its row; the row's own wall time is the JUnit property `row_wall_ms`."""
 
 from __future__ import annotations
@@ -44,6 +46,33 @@ DEFAULT_CONCURRENCY = 4
 #: xdist distribution modes that send all of one workflow's items to the same worker
 _GROUPING_MODES = ("loadfile", "loadscope", "loadgroup")
 _DIST_KEY = "hallsim_dist"
+#: under --dist loadgroup: how many groups of workflows per xdist worker. A worker runs a group's rows side by
+#: side; with one workflow per group it would wait at the end of each for that workflow's slowest row (a
+#: timeout, a slow answer) with its other threads idle. Several groups per worker still let xdist even out
+#: the load, since a worker that finishes early takes the next group.
+GROUPS_PER_WORKER = 8
+
+
+def matrix_file_part(nodeid: str) -> str | None:
+    """The workflow part of a matrix item's node id (`gates/a.json::http-500` -> `gates/a.json`), None for
+    any other node id. Only --hallsim-matrix collects workflow files (workflow_path's rule, by name)."""
+    file_part, sep, _ = nodeid.partition("::")
+    if not sep:
+        return None
+    name = file_part.rsplit("/", 1)[-1]
+    if name.startswith(".") or name.endswith(_SCENARIO_SUFFIXES) or not name.endswith(_WORKFLOW_SUFFIXES):
+        return None
+    return file_part
+
+
+def deal_groups(nodeids: Sequence[str], workers: int) -> dict[str, str]:
+    """Workflow (node id's file part) -> its group under --dist loadgroup: the workflows in collection order,
+    in runs of ceil(n / (workers x GROUPS_PER_WORKER)). The xdist controller (from the node ids the workers
+    report) and every worker (from its own items, the same list: xdist checks that) work it out alike."""
+    workflows = list(dict.fromkeys(part for part in map(matrix_file_part, nodeids) if part is not None))
+    groups = max(1, workers) * GROUPS_PER_WORKER
+    per_group = max(1, -(-len(workflows) // groups))
+    return {workflow: f"hallsim-matrix-{n // per_group + 1}" for n, workflow in enumerate(workflows)}
 
 
 def add_options(group: pytest.OptionGroup) -> None:
@@ -137,7 +166,8 @@ def _dist_mode(config: pytest.Config) -> str:
 
 class _DistToWorkers:
     """On the xdist controller: tells each worker which --dist it runs under (pytest-xdist's
-    `pytest_configure_node` hook, whose `node.workerinput` reaches the worker as `config.workerinput`)."""
+    `pytest_configure_node` hook, whose `node.workerinput` reaches the worker as `config.workerinput`), and
+    makes the scheduler for --dist loadgroup."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -145,6 +175,15 @@ class _DistToWorkers:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[_DIST_KEY] = str(self.config.getoption("dist", "load"))
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """--dist loadgroup sends each group of `deal_groups` whole to one worker (matrix_xdist.py)."""
+        if config.getoption("dist", "load") != "loadgroup":
+            return None
+        from hallsim.harness.matrix_xdist import MatrixGroupScheduling
+
+        return MatrixGroupScheduling(config, log)
 
 
 class RowsAhead:
@@ -160,6 +199,7 @@ class RowsAhead:
         self._executor: ThreadPoolExecutor | None = None
         self._futures: dict[str, Future[MatrixReport]] = {}
         self._lock = threading.Lock()
+        self._groups: dict[str, str] | None = None  # --dist loadgroup: deal_groups over this session's items
 
     @property
     def started(self) -> int:
@@ -186,9 +226,19 @@ class RowsAhead:
             for each in item.session.items
             if isinstance(each, MatrixItem) and each.nodeid not in self._futures
         ]
-        if self.mode != "no":
+        if self.mode == "loadgroup":
+            groups = self._dealt(item)
+            group = groups.get(matrix_file_part(item.nodeid) or "")
+            waiting = [each for each in waiting if groups.get(matrix_file_part(each.nodeid) or "") == group]
+        elif self.mode != "no":
             waiting = [each for each in waiting if each.job is item.job]
         return waiting if item in waiting else [item, *waiting]
+
+    def _dealt(self, item: MatrixItem) -> dict[str, str]:
+        if self._groups is None:
+            workers = int(getattr(self._config, "workerinput", {}).get("workercount", 1))
+            self._groups = deal_groups([each.nodeid for each in item.session.items], workers)
+        return self._groups
 
     def _submit(self, item: MatrixItem) -> Future[MatrixReport]:
         from hallsim.harness.matrix import EmulatorPool, run_matrices
@@ -252,17 +302,8 @@ class MatrixFile(pytest.File):
                 f"{self.workflow}: no protected action: mark the step or module the gate guards as protected "
                 "in the workflow (--hallsim-matrix reads it from there)"
             )
-        # pytest-xdist's --dist loadgroup sends a group's items to one worker, where they run side by side
-        group = (
-            pytest.mark.xdist_group(str(self.workflow))
-            if self.config.pluginmanager.hasplugin("xdist")
-            else None
-        )
         for behaviour in (*matrix_behaviours(), UNREACHABLE):
-            item = MatrixItem.from_parent(self, name=behaviour_label(behaviour), job=job, behaviour=behaviour)
-            if group is not None:
-                item.add_marker(group)
-            yield item
+            yield MatrixItem.from_parent(self, name=behaviour_label(behaviour), job=job, behaviour=behaviour)
 
 
 class RowFailure(Exception):

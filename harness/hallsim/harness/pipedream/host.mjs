@@ -20,6 +20,10 @@ import { sweep } from "./processes.mjs";
 
 const WORKER_URL = new URL("./worker.mjs", import.meta.url);
 const SPARES = 1; // warm workers kept ready beyond those in use
+// how many are kept now: the last run asked says whether hallsim expects more (`spare: false` when no run
+// follows, as in `hallsim replay`: a worker started then costs about 0.2 s of CPU beside the run, and is ended
+// unused)
+let spares = SPARES;
 const MAX_IDLE = 4;
 const GRACE_MS = 250; // after the execution timeout, how long a worker may stay silent before it is ended
 const SETTLE_MS = 1000; // after its answer, how long a worker may take to say whether it stayed clean
@@ -186,7 +190,7 @@ function release(handle) {
 function topUp() {
   while (warming < waiting.length) spawn();
   if (waiting.length > 0) return;
-  while (idle.length + warming < SPARES) spawn();
+  while (idle.length + warming < spares) spawn();
 }
 
 // Prefer a warm worker that has run before (its lazy parts are loaded), then one about to be found clean
@@ -422,9 +426,12 @@ process.stderr.on?.("error", () => {});
 function serve(request) {
   const { id, op } = request;
   if (op === "ping") {
-    write({ id, result: { version: process.version, pid: process.pid } });
+    // workers: what the host holds now (tests and diagnostics read it; nothing depends on it)
+    const workers = { idle: idle.length, starting: warming, all: all.size };
+    write({ id, result: { version: process.version, pid: process.pid, workers } });
   } else if (op === "run") {
     write({ id, accepted: true }); // from here on a death of the host is the run's error, never retried
+    spares = request.spare === false ? 0 : SPARES;
     run(id, request.run).catch((err) => write({ id, error: String(err?.stack ?? err) }));
   } else {
     write({ id, error: `unknown op ${JSON.stringify(op)}` });
