@@ -2,8 +2,8 @@
 
 socketserver's `serve_forever` notices `shutdown()` only at its next poll (every 0.5 s by default), and the
 stub service and the audit sink stop at the end of every run or command: these loops wait on the servers'
-sockets and on a socket pair instead, and a byte on the pair ends them. A server's `timeout` must be 0, so
-that `handle_request()` never waits for a connection that another thread accepted first.
+sockets and on a socket pair instead, and a byte on the pair ends them; a connection is accepted once its
+server's socket is readable.
 
 Starting a thread costs about a millisecond and a half of wall time on a small virtual machine (more than
 a whole warm workflow run should take), so nothing here starts one per run or per connection when an idle
@@ -119,7 +119,9 @@ class ServingLoop:
             if self._stopping:
                 raise RuntimeError("the serving loop has stopped")
             self._servers.add(server)
-            self._selector.register(server.socket, selectors.EVENT_READ, server)  # type: ignore[attr-defined]
+            listener: socket.socket = server.socket  # type: ignore[attr-defined]
+            listener.setblocking(False)  # accept() after a readable select() must never wait (a client gone)
+            self._selector.register(listener, selectors.EVENT_READ, server)
         if self._wake_on_add:
             self._wake()
 
@@ -147,7 +149,7 @@ class ServingLoop:
                         continue
                     server: socketserver.BaseServer = key.data
                     if server in self._servers:  # not removed since select() returned
-                        server.handle_request()  # readable: accept now, serve on a handler thread
+                        _accept(server)
 
     def stop(self, timeout: float = 5.0) -> None:
         """End the loop (safe to call twice); the servers' sockets are left to their owners."""
@@ -161,6 +163,23 @@ class ServingLoop:
         self._selector.close()
         self._wake_read.close()
         self._wake_write.close()
+
+
+def _accept(server: socketserver.BaseServer) -> None:
+    """Accept one connection and hand it to the server (socketserver's handle_request() without the selector
+    it builds on each call: the loop has seen the socket readable already)."""
+    try:
+        request, client_address = server.get_request()
+    except OSError:
+        return  # another thread took it, or the socket was closed
+    if not server.verify_request(request, client_address):
+        server.shutdown_request(request)
+        return
+    try:
+        server.process_request(request, client_address)
+    except Exception:
+        server.handle_error(request, client_address)
+        server.shutdown_request(request)
 
 
 class ServingThread:

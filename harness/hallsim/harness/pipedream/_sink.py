@@ -54,9 +54,6 @@ class _SinkServer(PooledThreading, HTTPServer):
     #: a run's webhook calls are served on threads reused from run to run (one started per call cost more
     #: than the rest of a warm run)
     handler_threads = HandlerThreads("hallsim-sink-call")
-    #: handle_request() never waits: the loop calls it once the socket is readable, and a wait there would
-    #: not hear the byte that stops the sink
-    timeout = 0.0
     sink: LocalSink
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -229,9 +229,6 @@ _HANDLERS = HandlerThreads("hallsim-stub-call")
 class _Server(PooledThreading, socketserver.TCPServer):
     handler_threads = _HANDLERS
     allow_reuse_address = True
-    #: handle_request() never waits: StubRun's loop calls it once the socket is readable, and a wait there
-    #: would not hear the byte that ends the loop
-    timeout = 0.0
     run: StubRun
 
     def handle_error(self, request: Any, client_address: Any) -> None:
