@@ -263,7 +263,8 @@ class StubRun:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._closed = threading.Event()
-        stub_authority()  # made before the first TLS handshake, not during it
+        # ready before the first TLS handshake, not during it: a step's scaled timeout would count the wait
+        stub_authority().ready()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.run = self
         self._loop = _serving_loop()
