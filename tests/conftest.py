@@ -4,7 +4,10 @@ fixtures (`hall_emulator`, `run_workflow`, ...) come from hallsim's own pytest p
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +18,13 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 pytest_plugins = ["pytester"]
+
+# the stub service's certificate authority is kept per user (harness/stubs/_tls.py); the tests keep theirs in
+# a folder of their own (made once, by the first process; xdist workers and pytester runs inherit it)
+if "HALLSIM_STUB_CA_DIR" not in os.environ:
+    _ca_dir = tempfile.mkdtemp(prefix="hallsim-test-stub-ca-")
+    os.environ["HALLSIM_STUB_CA_DIR"] = _ca_dir
+    atexit.register(shutil.rmtree, _ca_dir, True)
 
 #: Debian's Chromium, driven by Playwright (never a browser Playwright downloads); .ci/run installs it
 CHROMIUM = Path(os.environ.get("HALLSIM_CHROMIUM", "/usr/bin/chromium"))

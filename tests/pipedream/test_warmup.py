@@ -50,11 +50,13 @@ def test_a_failing_warm_up_is_dropped_and_the_run_reports_its_own_error(
 
 
 def _workers_once_quiet(host: NodeHost) -> dict[str, int]:
-    """The host's workers once none is starting (a spare takes a fraction of a second)."""
+    """The host's workers once none is starting (a spare takes a fraction of a second) and every one is idle
+    (a worker checks that it stayed clean after its run before it is idle again)."""
     deadline = time.monotonic() + 30
     while True:
         workers: dict[str, int] = host.request("ping", wall_timeout=30)["workers"]
-        if workers["starting"] == 0 or time.monotonic() > deadline:
+        quiet = workers["starting"] == 0 and workers["idle"] == workers["all"]
+        if quiet or time.monotonic() > deadline:
             return workers
         time.sleep(0.02)
 

@@ -197,13 +197,20 @@ def run_matrices(
     pool = pool or EmulatorPool(concurrency)
     started = time.perf_counter()
     try:
-        with refused_port() as dead_port, ThreadPoolExecutor(max_workers=pool.size) as executor:
-            futures = {
-                (index, name): executor.submit(_run_row, job, name, pool, dead_port, time_scale, on_row)
-                for index, job in enumerate(jobs)
-                for name in names
-            }
-            results = {key: future.result() for key, future in futures.items()}
+        keys = [(index, name) for index in range(len(jobs)) for name in names]
+        with refused_port() as dead_port:
+            if len(keys) == 1:  # one row (a pytest item's): on this thread, no pool of threads to start
+                ((index, name),) = keys
+                results = {keys[0]: _run_row(jobs[index], name, pool, dead_port, time_scale, on_row)}
+            else:
+                with ThreadPoolExecutor(max_workers=pool.size) as executor:
+                    futures = {
+                        (index, name): executor.submit(
+                            _run_row, jobs[index], name, pool, dead_port, time_scale, on_row
+                        )
+                        for index, name in keys
+                    }
+                    results = {key: future.result() for key, future in futures.items()}
     finally:
         if own_pool:
             pool.close()

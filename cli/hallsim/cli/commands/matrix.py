@@ -143,8 +143,9 @@ def command(
         MatrixJob(load_workflow(path), protected, event, parse_vars(variables) or None, run_settings)
         for path in paths
     ]
-    console = _console.console()
-    show_progress = console.is_terminal and not (as_json or markdown)
+    # JSON and Markdown are printed without rich (its console alone is some 20 ms of imports)
+    console = None if as_json or markdown else _console.console()
+    show_progress = console is not None and console.is_terminal
     total = len(jobs) * len(names)
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -189,6 +190,7 @@ def command(
         for line in result.verdict_lines():
             click.echo(line)
     else:
+        assert console is not None  # made above for everything but JSON and Markdown
         for report in reports:
             _print_report(console, report)
         _print_verdicts(console, result)

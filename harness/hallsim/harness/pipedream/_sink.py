@@ -15,10 +15,10 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from hallsim.harness._serving import ServingThread
+from hallsim.harness._serving import HandlerThreads, PooledThreading, ServingThread
 
 _RUN_PATH = re.compile(r"^/r(\d+)(/.*)?$")
 _ANSWER = b'{"ok": true}'
@@ -50,11 +50,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _SinkServer(ThreadingHTTPServer):
-    daemon_threads = True
-    #: handle_request() never waits: the loop calls it once the socket is readable, and a wait there would
-    #: not hear the byte that stops the sink
-    timeout = 0.0
+class _SinkServer(PooledThreading, HTTPServer):
+    #: a run's webhook calls are served on threads reused from run to run (one started per call cost more
+    #: than the rest of a warm run)
+    handler_threads = HandlerThreads("hallsim-sink-call")
     sink: LocalSink
 
     def handle_error(self, request: Any, client_address: Any) -> None:

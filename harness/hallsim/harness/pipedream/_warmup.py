@@ -28,9 +28,13 @@ def warm_host_in_background() -> threading.Thread:
     def start() -> None:
         from hallsim.harness.node import find_node
         from hallsim.harness.pipedream._host import host_for
+        from hallsim.harness.stubs import stub_authority
 
         with contextlib.suppress(Exception):
             host_for(find_node()).request("ping", wall_timeout=_START_WALL_S)
+            # then what the run's stub service needs before it serves (cryptography, some 140 ms): the host
+            # starts from the kept authority's certificate alone (stubs/_tls.py)
+            stub_authority().ready()
 
     thread = threading.Thread(target=start, name="hallsim-node-warmup", daemon=True)
     thread.start()

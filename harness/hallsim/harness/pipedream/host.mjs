@@ -13,6 +13,8 @@ import { Worker } from "node:worker_threads";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
+import { createJournal, JournalReader } from "./journal.mjs";
+import { EndMarks } from "./marks.mjs";
 import { RunRecord } from "./record.mjs";
 import { sweep } from "./processes.mjs";
 
@@ -34,7 +36,7 @@ const RSS_CHECK_MS = 50;
 const idle = [];
 let anySpawned = false; // some step started a process or a Worker: sweep /proc when the host ends
 const active = new Set(); // RunRecords of the runs in progress (they receive what is written to fd 1)
-const markWaiters = new Map(); // run tag -> the answer waiting for that run's mark on fd 1
+const marks = new EndMarks(OUTPUT_WAIT_MS); // each run's mark on fd 1, and the answers waiting for them
 const settling = new Set(); // workers whose run has answered, still checking whether they stayed clean
 const waiting = []; // [resolve, reject] of runs waiting for a worker
 const all = new Set();
@@ -60,11 +62,13 @@ function diagnose(text) {
 
 class WorkerHandle {
   constructor() {
+    const journal = createJournal(); // the worker's events (journal.mjs)
+    this.journal = new JournalReader(journal);
     this.worker = new Worker(WORKER_URL, {
       env: {}, // pipedream.md "Environment variables": steps see what the workflow gives, never the host's
       stdout: true,
       stderr: true,
-      workerData: { tag: hello.tag, memoryBytes },
+      workerData: { tag: hello.tag, memoryBytes, journal },
       resourceLimits: { maxOldGenerationSizeMb: hello.memory_mb },
     });
     this.runs = 0;
@@ -81,22 +85,24 @@ class WorkerHandle {
       this.worker.once("exit", (code) => reject(new Error(`worker exited with code ${code} while starting`)));
     });
     this.ready.catch(() => {});
-    this.worker.on("message", (event) => {
-      // a child that exited may have left its process group behind (`sleep 46 &`): keep the group until the
-      // worker ends or the run's own cleanup has killed it
-      if (event.t === "child") {
-        this.children.add(event.pid);
-        this.spawned = anySpawned = true;
-      } else if (event.t === "spawned") {
-        this.spawned = anySpawned = true;
-      } else if (event.t === "output") {
-        this.listener?.output("stdout", event.text);
-      } else if (event.t !== "child_exit") {
-        this.listener?.event(event);
+    this.worker.on("message", (message) => {
+      if (message.t === "journal") {
+        this.journal.received(message.event);
+        this.readJournal();
+      } else if (message.t === "journal_full") {
+        this.readJournal();
+      } else {
+        this.route(message);
       }
     });
-    this.worker.on("error", (err) => this.listener?.died({ error: err }));
+    this.worker.on("error", (err) => {
+      this.readJournal();
+      this.listener?.died({ error: err });
+    });
     this.worker.on("exit", (code) => {
+      // the worker's messages have all been delivered by now (Node empties its ports before "exit"): what the
+      // journal holds is all there will be
+      this.readJournal(true);
       this.killChildren();
       this.alive = false;
       all.delete(this);
@@ -106,6 +112,26 @@ class WorkerHandle {
     });
     for (const stream of ["stdout", "stderr"]) {
       this.worker[stream].on("data", (chunk) => this.listener?.output(stream, String(chunk)));
+    }
+  }
+
+  /** Apply what the worker has recorded so far (also before the host acts on its own: a stuck worker). */
+  readJournal(gone = false) {
+    this.journal.drain((event) => this.route(event), gone);
+  }
+
+  route(event) {
+    // a child that exited may have left its process group behind (`sleep 46 &`): keep the group until the
+    // worker ends or the run's own cleanup has killed it
+    if (event.t === "child") {
+      this.children.add(event.pid);
+      this.spawned = anySpawned = true;
+    } else if (event.t === "spawned") {
+      this.spawned = anySpawned = true;
+    } else if (event.t === "output") {
+      this.listener?.output("stdout", event.text);
+    } else if (event.t !== "child_exit") {
+      this.listener?.event(event);
     }
   }
 
@@ -227,16 +253,9 @@ async function run(id, spec) {
       write({ id, result: record.result(workerInfo) });
     };
     if (ended && handle.alive) {
-      // fd 1 and the worker's messages are two channels with no order between them: the worker writes a mark
-      // to fd 1 after the run, and the answer goes once the host has read that far (or after a short wait)
-      const timer = setTimeout(() => {
-        markWaiters.delete(runTag);
-        send();
-      }, OUTPUT_WAIT_MS);
-      markWaiters.set(runTag, () => {
-        clearTimeout(timer);
-        send();
-      });
+      // the worker writes a mark to fd 1 after the run: the answer goes once the host has read that far (or
+      // after a short wait), whichever of the mark and the run's end the host read first (marks.mjs)
+      marks.after(runTag, send);
     } else {
       setImmediate(send);
     }
@@ -262,6 +281,8 @@ async function run(id, spec) {
     topUp();
   };
   const stuck = () => {
+    handle.readJournal(); // what the run recorded before its worker stopped answering
+    if (answered) return;
     if (record.startedAt === null) {
       // a backstop: the worker never began this run, so nothing of it is the workflow's doing
       record.abort("error", {
@@ -357,7 +378,9 @@ function watchRss() {
   const rss = process.memoryUsage.rss();
   if (rss <= rssBase + memoryBytes * (active.size + 1)) return;
   for (const handle of [...all]) {
-    if (handle.listener && !idle.includes(handle)) handle.listener.event({ t: "memory", used: null });
+    if (!handle.listener || idle.includes(handle)) continue;
+    handle.readJournal();
+    handle.listener?.event({ t: "memory", used: null });
   }
 }
 
@@ -443,8 +466,7 @@ function begin(first) {
       attribute(unread.slice(0, at));
       const tag = unread.slice(at + RUN_END_MARK.length, end);
       unread = unread.slice(end + 2);
-      markWaiters.get(tag)?.();
-      markWaiters.delete(tag);
+      marks.seen(tag);
     }
     // keep a mark that may be cut between two reads; pass on the rest
     const partial = unread.lastIndexOf("\u0000");

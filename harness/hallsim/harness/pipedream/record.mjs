@@ -39,7 +39,8 @@ export class RunRecord {
     const step = event.step === null || event.step === undefined ? null : this.steps[event.step];
     switch (event.t) {
       case "run_start":
-        this.startedAt = performance.now();
+        // the host reads the worker's events in batches (journal.mjs): the run began when the worker says
+        this.startedAt = event.since === undefined ? performance.now() : event.since - performance.timeOrigin;
         break;
       case "load":
         this.running = event.step;

@@ -117,7 +117,8 @@ export async function runWorkflow(run, emit) {
   configureEgress(run.egress, (entry) => emit({ t: "http", step: current?.index ?? null, entry }));
   const started = performance.now();
   run.started_at = Date.now();
-  emit({ t: "run_start", at: run.started_at });
+  // `since`: when the run began, on a clock the host shares (the host may read this event only later)
+  emit({ t: "run_start", at: run.started_at, since: performance.timeOrigin + started });
   const clock = modelledClock(settings);
   let timer;
   const timedOut = new Promise((resolve) => {

@@ -13,7 +13,14 @@ import {
 import { installScaledTimers, real } from "./clock.mjs";
 import { dropConnections, installEgressGuards, stopRecording } from "./egress.mjs";
 import { installStepCapture, lingeringWork, runWorkflow, takeStrayErrors } from "./runtime.mjs";
+import { JournalWriter } from "./journal.mjs";
 import { realmChanges, snapshotRealm } from "./state.mjs";
+
+// the run's events go to the host through shared memory (journal.mjs); those the host acts on at once (the
+// run's end, a memory alarm, the worker still answering, a crash, the clean check) also wake it
+const journal = new JournalWriter(workerData.journal, (message) => parentPort.postMessage(message));
+const WAKE = new Set(["run_end", "memory", "alive", "crash", "settled"]);
+const emit = (event) => (WAKE.has(event.t) ? journal.send(event) : journal.append(event));
 
 // pipedream.md "Code steps and components": defineComponent is a global the platform injects; the identity
 globalThis.defineComponent = (component) => component;
@@ -60,7 +67,7 @@ function captureStdio() {
   for (const stream of [process.stdout, process.stderr]) {
     stream.write = function write(chunk, encoding, callback) {
       const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
-      parentPort.postMessage({ t: "output", text });
+      journal.append({ t: "output", text });
       const done = typeof encoding === "function" ? encoding : callback;
       if (typeof done === "function") real.setImmediate(done);
       return true;
@@ -115,7 +122,6 @@ async function start() {
 
 parentPort.on("message", async (message) => {
   if (message.t !== "run") return;
-  const emit = (event) => parentPort.postMessage(event);
   runs += 1;
   setRunTag(`${workerData.tag}.${threadId}.${runs}.`);
   const runTag = `${workerData.tag}.${threadId}.${runs}.`;

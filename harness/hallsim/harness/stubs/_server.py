@@ -28,7 +28,7 @@ import h11
 from hallsim.emulator.behaviours import Behaviour
 from hallsim.emulator.journal import mask_authorization
 from hallsim.emulator.rules import RuleBook
-from hallsim.harness._serving import ServingThread
+from hallsim.harness._serving import HandlerThreads, PooledThreading, ServingLoop
 from hallsim.harness.stubs._rules import Stubs
 from hallsim.harness.stubs._tls import stub_authority
 
@@ -222,13 +222,13 @@ def _read_request(machine: h11.Connection, conn: socket.socket) -> tuple[h11.Req
             return None
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    block_on_close = False
+#: connections to every run's stub service are handled on these threads, reused from run to run
+_HANDLERS = HandlerThreads("hallsim-stub-call")
+
+
+class _Server(PooledThreading, socketserver.TCPServer):
+    handler_threads = _HANDLERS
     allow_reuse_address = True
-    #: handle_request() never waits: StubRun's loop calls it once the socket is readable, and a wait there
-    #: would not hear the byte that ends the loop
-    timeout = 0.0
     run: StubRun
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -236,8 +236,22 @@ class _Server(socketserver.ThreadingTCPServer):
         pass
 
 
+_loop: ServingLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _serving_loop() -> ServingLoop:
+    """The one thread that accepts for every run's listener (a thread per run cost more than a warm run)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = ServingLoop("hallsim-stubs")
+        return _loop
+
+
 class StubRun:
-    """The stub service of one run, listening on 127.0.0.1 until closed. A context manager."""
+    """The stub service of one run, listening on a port of its own on 127.0.0.1 until closed (so a call is
+    always the run's whose port it reached, and nothing reaches a closed run). A context manager."""
 
     def __init__(self, stubs: Stubs | None = None, *, time_scale: float = 1.0) -> None:
         self.stubs = stubs or Stubs()
@@ -249,10 +263,12 @@ class StubRun:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._closed = threading.Event()
-        stub_authority()  # made before the first TLS handshake, not during it
+        # ready before the first TLS handshake, not during it: a step's scaled timeout would count the wait
+        stub_authority().ready()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.run = self
-        self._serving = ServingThread(self._server, "hallsim-stubs")
+        self._loop = _serving_loop()
+        self._loop.add(self._server)
 
     @property
     def address(self) -> str:
@@ -278,8 +294,9 @@ class StubRun:
     def close(self) -> tuple[StubCall, ...]:
         """Stop listening, end open connections (held ones let go); returns every call, oldest first."""
         if not self._closed.is_set():
-            self._closed.set()
-            self._serving.stop()
+            with self._lock:
+                self._closed.set()  # under the lock: a connection tracked from here on is shut at once
+            self._loop.remove(self._server)  # from here on nothing more is accepted for this run
             self._server.server_close()
             with self._lock:
                 open_now = list(self._open)
@@ -297,7 +314,15 @@ class StubRun:
     # -- used by the handler threads
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
-            (self._open.add if add else self._open.discard)(conn)
+            if not add:
+                self._open.discard(conn)
+                return
+            if not self._closed.is_set():
+                self._open.add(conn)
+                return
+        # accepted just before the run closed: the run is over, so nothing of this connection is served
+        with contextlib.suppress(OSError):
+            conn.shutdown(socket.SHUT_RDWR)
 
     def _add(self, **fields: Any) -> StubCall:
         with self._lock:
