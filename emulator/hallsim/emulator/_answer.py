@@ -91,9 +91,10 @@ _CONTENT_TYPE = (b"content-type", _JSON)
 
 
 class CachedDecision:
-    """The answer of an allow/deny with a generated decision id for one body, encoded once: the bytes
-    before and after the id, the decision without it, and the header naming the body's length (every UUID
-    has 36 characters, so the length is the same for every answer). Only the id changes."""
+    """The answer of an allow/deny with a generated decision id for one body, encoded once: the bytes after
+    the id (before it come always `{"decision_id": "`), the decision with a placeholder id, and the header
+    naming the body's length (every UUID has 36 characters, so it is the same for every answer). Only the
+    id changes."""
 
     __slots__ = ("after", "length", "template")
 

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 ADMIN_PREFIX = "/__hall/"
 _now = time.time
-#: the behaviours answered with a decision (_answer.send_cached when its id is generated)
+#: the behaviours answered with a decision (_answer.cached_answer when its id is generated)
 _DECIDING = frozenset(("allow", "deny"))
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 DEFAULT_MAX_BODY = 64 * 1024
