@@ -1,6 +1,7 @@
 """The ceiling for benchmarks/emulator_throughput.py: a constant-answer raw ASGI app on the same stack as
-`hallsim serve` (uvicorn + httptools + uvloop, no lifespan, no server header, no access log). It reads the
-request body (as the emulator must) and answers a fixed decision of the same size, doing nothing else.
+`hallsim serve` (uvicorn + httptools + uvloop, no lifespan, no server header, no access log, no
+proxy-headers middleware). It reads the request body (as the emulator must) and answers a fixed decision of
+the same size, doing nothing else.
 
     python benchmarks/emulator_ceiling_app.py PORT
 """
@@ -43,4 +44,5 @@ if __name__ == "__main__":
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,  # as `hallsim serve` (server.py make_server): no middleware in front
     )

@@ -18,7 +18,8 @@ benchmarks/peers.py: WireMock, mountebank) runs alone, after `--peer-warmup` sec
 (WireMock's JVM needs ~30 s to reach full speed), for as many rounds, and is stopped before the next starts;
 the ratio of the emulator's median round to the peer's is printed. Targets: >= 0.7x the ceiling, p99 <= 3 ms
 at 16 connections, RSS <= 40 MB after 1,000,000 requests with the journal on (2-core machine, load generator
-beside the server).
+beside the server). On a busy machine, judge a change by benchmarks/emulator_instructions.py (instructions
+per request of both servers under valgrind, which no other load moves).
 """
 
 from __future__ import annotations

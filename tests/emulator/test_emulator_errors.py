@@ -75,17 +75,23 @@ def test_a_clean_run_raises_nothing_and_reset_forgets_errors(monkeypatch: pytest
 def test_a_failure_after_the_answer_started_sends_no_second_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     from hallsim.emulator import _answer
 
-    real = _answer.answer
+    real = _answer.cached_answer
 
-    async def half_then_boom(send: Any, entry: Any, status: int, payload: bytes, **kw: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
-        raise InjectedBug("after the start")
+    class BrokenBody(dict):  # type: ignore[type-arg]
+        def __getitem__(self, key: Any) -> Any:
+            raise InjectedBug("after the start")
+
+    # cached_answer makes the messages of an allow with a generated decision id (the default behaviour):
+    # the start goes out, the body fails as the server reads it
+    def half_then_boom(entry: Any, cached: Any) -> Any:
+        start, body = real(entry, cached)
+        return start, BrokenBody(body)
 
     with HallEmulator() as hall:
-        monkeypatch.setattr(_answer, "answer", half_then_boom)
+        monkeypatch.setattr(_answer, "cached_answer", half_then_boom)
         with pytest.raises(httpx.HTTPError):
             httpx.post(f"{hall.url}/api/route", json=GUIDE_REQUEST, headers={"Authorization": "Bearer t"})
-        monkeypatch.setattr(_answer, "answer", real)
+        monkeypatch.setattr(_answer, "cached_answer", real)
         assert hall.journal()[0].emulator_error == "InjectedBug: after the start"
         with pytest.raises(InjectedBug):
             hall.check_handler_errors()

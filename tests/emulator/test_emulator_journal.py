@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from hallsim.emulator import GUIDE_REQUEST, HallEmulator
-from hallsim.emulator.journal import Journal, mask_authorization
+from hallsim.emulator.journal import Journal, JournalEntry, mask_authorization
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,28 @@ def test_an_entry_records_the_request_and_the_answer(hall: HallEmulator, http: h
     assert record["decision"] == answer.json()
     assert record["fault"] is None
     assert "query" not in record  # only shown when the gate sent one
+
+
+def test_each_entry_holds_the_decision_its_own_answer_carried(hall: HallEmulator, http: httpx.Client) -> None:
+    # allow and deny answers for one body share one encoded template (only the id differs): each entry must
+    # still show its own answer's decision, read in any order, and reading or changing one leaves the
+    # others (and the answers still to come) as they were
+    hall.when(tenant_id="org.deny").respond("deny", reason="no")
+    before = hall.next_seq
+    bodies = [GUIDE_REQUEST, {**GUIDE_REQUEST, "tenant_id": "org.deny"}] * 3
+    answers = [http.post("/api/route", json=b).json() for b in bodies]
+    entries = hall.journal_since(before)
+    for entry, answer in reversed(list(zip(entries, answers, strict=True))):
+        assert entry.decision == answer
+        assert entry.to_dict()["decision"] == answer
+    assert len({a["decision_id"] for a in answers}) == len(answers)
+    assert entries[0].decision is not None
+    entries[0].decision["denied"] = "changed by a reader"
+    assert entries[0].decision["denied"] == "changed by a reader"  # made once, then kept
+    assert entries[2].decision == answers[2]
+    later = http.post("/api/route", json=GUIDE_REQUEST).json()
+    assert later["denied"] is False
+    assert hall.journal()[-1].decision == later
 
 
 def test_a_query_string_is_recorded(hall: HallEmulator, http: httpx.Client) -> None:
@@ -115,6 +138,47 @@ def test_the_journal_is_bounded_and_numbering_goes_on() -> None:
     journal.clear()
     assert journal.entries() == []
     assert journal.next_seq == 6
+
+
+def test_the_bytes_counted_are_those_of_the_entries_kept() -> None:
+    # a full journal drops its oldest entry as each new one comes: what it counts must follow
+    journal = Journal(size=4, max_bytes=1_000_000)
+    for i in range(10):
+        entry = journal.record(0.0, "POST", "/api/route", [(b"x-n", b"v" * i)])
+        journal.keep_body(entry, b"b" * (10 * i))
+        journal.keep_response(entry, 200, b"a" * i)
+    kept = journal.entries()
+    assert [e.seq for e in kept] == [7, 8, 9, 10]
+    assert journal.used_bytes == sum(e.counted for e in kept)
+    assert [e.counted - e.size for e in kept] == [0, 0, 0, 0]
+    assert journal.used_bytes == sum(200 + len("/api/route") + 3 + 11 * i + i for i in range(6, 10))
+
+
+def test_a_recorded_entry_is_what_its_constructor_makes() -> None:
+    # Journal.record sets only the fields that differ from their defaults: every other field must read as
+    # the constructor would have made it (a field added with a default_factory would break this)
+    journal = Journal(size=10)
+    headers = [(b"authorization", b"Bearer t")]
+    recorded = journal.record(12.5, "POST", "/api/route", headers, b"q=1")
+    made = JournalEntry(
+        recorded.seq,
+        12.5,
+        "POST",
+        "/api/route",
+        headers,
+        raw_query=b"q=1",
+        size=recorded.size,
+        counted=recorded.size,
+        masker=journal.masker,
+        owner=journal,
+    )
+    for f in dataclasses.fields(JournalEntry):
+        assert getattr(recorded, f.name) == getattr(made, f.name), f.name
+    assert recorded.to_dict() == made.to_dict()
+    other = journal.record(13.0, "GET", "/x", [])
+    recorded.keep_body(b"{}")
+    recorded.fault = "reset"
+    assert (other.raw_body, other.fault, other.truncated) == (None, None, None)
 
 
 def test_journal_size_is_a_setting() -> None:

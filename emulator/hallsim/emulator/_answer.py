@@ -13,8 +13,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from hallsim.emulator import _transport
+from hallsim.emulator._ids import new_decision_id
 from hallsim.emulator.behaviours import ALLOW, DEFAULT_DENY_REASON, Behaviour
-from hallsim.emulator.contract import artifact_hash, decision, new_decision_id
+from hallsim.emulator.contract import artifact_hash, decision
 from hallsim.emulator.journal import JournalEntry
 
 if TYPE_CHECKING:
@@ -86,33 +87,65 @@ async def drop_connection(scope: Any, receive: Any, how: str) -> None:
 _ID_PREFIX = b'{"decision_id": "'
 #: stands for the decision id in a cached answer: same length as any UUID, replaced on every answer
 _PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
+_CONTENT_TYPE = (b"content-type", _JSON)
 
 
-def _cached_decision(
-    behaviour: Behaviour, body: Mapping[str, Any], parsed: ParsedRequest
-) -> tuple[bytes, dict[str, Any]]:
-    """The answer of an allow/deny with a generated decision id, encoded once per body and behaviour: what
-    follows the id, and the decision without it. Only the id changes from one answer to the next."""
+class CachedDecision:
+    """The answer of an allow/deny with a generated decision id for one body, encoded once: the bytes after
+    the id (before it come always `{"decision_id": "`), the decision with a placeholder id, and the header
+    naming the body's length (every UUID has 36 characters, so it is the same for every answer). Only the
+    id changes."""
+
+    __slots__ = ("after", "length", "template")
+
+    def __init__(self, template: dict[str, Any]) -> None:
+        encoded = json.dumps(template).encode()
+        assert encoded.startswith(_ID_PREFIX + _PLACEHOLDER_ID.encode())
+        self.template = template
+        self.after = encoded[len(_ID_PREFIX) + len(_PLACEHOLDER_ID) :]
+        self.length = (b"content-length", str(len(encoded)).encode())
+
+
+def cached_decision(behaviour: Behaviour, body: Mapping[str, Any], parsed: ParsedRequest) -> CachedDecision:
+    """The cached answer of an allow/deny with a generated decision id, per body and behaviour."""
     key = behaviour.spec  # a cached string: cheaper to hash than the frozen dataclass
     cached = parsed.answers.get(key)
     if cached is None:
         if behaviour.artifact_hash is None and parsed.hash is None:
             parsed.hash = artifact_hash(body)
         denied = behaviour.kind == "deny"
-        template = decision(
-            body,
-            denied=denied,
-            reason=(behaviour.reason or DEFAULT_DENY_REASON) if denied else None,
-            decision_id=_PLACEHOLDER_ID,
-            hash_=behaviour.artifact_hash or parsed.hash,
-            species=behaviour.selected_worker_species_id,
+        cached = CachedDecision(
+            decision(
+                body,
+                denied=denied,
+                reason=(behaviour.reason or DEFAULT_DENY_REASON) if denied else None,
+                decision_id=_PLACEHOLDER_ID,
+                hash_=behaviour.artifact_hash or parsed.hash,
+                species=behaviour.selected_worker_species_id,
+            )
         )
-        encoded = json.dumps(template).encode()
-        assert encoded.startswith(_ID_PREFIX + _PLACEHOLDER_ID.encode())
-        cached = (encoded[len(_ID_PREFIX) + len(_PLACEHOLDER_ID) :], template)
         if len(parsed.answers) < 64:
             parsed.answers[key] = cached
     return cached
+
+
+def cached_answer(entry: JournalEntry, cached: CachedDecision) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two ASGI messages of a cached allow/deny with a fresh decision id, recorded on the entry first
+    (as answer() does)."""
+    issued_id = new_decision_id()
+    payload = _ID_PREFIX + issued_id.encode() + cached.after
+    entry.issued = (cached.template, issued_id)  # the journal's decision, made when first read
+    entry.keep_response(200, payload)
+    return (
+        {"type": "http.response.start", "status": 200, "headers": [_CONTENT_TYPE, cached.length]},
+        {"type": "http.response.body", "body": payload},
+    )
+
+
+async def send_cached(send: Any, entry: JournalEntry, cached: CachedDecision) -> None:
+    start, body = cached_answer(entry, cached)
+    await send(start)
+    await send(body)
 
 
 async def perform(
@@ -128,12 +161,7 @@ async def perform(
     kind = behaviour.kind
     if kind in ("allow", "deny"):
         if parsed is not None and behaviour.decision_id is None:
-            rest, template = _cached_decision(behaviour, body, parsed)
-            issued_id = new_decision_id()
-            issued = template.copy()
-            issued["decision_id"] = issued_id
-            entry.decision = issued
-            await answer(send, entry, 200, _ID_PREFIX + issued_id.encode() + rest)
+            await send_cached(send, entry, cached_decision(behaviour, body, parsed))
             return
         issued = decision_for(behaviour, body, denied=kind == "deny")
         entry.decision = issued

@@ -25,9 +25,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from hallsim.emulator import _transport
+from hallsim.emulator import _answer, _transport
 from hallsim.emulator._answer import answer, drain, error_body, perform
 from hallsim.emulator._errors import ScriptError
 from hallsim.emulator._json import JSONProblem, parse_json
@@ -54,11 +55,16 @@ from hallsim.emulator.rules import Rule, RuleBook, Selection, parse_rule
 from hallsim.emulator.secrets import Masker
 
 if TYPE_CHECKING:
+    from hallsim.emulator._answer import CachedDecision
     from hallsim.emulator.policy import Policy
     from hallsim.emulator.recorder import Recorder
     from hallsim.emulator.script import Script
 
 ADMIN_PREFIX = "/__hall/"
+_now = time.time
+#: the behaviours answered with a decision (_answer.cached_answer when its id is generated)
+_DECIDING = frozenset(("allow", "deny"))
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 DEFAULT_MAX_BODY = 64 * 1024
 #: header names and values together; 16 KiB is what common servers allow (nginx: 4 buffers of 8 KiB at most)
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
@@ -302,14 +308,92 @@ class HallApp:
 
     # ASGI ---------------------------------------------------------------------------------------------
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != ROUTE_PATH:
+            await self._elsewhere(scope, receive, send)
+            return
+        # POST /api/route, the hot path: raw ASGI, no routing layer in front, and in one coroutine (awaiting
+        # another costs about as much as five attribute lookups and a call); the order of checks is the
+        # module docstring's
+        headers = scope["headers"]
+        authorization = length = None
+        size = 0
+        for name, value in headers:
+            size += len(name) + len(value)
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+        if size > self.max_header_bytes:
+            await self._too_large_headers(receive, send)
+            return
+        journal = self.journal
+        method = scope["method"]
+        entry = journal.record(_now(), method, ROUTE_PATH, headers, scope.get("query_string", b""), size)
+        feed = self.feed
+        feed.publish(entry)
+        try:
+            if self.recorder is not None:
+                await self.recorder.handle(self, entry, scope, receive, send)
+            elif method != "POST":
+                await drain(receive)
+                body = error_body("method_not_allowed", f"{ROUTE_PATH} takes POST; got {method}")
+                await answer(send, entry, 405, body, extra=[(b"allow", b"POST")])
+            elif (authorization is None or authorization not in self._accepted) and (
+                problem := self._auth_problem(authorization)
+            ) is not None:
+                await self._refuse(entry, receive, send, problem, length)
+            else:
+                limit = self.max_body
+                if length is not None and length.isdigit() and len(length) <= 18 and int(length) <= limit:
+                    # what gates send: a Content-Length within the limit, the body in one message
+                    # (_read_limited's first step, inline)
+                    message = await receive()
+                    raw = message.get("body", b"")
+                    if message.get("more_body") or len(raw) > limit:
+                        raw = await _read_rest(receive, raw, message, limit)
+                else:
+                    raw = await _read_limited(receive, length, limit)
+                if raw is None:
+                    detail = f"expected a body of at most {limit} bytes"
+                    await answer(send, entry, 413, error_body("payload_too_large", detail), close=True)
+                else:
+                    entry.keep_body(raw)
+                    parsed = self._parsed.get(raw) or self._parse(raw)
+                    if parsed.refusal is not None:  # 400 not JSON, 422 not the contract
+                        await answer(send, entry, parsed.status, parsed.refusal)
+                    else:
+                        body = parsed.body
+                        book_headers = _header_map(headers) if self.book.needs_headers else _NO_HEADERS
+                        selection = self.select(body, book_headers)
+                        if selection.rule is not None:
+                            entry.rule, entry.rule_index = selection.label, selection.index
+                        behaviour = selection.behaviour
+                        entry.behaviour = behaviour.spec
+                        if behaviour.kind in _DECIDING and behaviour.decision_id is None:
+                            # allow/deny with a generated id: the answer encoded once per body, id spliced in
+                            cached = parsed.answers.get(entry.behaviour) or _answer.cached_decision(
+                                behaviour, body, parsed
+                            )
+                            start, answered = _answer.cached_answer(entry, cached)
+                            await send(start)
+                            await send(answered)
+                        else:
+                            await perform(self, behaviour, body, entry, scope, receive, send, parsed)
+        except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
+            # answer() records the status before it sends: a status means the client may have part of it
+            await self._emulator_failed(err, entry, send, entry.status is not None)
+        journal.settle(entry)
+        feed.publish(entry)
+        if self.on_request is not None:
+            self.on_request(entry)
+
+    async def _elsewhere(self, scope: Any, receive: Any, send: Any) -> None:
+        """Everything but `/api/route`: lifespan, the admin API and OpenAPI, and 404 for any other path."""
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
         path = scope["path"]
-        if path == ROUTE_PATH:  # the hot path: raw ASGI, no routing layer in front
-            await self._route(scope, receive, send)
-            return
         sent = _Sent(send)
         entry: JournalEntry | None = None
         try:
@@ -329,36 +413,15 @@ class HallApp:
         except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
             await self._emulator_failed(err, entry, sent, sent.started)
 
-    async def _route(self, scope: Any, receive: Any, send: Any) -> None:
-        headers = scope["headers"]
-        authorization = length = None
-        size = 0
-        for name, value in headers:
-            size += len(name) + len(value)
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-length":
-                length = value
-        if size > self.max_header_bytes:
-            await self._too_large_headers(receive, send)
-            return
-        journal = self.journal
-        entry = journal.record(
-            time.time(), scope["method"], ROUTE_PATH, headers, scope.get("query_string", b""), size
-        )
-        self.feed.publish(entry)
-        try:
-            if self.recorder is not None:
-                await self.recorder.handle(self, entry, scope, receive, send)
-            else:
-                await self._handle(entry, scope, receive, send, authorization, length)
-        except Exception as err:  # a bug in hallsim: recorded, answered, re-raised in the test
-            # answer() records the status before it sends: a status means the client may have part of it
-            await self._emulator_failed(err, entry, send, entry.status is not None)
-        journal.settle(entry)
-        self.feed.publish(entry)
-        if self.on_request is not None:
-            self.on_request(entry)
+    async def _refuse(
+        self, entry: JournalEntry, receive: Any, send: Any, problem: tuple[int, bytes], length: bytes | None
+    ) -> None:
+        """401/403: the body is still read and journalled, so a developer sees what was sent."""
+        status, payload = problem
+        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+        raw = await _read_limited(receive, length, self.max_body)
+        entry.keep_body(raw)
+        await answer(send, entry, status, payload, extra=extra, close=raw is None)
 
     async def _emulator_failed(
         self, err: Exception, entry: JournalEntry | None, send: Any, started: bool
@@ -408,56 +471,14 @@ class HallApp:
         await drain(receive)
         await _send_plain(send, 431, error_body("headers_too_large", f"expected {limit}"))
 
-    async def _handle(
-        self,
-        entry: JournalEntry,
-        scope: Any,
-        receive: Any,
-        send: Any,
-        authorization: bytes | None,
-        length: bytes | None,
-    ) -> None:
-        if scope["method"] != "POST":
-            await drain(receive)
-            body = error_body("method_not_allowed", f"{ROUTE_PATH} takes POST; got {scope['method']}")
-            await answer(send, entry, 405, body, extra=[(b"allow", b"POST")])
-            return
-        problem = self._auth_problem(authorization)
-        if problem is not None:
-            status, payload = problem
-            extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            raw = await _read_limited(receive, length, self.max_body)
-            entry.keep_body(raw)  # journalled, so a developer sees it
-            await answer(send, entry, status, payload, extra=extra, close=raw is None)
-            return
-        raw = await _read_limited(receive, length, self.max_body)
-        if raw is None:
-            limit = f"a body of at most {self.max_body} bytes"
-            await answer(send, entry, 413, error_body("payload_too_large", f"expected {limit}"), close=True)
-            return
-        entry.keep_body(raw)
-        parsed = self._parsed.get(raw)
-        if parsed is None:
-            try:
-                parsed = self._parse(raw)
-            except JSONProblem as err:
-                await answer(send, entry, 400, error_body("invalid_json", f"the body is not JSON: {err}"))
-                return
-        if parsed.refusal is not None:
-            await answer(send, entry, 422, parsed.refusal)
-            return
-        body = parsed.body
-        book_headers = _header_map(scope["headers"]) if self.book.needs_headers else {}
-        selection = self.select(body, book_headers)
-        entry.rule, entry.rule_index = selection.label, selection.index
-        behaviour = selection.behaviour
-        entry.behaviour = behaviour.spec
-        await perform(self, behaviour, body, entry, scope, receive, send, parsed)
-
     def _parse(self, raw: bytes) -> ParsedRequest:
-        """Parse and validate a body, remembering the outcome for the next request with the same bytes
-        (gates send the same few bodies again and again): the same bytes always give the same answer."""
-        body = parse_json(raw)
+        """Parse and validate a body, remembering a JSON body's outcome for the next request with the same
+        bytes (gates send the same few bodies again and again): the same bytes always give the same answer.
+        A body that is not JSON gives a 400 refusal (not remembered)."""
+        try:
+            body = parse_json(raw)
+        except JSONProblem as err:
+            return ParsedRequest(None, error_body("invalid_json", f"the body is not JSON: {err}"), 400)
         problems = validate_route_request(body, self.envs, self._capability_ids)
         refusal = None
         if problems:
@@ -495,6 +516,13 @@ async def _read_limited(receive: Any, length: bytes | None, limit: int) -> bytes
         return None
     message = await receive()
     body: bytes = message.get("body", b"")
+    if len(body) > limit or message.get("more_body"):
+        return await _read_rest(receive, body, message, limit)
+    return body
+
+
+async def _read_rest(receive: Any, body: bytes, message: Any, limit: int) -> bytes | None:
+    """The rest of a body whose first message was `message` (`body` its bytes): None beyond `limit`."""
     if len(body) > limit:  # the whole body may come in one message, with no Content-Length
         return None
     if not message.get("more_body"):
@@ -533,13 +561,15 @@ class ParsedRequest:
     """A parsed, validated body: the JSON value and the 422 answer when it breaks the contract; the artifact
     hash and the encoded answers of allow/deny behaviours are filled in on first use (_answer.perform)."""
 
-    __slots__ = ("answers", "body", "hash", "refusal")
+    __slots__ = ("answers", "body", "hash", "refusal", "status")
 
-    def __init__(self, body: Any, refusal: bytes | None) -> None:
+    def __init__(self, body: Any, refusal: bytes | None, status: int = 422) -> None:
         self.body = body
         self.refusal = refusal
+        #: the refusal's status: 422 (valid JSON that breaks the contract) or 400 (not JSON)
+        self.status = status
         self.hash: str | None = None
-        self.answers: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self.answers: dict[str, CachedDecision] = {}
 
 
 class _Sent:

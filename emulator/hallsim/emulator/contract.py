@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from hallsim.emulator._ids import new_decision_id as new_decision_id  # public here: contract.new_decision_id
 
 ROUTE_PATH = "/api/route"
 
@@ -188,19 +188,6 @@ def default_species(capability_id: str) -> str:
     if len(parts) >= 3 and parts[0] == "cap":
         return "wrk." + ".".join(parts[1:3])
     return "wrk.default"
-
-
-#: decision ids are drawn from a Mersenne Twister seeded from the OS: as unique as uuid.uuid4()'s (122 random
-#: bits) at a tenth of the cost (no system call per id); an emulator's ids need not be unguessable
-_IDS = random.Random(uuid.uuid4().int)
-_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_V4_SET = (4 << 76) | (0x8000 << 48)
-
-
-def new_decision_id() -> str:
-    """A fresh decision id: a UUID v4 (RFC 9562 section 5.4: version 4, variant 10), as pyhall issues them."""
-    h = "%032x" % ((_IDS.getrandbits(128) & _V4_CLEAR) | _V4_SET)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def decision(

@@ -34,6 +34,7 @@ DEFAULT_JOURNAL_BYTES = 16 * 1024 * 1024
 _ENTRY_OVERHEAD = 200
 _MARK = "...[truncated]"
 _NO_MASKER = Masker()
+_new_entry = object.__new__
 
 
 def _decode(raw: bytes) -> str:
@@ -53,9 +54,12 @@ def _text_or_json(raw: bytes | None) -> Any:
         return _decode(raw)
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class JournalEntry:
-    """One request and what the emulator did with it. Filled in as the request goes; read with to_dict()."""
+    """One request and what the emulator did with it. Filled in as the request goes; read with to_dict().
+
+    Not slotted: each field's default is a class attribute, so Journal.record sets only the fields a new
+    entry does not share with the defaults (half the work of `__init__`, which assigns all 21)."""
 
     seq: int
     time: float
@@ -69,7 +73,8 @@ class JournalEntry:
     status: int | None = None
     response_body: bytes | None = None
     fault: str | None = None
-    decision: dict[str, Any] | None = None
+    #: the decision answered: a dict, or (the decision without its id, the id) until first read (`decision`)
+    issued: dict[str, Any] | tuple[dict[str, Any], str] | None = None
     raw_query: bytes = b""
     #: the exception the emulator itself raised while answering (type and message): a bug in hallsim
     emulator_error: str | None = None
@@ -83,25 +88,46 @@ class JournalEntry:
     kept: bool = field(default=True, repr=False)
     owner: Journal | None = field(default=None, repr=False)
 
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """The decision answered (allow, deny and the decision-shaped faults), None when there was none."""
+        issued = self.issued
+        if type(issued) is tuple:
+            # kept as the answer's shared template and its id (the hot path copies nothing); made once
+            template, decision_id = issued
+            made = template.copy()
+            made["decision_id"] = decision_id
+            self.issued = issued = made
+        return issued  # type: ignore[return-value]
+
+    @decision.setter
+    def decision(self, value: dict[str, Any] | None) -> None:
+        self.issued = value
+
     def keep_body(self, raw: bytes | None) -> None:
         """Store the request body (cut short and marked when larger than the journal keeps whole); it counts
         against the journal's budget once the request is settled (Journal.settle)."""
         if raw is not None:
-            limit = self.owner.max_value if self.owner is not None else len(raw)
-            if len(raw) > limit:
-                self._cut("body", len(raw))
-                raw = raw[:limit]
-            self.size += len(raw)
+            size = len(raw)
+            owner = self.owner
+            if owner is not None and size > owner._max_value:
+                self._cut("body", size)
+                raw = raw[: owner._max_value]
+                size = len(raw)
+            self.size += size
         self.raw_body = raw
 
     def keep_response(self, status: int, payload: bytes) -> None:
         """Store what was answered (cut short and marked when larger than the journal keeps whole)."""
-        limit = self.owner.max_value if self.owner is not None else len(payload)
-        if len(payload) > limit:
-            self._cut("response", len(payload))
-            payload = payload[:limit]
-        self.size += len(payload)
-        self.status, self.response_body = status, payload
+        size = len(payload)
+        owner = self.owner
+        if owner is not None and size > owner._max_value:
+            self._cut("response", size)
+            payload = payload[: owner._max_value]
+            size = len(payload)
+        self.size += size
+        self.status = status
+        self.response_body = payload
 
     def _cut(self, name: str, size: int) -> None:
         if self.truncated is None:
@@ -194,6 +220,7 @@ class Journal:
         self._bytes = 0
         self._next = 1
         self._lock = threading.Lock()
+        self._acquire, self._release = self._lock.acquire, self._lock.release
         #: the secrets masked in every entry when read (the app adds its accepted tokens)
         self.masker = masker if masker is not None else Masker()
         #: called with next_seq after the journal is emptied (the live page starts again)
@@ -241,38 +268,50 @@ class Journal:
         if size > limit:  # a huge header or path: keep each value cut short, so memory stays bounded
             truncated = {}
             raw_headers, path, raw_query, size = _cut_request(raw_headers, path, raw_query, limit, truncated)
-        entry = JournalEntry(
-            0,
-            time,
-            method,
-            path,
-            raw_headers,
-            raw_query=raw_query,
-            truncated=truncated,
-            size=size,
-            masker=self.masker,
-            owner=self,
-        )
-        with self._lock:
+        # as JournalEntry(0, time, method, path, raw_headers, raw_query=..., truncated=..., size=size,
+        # counted=size, masker=..., owner=self); the other fields keep their defaults (class attributes)
+        entry = _new_entry(JournalEntry)
+        entry.time = time
+        entry.method = method
+        entry.path = path
+        entry.raw_headers = raw_headers
+        entry.raw_query = raw_query
+        if truncated is not None:
+            entry.truncated = truncated
+        entry.size = entry.counted = size
+        entry.masker = self.masker
+        entry.owner = self
+        # acquire/release, not `with`: half the cost on the request path (no __exit__(None, None, None))
+        self._acquire()
+        try:
             entry.seq = self._next
             self._next += 1
-            self._entries.append(entry)
-            entry.counted = size
+            entries = self._entries
+            if len(entries) >= self._size:  # full: the oldest goes (the common case under load)
+                gone = entries.popleft()
+                gone.kept = False
+                self._bytes -= gone.counted
+            entries.append(entry)
             self._bytes += size
-            if len(self._entries) > self._size or self._bytes > self._max_bytes:
+            if self._bytes > self._max_bytes:
                 self._evict()
+        finally:
+            self._release()
         return entry
 
     def settle(self, entry: JournalEntry) -> None:
         """Count what the entry gained since it was recorded (its body, its answer) against the budget."""
         extra = entry.size - entry.counted
         if extra:
-            with self._lock:
+            self._acquire()
+            try:
                 entry.counted = entry.size
                 if entry.kept:
                     self._bytes += extra
                     if self._bytes > self._max_bytes:
                         self._evict()
+            finally:
+                self._release()
 
     def keep_body(self, entry: JournalEntry, raw: bytes | None) -> None:
         """Store the request body on `entry` and count it (cut short and marked beyond `max_value`)."""

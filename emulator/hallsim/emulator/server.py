@@ -108,6 +108,10 @@ def make_server(app: HallApp, *, log_level: str = "warning", access_log: bool = 
         timeout_graceful_shutdown=5,
         # `serve` on this machine answers a new connection's first request fast; the request path stays lean
         server_header=False,
+        # uvicorn's ProxyHeadersMiddleware rewrites scope["client"] and ["scheme"] from X-Forwarded-* headers
+        # of a trusted proxy; the emulator reads neither, so it would only cost every request a pass over
+        # the headers and a coroutine
+        proxy_headers=False,
     )
     return HallServer(config)
 
