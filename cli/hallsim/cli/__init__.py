@@ -90,5 +90,11 @@ def main() -> None:
     # Python spells "this import fails" (docs.python.org "The module cache"). This process is the hallsim
     # program, which never runs httpx's command line: that saves about 70 ms of every command that uses httpx.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    with _signals.guarded():
-        cli()
+    from hallsim.cli._exit import exit_now
+
+    try:
+        with _signals.guarded():
+            cli()
+    except SystemExit as done:
+        exit_now(done.code)
+    exit_now(0)
