@@ -3,6 +3,8 @@ worker), a fresh configuration per test, and small workflow files written on the
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import yaml
 
 from hallsim.emulator import HallEmulator
 from hallsim.harness import HallEndpoint
+from hallsim.harness.node import find_node
 from hallsim.harness.pipedream import PipedreamRun, load_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +94,16 @@ def write_workflow(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def node_module_json(script: str) -> Any:
+    """Run `script` as an ES module in the Node hallsim picks, and read back the JSON it writes to stdout."""
+    done = subprocess.run(
+        [str(find_node().path), "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

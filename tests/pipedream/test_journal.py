@@ -5,13 +5,11 @@ step recorded before its worker ended, or while it wrote faster than the host re
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from hallsim.harness.node import find_node
 from hallsim.harness.pipedream import _host
 
-from .conftest import body, code_step
+from .conftest import body, code_step, node_module_json
 
 JOURNAL = Path(_host.__file__).with_name("journal.mjs")
 
@@ -67,15 +65,7 @@ process.stdout.write(JSON.stringify(out));
 
 
 def test_events_come_out_in_the_order_they_were_emitted() -> None:
-    done = subprocess.run(
-        [str(find_node().path), "--input-type=module", "-e", SCRIPT % json.dumps(JOURNAL.as_uri())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    assert node_module_json(SCRIPT % json.dumps(JOURNAL.as_uri())) == {
         # the reader stops at an event whose message has not come: nothing after it is applied before it
         "before_the_message": [1],
         "after_the_message": [1, 2, 3],

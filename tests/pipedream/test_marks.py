@@ -5,11 +5,11 @@ only a mark that never comes costs the wait."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from hallsim.harness.node import find_node
 from hallsim.harness.pipedream import _host
+
+from .conftest import node_module_json
 
 MARKS = Path(_host.__file__).with_name("marks.mjs")
 
@@ -40,15 +40,7 @@ CASES = {
 
 def test_an_answer_goes_on_its_mark_in_either_order() -> None:
     script = SCRIPT % (json.dumps(MARKS.as_uri()), json.dumps(CASES))
-    done = subprocess.run(
-        [str(find_node().path), "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    assert node_module_json(script) == {
         "mark_after_end": "mark",
         "mark_before_end": "mark",
         "other_runs_marks_first": "mark",

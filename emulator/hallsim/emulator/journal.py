@@ -107,27 +107,21 @@ class JournalEntry:
     def keep_body(self, raw: bytes | None) -> None:
         """Store the request body (cut short and marked when larger than the journal keeps whole); it counts
         against the journal's budget once the request is settled (Journal.settle)."""
-        if raw is not None:
-            size = len(raw)
-            owner = self.owner
-            if owner is not None and size > owner._max_value:
-                self._cut("body", size)
-                raw = raw[: owner._max_value]
-                size = len(raw)
-            self.size += size
-        self.raw_body = raw
+        self.raw_body = None if raw is None else self._within("body", raw)
 
     def keep_response(self, status: int, payload: bytes) -> None:
         """Store what was answered (cut short and marked when larger than the journal keeps whole)."""
-        size = len(payload)
-        owner = self.owner
-        if owner is not None and size > owner._max_value:
-            self._cut("response", size)
-            payload = payload[: owner._max_value]
-            size = len(payload)
-        self.size += size
         self.status = status
-        self.response_body = payload
+        self.response_body = self._within("response", payload)
+
+    def _within(self, what: str, data: bytes) -> bytes:
+        """`data` as kept: cut to the journal's largest value (and marked so), its size counted."""
+        owner = self.owner
+        if owner is not None and len(data) > owner._max_value:
+            self._cut(what, len(data))
+            data = data[: owner._max_value]
+        self.size += len(data)
+        return data
 
     def _cut(self, name: str, size: int) -> None:
         if self.truncated is None:
