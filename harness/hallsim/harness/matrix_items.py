@@ -19,8 +19,8 @@ workflows are dealt into `GROUPS_PER_WORKER` groups per worker (`deal_groups`; h
 `matrix_xdist.py`, sends each group to one worker) and a group's rows start together when its first item
 runs; with `loadfile` or `loadscope` (each workflow's rows go to one worker) a workflow's rows start
 together; with `--dist load` (rows of one workflow spread over workers) each item runs its own row when it
-runs. An item's reported duration is then
-the time it waited for its row; the row's own wall time is the JUnit property `row_wall_ms`."""
+runs. An item's reported duration is then the time it waited for its row; the row's own wall time is the
+JUnit property `row_wall_ms`."""
 
 from __future__ import annotations
 
