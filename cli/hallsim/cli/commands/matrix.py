@@ -132,7 +132,7 @@ def command(
     run_settings = parse_vars(settings, "--set")
     paths = expand_workflows(workflows)
     # Node starts on the other core before the matrix's and the loaders' imports (about 0.4 s of Python)
-    warm_host_for(paths, run_settings)
+    warm_host_for(paths, run_settings, workers=concurrency)
 
     from hallsim.harness.matrix import UNREACHABLE, MatrixJob, MatrixResult, matrix_behaviours, run_matrices
     from hallsim.harness.record import DEFAULT_TIME_SCALE

@@ -22,8 +22,9 @@ from typing import Any
 _START_WALL_S = 30.0
 
 
-def warm_host_in_background() -> threading.Thread:
-    """Start the default Node host on a daemon thread; returns the thread (callers need not join it)."""
+def warm_host_in_background(workers: int = 1) -> threading.Thread:
+    """Start the default Node host on a daemon thread, with `workers` workers started one after another (as
+    many as the runs about to go side by side); returns the thread (callers need not join it)."""
 
     def start() -> None:
         from hallsim.harness.node import find_node
@@ -31,7 +32,10 @@ def warm_host_in_background() -> threading.Thread:
         from hallsim.harness.stubs import stub_authority
 
         with contextlib.suppress(Exception):
-            host_for(find_node()).request("ping", wall_timeout=_START_WALL_S)
+            host = host_for(find_node())
+            host.request("ping", wall_timeout=_START_WALL_S)
+            if workers > 1:
+                host.request("warm", {"workers": workers}, wall_timeout=_START_WALL_S)
             # then what the run's stub service needs before it serves (cryptography, some 140 ms): the host
             # starts from the kept authority's certificate alone (stubs/_tls.py)
             stub_authority().ready()
@@ -41,7 +45,9 @@ def warm_host_in_background() -> threading.Thread:
     return thread
 
 
-def warm_host_for(paths: Iterable[Path], settings: Mapping[str, Any]) -> threading.Thread | None:
+def warm_host_for(
+    paths: Iterable[Path], settings: Mapping[str, Any], *, workers: int = 1
+) -> threading.Thread | None:
     """warm_host_in_background() when a Pipedream workflow is among the paths and no `node` setting picks
     another Node; None otherwise (a path that cannot be read is left for the loader to report)."""
     from hallsim.harness._errors import InputError
@@ -54,4 +60,4 @@ def warm_host_for(paths: Iterable[Path], settings: Mapping[str, Any]) -> threadi
             return None
     except InputError:
         return None
-    return warm_host_in_background()
+    return warm_host_in_background(workers)

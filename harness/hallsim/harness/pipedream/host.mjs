@@ -24,6 +24,9 @@ const SPARES = 1; // warm workers kept ready beyond those in use
 // follows, as in `hallsim replay`: a worker started then costs about 0.2 s of CPU beside the run, and is ended
 // unused)
 let spares = SPARES;
+// how many workers hallsim expects to run side by side soon (`warm`: a matrix about to start its rows); they
+// start one at a time, on a core the command's Python, still loading, leaves free
+let prewarm = 0;
 const MAX_IDLE = 4;
 const GRACE_MS = 250; // after the execution timeout, how long a worker may stay silent before it is ended
 const SETTLE_MS = 1000; // after its answer, how long a worker may take to say whether it stayed clean
@@ -191,6 +194,12 @@ function topUp() {
   while (warming < waiting.length) spawn();
   if (waiting.length > 0) return;
   while (idle.length + warming < spares) spawn();
+  // a "warm" request: workers started one after another until the host holds that many (then forgotten)
+  if (prewarm > all.size) {
+    if (warming === 0) spawn();
+  } else {
+    prewarm = 0;
+  }
 }
 
 // Prefer a warm worker that has run before (its lazy parts are loaded), then one about to be found clean
@@ -434,6 +443,10 @@ function serve(request) {
     // workers: what the host holds now (tests and diagnostics read it; nothing depends on it)
     const workers = { idle: idle.length, starting: warming, all: all.size };
     write({ id, result: { version: process.version, pid: process.pid, workers } });
+  } else if (op === "warm") {
+    prewarm = Math.max(prewarm, Math.min(Number(request.workers) || 0, MAX_IDLE));
+    topUp();
+    write({ id, result: { prewarm } });
   } else if (op === "run") {
     write({ id, accepted: true }); // from here on a death of the host is the run's error, never retried
     spares = request.spare === false ? 0 : SPARES;
