@@ -144,9 +144,9 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         run = self.server.run
         conn: socket.socket = self.request
-        run._track(conn, True)
         try:
-            self._serve(run, conn)
+            if run._track(conn, True):  # else the run closed before this connection was handled: not served
+                self._serve(run, conn)
         except OSError:
             pass  # the client went away, or the run closed the connection
         finally:
@@ -168,9 +168,9 @@ class _Handler(socketserver.BaseRequestHandler):
                 run._record_fault("tls", f"TLS handshake failed: {err}", peer_port)
                 return
             conn.settimeout(None)
-            run._track(conn, True)
             try:
-                self._exchange(run, conn, peer_port, stub_authority().name_of(conn))
+                if run._track(conn, True):
+                    self._exchange(run, conn, peer_port, stub_authority().name_of(conn))
             finally:
                 run._track(conn, False)
                 with contextlib.suppress(OSError):
@@ -187,8 +187,8 @@ class _Handler(socketserver.BaseRequestHandler):
             except h11.RemoteProtocolError as err:
                 run._record_fault("protocol", f"not an HTTP/1.1 request: {err}", peer_port, tls=tls)
                 return
-            if got is None:
-                return
+            if got is None or run._closed.is_set():
+                return  # a request read after its run closed (bytes Linux still hands over) is not served
             request, body = got
             if request.method == b"PRI" and request.target == b"*":  # RFC 9113 3.4: the HTTP/2 preface
                 run._record_fault("protocol", "HTTP/2 (the stub service speaks HTTP/1.1)", peer_port, tls=tls)
@@ -312,17 +312,21 @@ class StubRun:
         self.close()
 
     # -- used by the handler threads
-    def _track(self, conn: socket.socket, add: bool) -> None:
+    def _track(self, conn: socket.socket, add: bool) -> bool:
+        """Count a connection as open (add) or not any more; False when the run has closed meanwhile: the
+        connection is shut, and its handler serves nothing on it (Linux still hands a reader the bytes that
+        arrive after a shutdown, so shutting it is not enough)."""
         with self._lock:
             if not add:
                 self._open.discard(conn)
-                return
+                return True
             if not self._closed.is_set():
                 self._open.add(conn)
-                return
+                return True
         # accepted just before the run closed: the run is over, so nothing of this connection is served
         with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_RDWR)
+        return False
 
     def _add(self, **fields: Any) -> StubCall:
         with self._lock:
