@@ -36,6 +36,13 @@ def _http(run: MakeRun) -> Any:
     return event.data
 
 
+def _gate_against(replay: Replay, hall: HallEndpoint, behaviour: str) -> tuple[MakeRun, Any]:
+    """The gate's HTTP module (timeout 10 s) against the emulator answering `behaviour`: run and module."""
+    hall.emulator.set_default(behaviour)  # type: ignore[union-attr]
+    run = replay(_gate(http_v3(timeout="10")), hall=hall, settings=SCALED)
+    return run, _http(run)
+
+
 def _late_allow(request: Request) -> Response:
     time.sleep(0.2)  # real latency nobody scripted: a busy machine, a slow network
     return Response('{"denied": false, "decision_id": "d1"}', content_type="application/json")
@@ -89,9 +96,7 @@ def busy_emulator(hall: HallEndpoint, monkeypatch: pytest.MonkeyPatch) -> HallEn
 def test_a_busy_emulator_is_not_a_timeout(
     replay: Replay, busy_emulator: HallEndpoint, behaviour: str, status: int | None, error: str | None
 ) -> None:
-    busy_emulator.emulator.set_default(behaviour)  # type: ignore[union-attr]
-    run = replay(_gate(http_v3(timeout="10")), hall=busy_emulator, settings=SCALED)
-    data = _http(run)
+    _, data = _gate_against(replay, busy_emulator, behaviour)
     if error is None:
         assert "error" not in data, data.get("error")
         assert data["response"]["status"] == status
@@ -105,9 +110,7 @@ def test_a_busy_emulator_is_not_a_timeout(
 def test_a_scripted_wait_longer_than_the_timeout_still_times_out(
     replay: Replay, hall: HallEndpoint, behaviour: str
 ) -> None:
-    hall.emulator.set_default(behaviour)  # type: ignore[union-attr]
-    run = replay(_gate(http_v3(timeout="10")), hall=hall, settings=SCALED)
-    data = _http(run)
+    run, data = _gate_against(replay, hall, behaviour)
     assert data["error"]["message"].startswith("ETIMEDOUT")
     assert data["modelled_s"] == 10
     assert "timing_note" not in data  # the journal said the wait was scripted: no grace was needed
@@ -117,9 +120,7 @@ def test_a_scripted_wait_longer_than_the_timeout_still_times_out(
 def test_a_scripted_wait_on_a_busy_emulator_still_times_out(
     replay: Replay, busy_emulator: HallEndpoint
 ) -> None:
-    busy_emulator.emulator.set_default("timeout")  # type: ignore[union-attr]
-    run = replay(_gate(http_v3(timeout="10")), hall=busy_emulator, settings=SCALED)
-    data = _http(run)
+    _, data = _gate_against(replay, busy_emulator, "timeout")
     assert data["error"]["message"].startswith("ETIMEDOUT")
     assert data["modelled_s"] == 10
 
@@ -127,9 +128,7 @@ def test_a_scripted_wait_on_a_busy_emulator_still_times_out(
 def test_a_scripted_wait_inside_the_timeout_counts_its_modelled_seconds(
     replay: Replay, hall: HallEndpoint
 ) -> None:
-    hall.emulator.set_default("slow:2.5")  # type: ignore[union-attr]
-    run = replay(_gate(http_v3(timeout="10")), hall=hall, settings=SCALED)
-    data = _http(run)
+    run, data = _gate_against(replay, hall, "slow:2.5")
     assert data["response"]["status"] == 200
     assert data["scripted_s"] == 2.5
     assert 2.5 <= data["modelled_s"] < 4.5
