@@ -59,10 +59,7 @@ def matrix_file_part(nodeid: str) -> str | None:
     file_part, sep, _ = nodeid.partition("::")
     if not sep:
         return None
-    name = file_part.rsplit("/", 1)[-1]
-    if name.startswith(".") or name.endswith(_SCENARIO_SUFFIXES) or not name.endswith(_WORKFLOW_SUFFIXES):
-        return None
-    return file_part
+    return file_part if _workflow_name(file_part.rsplit("/", 1)[-1]) else None
 
 
 def deal_groups(nodeids: Sequence[str], workers: int) -> dict[str, str]:
@@ -107,10 +104,15 @@ def add_options(group: pytest.OptionGroup) -> None:
     )
 
 
+def _workflow_name(name: str) -> bool:
+    """A file name --hallsim-matrix collects: YAML or JSON, not a scenario, not a dot-file."""
+    return name.endswith(_WORKFLOW_SUFFIXES) and not name.endswith(_SCENARIO_SUFFIXES) and name[:1] != "."
+
+
 def workflow_path(file_path: Path) -> Path | None:
     """The workflow a collected file stands for, or None when it is not one."""
     name = file_path.name
-    if name.startswith(".") or name.endswith(_SCENARIO_SUFFIXES) or not name.endswith(_WORKFLOW_SUFFIXES):
+    if not _workflow_name(name):
         return None
     if name == "workflow.yaml":
         from hallsim.harness.pipedream import sync_workflows
