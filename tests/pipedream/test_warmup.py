@@ -81,7 +81,8 @@ def test_a_matrix_warm_up_starts_as_many_workers_as_rows_go_side_by_side(hall: H
     warm_host_in_background(workers=3).join(60)  # as `hallsim matrix --concurrency 3` does
     host = host_for(find_node())
     assert _workers_once_quiet(host) == {"idle": 3, "starting": 0, "all": 3}
-    # three runs at once take those three; the host then starts its usual spare beside them
+    # three runs take those three: none is ended, and a fourth (the host's usual spare) starts only if all
+    # three were in use at once (a run that comes as another has just finished reuses that one)
     endpoint = HallEndpoint(hall.url, "t", hall)
     workflow = load_workflow(FIXTURE)
     outcomes: list[str] = []
@@ -93,7 +94,7 @@ def test_a_matrix_warm_up_starts_as_many_workers_as_rows_go_side_by_side(hall: H
     for thread in threads:
         thread.join(60)
     assert outcomes == ["completed"] * 3
-    assert _workers_once_quiet(host)["all"] == 4
+    assert _workers_once_quiet(host)["all"] in (3, 4)
 
 
 def test_the_node_host_imports_without_the_workflow_models() -> None:
