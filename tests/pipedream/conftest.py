@@ -4,6 +4,7 @@ worker), a fresh configuration per test, and small workflow files written on the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -96,14 +97,16 @@ def write_workflow(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
-def node_module_json(script: str) -> Any:
-    """Run `script` as an ES module in the Node hallsim picks, and read back the JSON it writes to stdout."""
+def node_module_json(script: str, env: dict[str, str] | None = None) -> Any:
+    """Run `script` as an ES module in the Node hallsim picks (with `env` added to the environment), and read
+    back the JSON it writes to stdout."""
     done = subprocess.run(
         [str(find_node().path), "--input-type=module", "-e", script],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

@@ -129,7 +129,11 @@ class EgressRule:
         return {
             "allow": [{"address": a, "port": p.port} for p in self.endpoints for a in p.addresses],
             "names": list(self.names),
-            "stub": {"address": stub.address, "port": stub.port} if stub is not None else None,
+            "stub": (
+                {"address": stub.address, "port": stub.port, "fingerprint256": stub.fingerprint256}
+                if stub is not None
+                else None
+            ),
         }
 
     def to_json(self) -> list[dict[str, Any]]:

@@ -36,8 +36,7 @@ def warm_host_in_background(workers: int = 1) -> threading.Thread:
             host.request("ping", wall_timeout=_START_WALL_S)
             if workers > 1:
                 host.request("warm", {"workers": workers}, wall_timeout=_START_WALL_S)
-            # then what the run's stub service needs before it serves (cryptography, some 140 ms): the host
-            # starts from the kept authority's certificate alone (stubs/_tls.py)
+            # then the stub service's TLS context (from the kept authority: no cryptography, stubs/_tls.py)
             stub_authority().ready()
 
     thread = threading.Thread(target=start, name="hallsim-node-warmup", daemon=True)

@@ -9,6 +9,7 @@
 // CommonJS, so that a nested `new Worker(...)` can load it with `--require` before its own code: a nested
 // worker is a new realm with fresh bindings, and it inherits the run's rule through the environment data.
 const net = require("node:net");
+const tls = require("node:tls");
 const dns = require("node:dns");
 const os = require("node:os");
 const workerThreads = require("node:worker_threads");
@@ -53,7 +54,8 @@ function normalise(address) {
 }
 
 /** The run's rule: `allow` [{address, port}] resolved endpoints, `names` the host names they were given by,
- * `stub` {address, port} of the run's stub service (null between runs: then everything is refused). */
+ * `stub` {address, port, fingerprint256} of the run's stub service (null between runs: then everything is
+ * refused). */
 function configure(spec) {
   config = { allow: spec?.allow ?? [], names: spec?.names ?? [], stub: spec?.stub ?? null };
   allowSet = new Set(config.allow.map((entry) => `${normalise(entry.address)}|${entry.port}`));
@@ -158,6 +160,18 @@ function install() {
   if (installed) return;
   installed = true;
   TCP.prototype.connect = guardHandleConnect(realConnect4);
+
+  // The stub service presents one certificate, signed by the authority the host trusts (stubs/_tls.py), for
+  // every name: its chain is verified as any other, and only the name check accepts it, by its fingerprint,
+  // in place of the name the client asked for. Every other certificate is checked by Node's own function.
+  // tls.connect takes `tls.checkServerIdentity` when it is called (lib/_tls_wrap.js), so https, undici's
+  // fetch, http2 and any client without a `checkServerIdentity` of its own get this one.
+  const realCheckServerIdentity = tls.checkServerIdentity;
+  tls.checkServerIdentity = function checkServerIdentity(hostname, cert) {
+    const stub = config.stub;
+    if (stub && stub.fingerprint256 && cert && cert.fingerprint256 === stub.fingerprint256) return undefined;
+    return realCheckServerIdentity(hostname, cert);
+  };
   TCP.prototype.connect6 = guardHandleConnect(TCP.prototype.connect6);
 
   const pipeConnect = Pipe.prototype.connect;

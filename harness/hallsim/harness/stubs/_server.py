@@ -3,7 +3,8 @@ guard keeps from leaving (Pipedream steps, published actions, Make HTTP modules)
 
 One listening port per run (`StubRun`), so concurrent runs never see each other's calls or rule counts. A
 connection is HTTP/1.1 (h11), in plain text or TLS: the first byte tells (0x16 opens a TLS handshake), the
-certificate is the stub authority's for the server name the client sent (_tls.py). Which URL was called:
+certificate is the same for every server name, and the egress guard accepts it in place of the name (_tls.py,
+netguard.cjs). Which URL was called:
 the `x-hallsim-target` header (the Make replay's transport sets it; it is not recorded as a header), an
 absolute-form request target, else `Host` (RFC 9110 7.2), else the TLS server name."""
 
@@ -273,6 +274,12 @@ class StubRun:
     @property
     def address(self) -> str:
         return "127.0.0.1"
+
+    @property
+    def fingerprint256(self) -> str:
+        """The certificate this service presents to every TLS client (_tls.py), which netguard.cjs accepts
+        in place of the name the client asked for."""
+        return stub_authority().fingerprint256
 
     @property
     def port(self) -> int:
