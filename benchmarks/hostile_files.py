@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "tests" / "hostile"))
 
 from test_files_fuzz import BAD, SEED, run_fuzz, summary  # noqa: E402  (the fuzzer the test suite uses)
 
-from hallsim.emulator.files import YAML_PARSER  # noqa: E402
+from hallsim.emulator.files import yaml_parser  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
         started = time.perf_counter()
         results = run_fuzz(Path(folder), args.count, args.seed)
         took = time.perf_counter() - started
-    print(f"{args.count} mutated files (seed {args.seed}, YAML parser: {YAML_PARSER}) in {took:.1f} s")
+    print(f"{args.count} mutated files (seed {args.seed}, YAML parser: {yaml_parser()}) in {took:.1f} s")
     print(f"  {summary(results)}")
     by_kind: dict[str, dict[str, int]] = {}
     for verdict, items in results.items():

@@ -4,6 +4,8 @@ files read the same either way."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,23 @@ def test_unusable_file_names_are_refused(tmp_path: Path, name: str, problem: str
     with pytest.raises(ValueError, match="not a usable scenario file name") as caught:
         read_text(tmp_path / name, what="scenario file")
     assert problem in str(caught.value)
+
+
+def test_json_is_read_without_importing_pyyaml(tmp_path: Path) -> None:
+    # a Make replay or `hallsim serve` without a script reads JSON only: PyYAML (some 16 ms) waits for YAML
+    blueprint = tmp_path / "b.json"
+    blueprint.write_text('{"name": "x", "flow": []}', encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from hallsim.emulator.files import read_json\n"
+        "import hallsim.emulator.server\n"
+        f"assert read_json(Path({str(blueprint)!r})) == {{'name': 'x', 'flow': []}}\n"
+        "before = 'yaml' in sys.modules\n"
+        "from hallsim.emulator.files import yaml_parser\n"
+        "print(before, yaml_parser() in ('libyaml', 'pure Python'), 'yaml' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "True", "True"]

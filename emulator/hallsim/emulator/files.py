@@ -24,9 +24,10 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 #: the largest input file read (bytes)
 MAX_BYTES = 16 * 1024 * 1024
@@ -41,10 +42,26 @@ MAX_PATH = 4096
 
 _Document = TypeVar("_Document", bound="YamlDocument")
 _BAD_CHARS = re.compile("[\ud800-\udfff\x00]")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-#: "libyaml" when PyYAML's C parser is used, "pure Python" otherwise (shown by benchmarks)
-YAML_PARSER = "libyaml" if _Loader is not yaml.SafeLoader else "pure Python"
+# PyYAML's loader, found when the first YAML file is read: PyYAML is some 16 ms of imports, which a command
+# that reads JSON only (a Make replay, `hallsim serve` without a script) never needs
+_Loader: Any = None
 _INT_TAG = "tag:yaml.org,2002:int"
+
+
+def _loader() -> Any:
+    global _Loader
+    if _Loader is None:
+        import yaml
+
+        _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return _Loader
+
+
+def yaml_parser() -> str:
+    """The YAML parser in use: "libyaml" (PyYAML's C parser) or "pure Python" (shown by benchmarks)."""
+    import yaml
+
+    return "pure Python" if _loader() is yaml.SafeLoader else "libyaml"
 
 
 def _describe_char(text: str) -> str:
@@ -122,6 +139,8 @@ class _Refused(Exception):
 
 def _compose(loader: Any) -> yaml.Node | None:
     """The single document of the stream as nodes, built without recursion, within the limits above."""
+    import yaml
+
     loader.get_event()  # StreamStartEvent
     if loader.check_event(yaml.StreamEndEvent):
         loader.get_event()
@@ -223,7 +242,9 @@ class YamlDocument:
         self.error = error
         if len(text) > MAX_BYTES:
             raise error(_too_big(path, "file"))
-        loader = _Loader(text)
+        import yaml
+
+        loader = _loader()(text)
         try:
             self.node: yaml.Node | None = _compose(loader)
             self.data: Any = None if self.node is None else loader.construct_document(self.node)
@@ -249,6 +270,8 @@ class YamlDocument:
 
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """1-based line of the value at `loc` (or of its nearest existing parent); None for an empty file."""
+        import yaml
+
         node = self.node
         if node is None:
             return None
@@ -274,6 +297,8 @@ class YamlDocument:
 
     def where_key(self, key: str) -> str:
         """The line of a top-level key itself (for a key that should not be there)."""
+        import yaml
+
         if isinstance(self.node, yaml.MappingNode):
             for k, _ in self.node.value:
                 if getattr(k, "value", None) == key:

@@ -11,8 +11,6 @@ guard is in force, and every trace says so."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import socket
 import struct
@@ -78,7 +76,11 @@ def _attempt() -> str | None:
         if unshare is not None:
             unshare(_CLONE_NEWUSER | _CLONE_NEWNET)
         else:
-            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+            import ctypes  # Python 3.11: no os.unshare
+
+            # CDLL(None) is dlopen(NULL): dlopen(3), a lookup "in the main program, followed by all shared
+            # objects loaded at program startup", libc among them (ctypes.util.find_library runs ldconfig)
+            libc = ctypes.CDLL(None, use_errno=True)
             if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
                 errno = ctypes.get_errno()
                 raise OSError(errno, os.strerror(errno))
