@@ -55,10 +55,9 @@ with HallEmulator() as hall:
     mark("start the emulator")
     run = workflow.run(HallEndpoint(hall.url, "t", hall), settings={"time_scale": 0.01})
     mark("first run")
-sink = _sink._shared
+sink = _sink.shared_sink.forget()
 if sink is not None:
     sink.stop()
-    _sink._shared = None
 mark("stop the audit sink")
 close_hosts()
 mark("end the Node host")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hallsim.harness._once import Once
 from hallsim.harness.stubs import _tls
 from hallsim.harness.stubs._tls import MAX_AGE_S, KeptPems, StubAuthority, cache_dir
 
@@ -120,7 +121,7 @@ def test_the_folder_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert cache_dir({"HALLSIM_STUB_CA_DIR": str(tmp_path)}) == tmp_path
     assert cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "hallsim" / "stub-ca"
     monkeypatch.setenv("HALLSIM_STUB_CA_DIR", "none")
-    monkeypatch.setattr(_tls, "_authority", None)
+    monkeypatch.setattr(_tls, "stub_authority", Once(_tls._load_authority))
     fresh = _tls.stub_authority()  # not kept: made in this process only
     assert _handshake(fresh, "d.invalid") == "d.invalid"
     assert not any(tmp_path.iterdir())

@@ -16,7 +16,6 @@ run's shared cookies (`jar`). One run's cookies never reach the next run."""
 from __future__ import annotations
 
 import atexit
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from hallsim.harness._once import Once
 from hallsim.harness.make._egress import EgressTransport
 from hallsim.harness.make._waits import ClockedBackend
 from hallsim.harness.make._wire import WireTransport
@@ -56,20 +56,13 @@ class _OnFirstUse(httpx.BaseTransport):
     never uses it."""
 
     def __init__(self, make: Callable[[], httpx.BaseTransport]) -> None:
-        self._make = make
-        self._made: httpx.BaseTransport | None = None
-        self._lock = threading.Lock()
+        self._made = Once(make)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        with self._lock:
-            if self._made is None:
-                self._made = self._make()
-            made = self._made
-        return made.handle_request(request)
+        return self._made().handle_request(request)
 
     def close(self) -> None:
-        with self._lock:
-            made, self._made = self._made, None
+        made = self._made.forget()
         if made is not None:
             made.close()
 
@@ -102,27 +95,20 @@ def new_client() -> ModuleClient:
     return ModuleClient(EgressTransport(WireTransport(tls)), defaults)
 
 
-_CLIENT: ModuleClient | None = None
-_LOCK = threading.Lock()
+def _new_shared_client() -> ModuleClient:
+    atexit.register(close_shared_client)
+    return new_client()
 
 
-def shared_client() -> ModuleClient:
-    """One keep-alive client for every replay in the process (replays are cheap when connections are
-    reused; its TLS context costs tens of ms)."""
-    global _CLIENT
-    with _LOCK:
-        if _CLIENT is None:
-            _CLIENT = new_client()
-            atexit.register(close_shared_client)
-        return _CLIENT
+#: one keep-alive client for every replay in the process (replays are cheap when connections are reused;
+#: its TLS context costs tens of ms): `shared_client()`
+shared_client = Once(_new_shared_client)
 
 
 def close_shared_client() -> None:
-    global _CLIENT
-    with _LOCK:
-        if _CLIENT is not None:
-            _CLIENT.close()
-            _CLIENT = None
+    client = shared_client.forget()
+    if client is not None:
+        client.close()
 
 
 def send(

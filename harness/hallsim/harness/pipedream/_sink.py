@@ -18,6 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+from hallsim.harness._once import Once
 from hallsim.harness._serving import HandlerThreads, PooledThreading, ServingThread
 
 _RUN_PATH = re.compile(r"^/r(\d+)(/.*)?$")
@@ -125,15 +126,11 @@ class LocalSink:
                 records.append(entry)
 
 
-_shared: LocalSink | None = None
-_shared_lock = threading.Lock()
+def _start_shared() -> LocalSink:
+    sink = LocalSink().start()
+    atexit.register(sink.stop)
+    return sink
 
 
-def shared_sink() -> LocalSink:
-    """The process's sink, started on first use and stopped at exit."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = LocalSink().start()
-            atexit.register(_shared.stop)
-        return _shared
+#: the process's sink, started on first use and stopped at exit: `shared_sink()`
+shared_sink = Once(_start_shared)

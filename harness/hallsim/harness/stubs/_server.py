@@ -29,6 +29,7 @@ import h11
 from hallsim.emulator.behaviours import Behaviour
 from hallsim.emulator.journal import mask_authorization
 from hallsim.emulator.rules import RuleBook
+from hallsim.harness._once import Once
 from hallsim.harness._serving import HandlerThreads, PooledThreading, ServingLoop
 from hallsim.harness.stubs._rules import Stubs
 from hallsim.harness.stubs._tls import stub_authority
@@ -237,17 +238,8 @@ class _Server(PooledThreading, socketserver.TCPServer):
         pass
 
 
-_loop: ServingLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def _serving_loop() -> ServingLoop:
-    """The one thread that accepts for every run's listener (a thread per run cost more than a warm run)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            _loop = ServingLoop("hallsim-stubs")
-        return _loop
+#: the one thread that accepts for every run's listener (a thread per run cost more than a warm run)
+_serving_loop = Once(lambda: ServingLoop("hallsim-stubs"))
 
 
 class StubRun:

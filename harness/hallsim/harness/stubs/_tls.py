@@ -37,6 +37,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+from hallsim.harness._once import Once
+
 #: the name on the stub service's certificate (RFC 6761: .invalid is never a real name)
 SERVICE_NAME = "stub.hallsim.invalid"
 #: how long a kept authority is used before a new one is made
@@ -206,14 +208,9 @@ class StubAuthority:
                 self._names[sock] = name.lower().rstrip(".")
 
 
-_authority: StubAuthority | None = None
-_lock = threading.Lock()
+def _load_authority() -> StubAuthority:
+    return StubAuthority.load(cache_dir())
 
 
-def stub_authority() -> StubAuthority:
-    """The process's stub certificate authority, loaded (or made) on first use."""
-    global _authority
-    with _lock:
-        if _authority is None:
-            _authority = StubAuthority.load(cache_dir())
-        return _authority
+#: the process's stub certificate authority, loaded (or made) on first use: `stub_authority()`
+stub_authority = Once(_load_authority)
