@@ -371,9 +371,7 @@ class HallApp:
                         entry.behaviour = behaviour.spec
                         if behaviour.kind in _DECIDING and behaviour.decision_id is None:
                             # allow/deny with a generated id: the answer encoded once per body, id spliced in
-                            cached = parsed.answers.get(entry.behaviour) or _answer.cached_decision(
-                                behaviour, body, parsed
-                            )
+                            cached = _answer.cached_decision(behaviour, body, parsed)
                             start, answered = _answer.cached_answer(entry, cached)
                             await send(start)
                             await send(answered)

@@ -29,15 +29,12 @@ def warm_host_in_background(workers: int = 1) -> threading.Thread:
     def start() -> None:
         from hallsim.harness.node import find_node
         from hallsim.harness.pipedream._host import host_for
-        from hallsim.harness.stubs import stub_authority
 
         with contextlib.suppress(Exception):
             host = host_for(find_node())
             host.request("ping", wall_timeout=_START_WALL_S)
             if workers > 1:
                 host.request("warm", {"workers": workers}, wall_timeout=_START_WALL_S)
-            # then the stub service's TLS context (from the kept authority: no cryptography, stubs/_tls.py)
-            stub_authority().ready()
 
     thread = threading.Thread(target=start, name="hallsim-node-warmup", daemon=True)
     thread.start()

@@ -123,8 +123,8 @@ async function start() {
 parentPort.on("message", async (message) => {
   if (message.t !== "run") return;
   runs += 1;
-  setRunTag(`${workerData.tag}.${threadId}.${runs}.`);
   const runTag = `${workerData.tag}.${threadId}.${runs}.`;
+  setRunTag(runTag);
   const stopWatch = watchMemory(workerData.memoryBytes, emit);
   try {
     await runWorkflow(message.run, emit);
