@@ -162,6 +162,25 @@ def test_catalogue_has_one_line_per_behaviour() -> None:
     assert "decision_id" in next(i for i in infos if i.name == "allow").parameters
 
 
+@pytest.mark.parametrize(
+    ("spec", "waits"),
+    [
+        ("timeout", True),
+        ("slow:15", True),
+        ("slow:0.5:deny", True),
+        ('{"behaviour": "slow", "delay": 2}', True),
+        ("allow", False),
+        ("deny", False),
+        ("http-504", False),
+        ("reset", False),
+        ("close", False),
+    ],
+)
+def test_a_behaviour_says_whether_its_answer_waits(spec: str, waits: bool) -> None:
+    # the matrix runs a row that only waits beside the rows that work (harness/matrix.py)
+    assert parse_behaviour(spec).waits is waits
+
+
 def test_matrix_behaviours_cover_every_distinct_failure() -> None:
     kinds = [parse_behaviour(spec) for spec in MATRIX_BEHAVIOURS]
     assert len(set(MATRIX_BEHAVIOURS)) == len(MATRIX_BEHAVIOURS)

@@ -262,3 +262,43 @@ def test_concurrency_out_of_range_is_a_usage_error(pytester: pytest.Pytester, ga
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--hallsim-concurrency: 0; expected a number from 1 to 64*"])
+
+
+_NOTE_FINISHED = """
+import os
+from hallsim.harness import matrix
+
+_run_row = matrix._run_row
+
+def _noted(job, behaviour, *args, **kwargs):
+    done = _run_row(job, behaviour, *args, **kwargs)
+    with open(os.path.join(os.path.dirname(__file__), "finished.txt"), "a") as out:
+        out.write(behaviour + "\\n")
+    return done
+
+matrix._run_row = _noted
+"""
+
+
+def test_a_make_row_that_waits_sleeps_beside_the_rows_that_work(
+    pytester: pytest.Pytester, gates: Path
+) -> None:
+    # one place for the rows that work; gate_ignore's module waits 10 modelled seconds, 1 s at this scale:
+    # the two rows that wait (collected 13th and 14th) finish after every other row (matrix.sleeps)
+    pytester.makeconftest(_NOTE_FINISHED)
+    result = pytester.runpytest_subprocess(
+        "--hallsim-matrix",
+        "make/gate_ignore.blueprint.json",
+        "--hallsim-concurrency",
+        "1",
+        "--hallsim-time-scale",
+        "0.1",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+    )
+    assert result.parseoutcomes()["passed"] > 0
+    finished = (pytester.path / "finished.txt").read_text().splitlines()
+    assert len(finished) == ROWS
+    assert sorted(finished[-2:]) == ["slow:15", "timeout"]

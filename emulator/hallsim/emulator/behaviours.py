@@ -144,6 +144,12 @@ class Behaviour:
     def name(self) -> str:
         return f"http-{self.status}" if self.kind == "http" else self.kind
 
+    @property
+    def waits(self) -> bool:
+        """Whether the answer waits for modelled time (`slow`) or never comes (`timeout`): a client spends
+        that time asleep, not working."""
+        return self.kind in ("slow", "timeout")
+
     @cached_property
     def spec(self) -> str:
         """The canonical spec string: the short form when it says everything, else the JSON mapping form.

@@ -8,6 +8,7 @@ by what happened."""
 
 from __future__ import annotations
 
+import functools
 import queue
 import socket
 import threading
@@ -65,6 +66,8 @@ __all__ = [
     "run_matrices",
     "run_matrix",
     "short_behaviour",
+    "sleeps",
+    "start_order",
 ]
 
 if TYPE_CHECKING:
@@ -80,36 +83,50 @@ def matrix_behaviours() -> tuple[str, ...]:
 
 
 class EmulatorPool:
-    """A few running emulators handed out one per row, so rows can run side by side with clean journals."""
+    """A few running emulators handed out one per row, so rows can run side by side with clean journals.
+    `size` are started at once; a lease when all are in use starts one more (about a millisecond: they share
+    one event loop), which the pool keeps until it closes."""
 
     def __init__(self, size: int = 1) -> None:
-        from hallsim.emulator import HallEmulator
-
         self._all: list[HallEmulator] = []
+        self._free: queue.SimpleQueue[HallEmulator] = queue.SimpleQueue()
+        self._size = max(1, size)
+        self._grow = threading.Lock()
         try:
-            for _ in range(max(1, size)):
-                self._all.append(HallEmulator().start())
+            for _ in range(self._size):
+                self._free.put(self._start())
         except BaseException:
             self.close()  # the ones already started do not outlive a pool that failed to start
             raise
-        self._free: queue.SimpleQueue[HallEmulator] = queue.SimpleQueue()
-        for emulator in self._all:
-            self._free.put(emulator)
+
+    def _start(self) -> HallEmulator:
+        from hallsim.emulator import HallEmulator
+
+        emulator = HallEmulator().start()
+        with self._grow:
+            self._all.append(emulator)
+        return emulator
 
     @property
     def size(self) -> int:
-        return len(self._all)
+        """How many rows the pool was made for (rows run side by side, besides those that only wait)."""
+        return self._size
 
     @contextmanager
     def lease(self) -> Iterator[HallEmulator]:
-        emulator = self._free.get()
+        try:
+            emulator = self._free.get_nowait()
+        except queue.Empty:
+            emulator = self._start()
         try:
             yield emulator
         finally:
             self._free.put(emulator)
 
     def close(self) -> None:
-        for emulator in self._all:
+        with self._grow:
+            started, self._all = self._all, []
+        for emulator in started:
             emulator.stop()
 
     def __enter__(self) -> EmulatorPool:
@@ -203,12 +220,23 @@ def run_matrices(
                 ((index, name),) = keys
                 results = {keys[0]: _run_row(jobs[index], name, pool, dead_port, time_scale, on_row)}
             else:
-                with ThreadPoolExecutor(max_workers=pool.size) as executor:
+                # rows that only wait sleep beside the rows that work; the others in start_order
+                waiting = [key for key in keys if sleeps(jobs[key[0]], key[1])]
+                asleep = set(waiting)
+                working = sorted(
+                    (key for key in keys if key not in asleep),
+                    key=lambda key: start_order(jobs[key[0]], key[1]),
+                )
+                with (
+                    ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="row-wait") as sleepers,
+                    ThreadPoolExecutor(max_workers=pool.size, thread_name_prefix="row") as workers,
+                ):
                     futures = {
-                        (index, name): executor.submit(
-                            _run_row, jobs[index], name, pool, dead_port, time_scale, on_row
+                        key: executor.submit(
+                            _run_row, jobs[key[0]], key[1], pool, dead_port, time_scale, on_row
                         )
-                        for index, name in keys
+                        for executor, group in ((sleepers, waiting), (workers, working))
+                        for key in group
                     }
                     results = {key: future.result() for key, future in futures.items()}
     finally:
@@ -315,6 +343,34 @@ def _run_row(
         with _lock:
             on_row(job.workflow.path, row)
     return row, extra
+
+
+def sleeps(job: MatrixJob, behaviour: str) -> bool:
+    """Whether the row only waits, asleep on a Python thread: a Make row whose Hall hangs or answers late.
+    It runs on a thread of its own and never holds one of the `concurrency` places of the rows that work.
+    A Pipedream row waits inside a Node worker, and another worker costs about 0.2 s of CPU to start (more
+    than the wait it would save on a small machine, measured with benchmarks/compare.py): it keeps its
+    place."""
+    return job.workflow.platform == "make" and _waits(behaviour)
+
+
+def start_order(job: MatrixJob, behaviour: str) -> tuple[bool, bool]:
+    """The order rows that work start in: those that need no Node worker first (they run while the Node host
+    still starts its workers), then those that wait (the longest first), then the rest."""
+    return (job.workflow.platform != "make", not _waits(behaviour))
+
+
+@functools.cache
+def _waits(behaviour: str) -> bool:
+    """Whether a row of this behaviour spends its time waiting for the Hall (emulator behaviours.py)."""
+    from hallsim.emulator import ScriptError, parse_behaviour
+
+    if behaviour == UNREACHABLE:
+        return False
+    try:
+        return parse_behaviour(behaviour).waits
+    except ScriptError:
+        return False  # the row itself reports the bad behaviour
 
 
 def _hall_did(behaviour: str, requests: list[JournalEntry], dead_port: int) -> str:

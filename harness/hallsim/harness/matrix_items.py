@@ -13,14 +13,15 @@ scenarios and dot-files; a Pipedream GitHub-Sync folder's `workflow.yaml` stands
 naming the file and the field (pytest exits 2).
 
 Rows run ahead of their items (`RowsAhead`), `--hallsim-concurrency` of them side by side in each pytest
-process, so a row that waits (a timeout, a slow answer) holds a thread, not the process: without xdist, every
-selected row is started in item order when the first one runs; under xdist with `--dist loadgroup`, the
-workflows are dealt into `GROUPS_PER_WORKER` groups per worker (`deal_groups`; hallsim's own scheduler,
-`matrix_xdist.py`, sends each group to one worker) and a group's rows start together when its first item
-runs; with `loadfile` or `loadscope` (each workflow's rows go to one worker) a workflow's rows start
-together; with `--dist load` (rows of one workflow spread over workers) each item runs its own row when it
-runs. An item's reported duration is then the time it waited for its row; the row's own wall time is the
-JUnit property `row_wall_ms`."""
+process, so a row that waits (a timeout, a slow answer) holds a thread, not the process (a Make row that waits
+sleeps on a thread of its own, beside those `--hallsim-concurrency`: matrix.sleeps; a batch starts in
+matrix.start_order): without xdist, every selected row is started when the first one runs; under xdist with
+`--dist loadgroup`, the workflows are dealt into `GROUPS_PER_WORKER` groups per worker (`deal_groups`;
+hallsim's own scheduler, `matrix_xdist.py`, sends each group to one worker) and a group's rows start together
+when its first item runs; with `loadfile` or `loadscope` (each workflow's rows go to one worker) a workflow's
+rows start together; with `--dist load` (rows of one workflow spread over workers) each item runs its own row
+when it runs. An item's reported duration is then the time it waited for its row; the row's own wall time is
+the JUnit property `row_wall_ms`."""
 
 from __future__ import annotations
 
@@ -199,6 +200,7 @@ class RowsAhead:
         self.mode = _dist_mode(config)
         self._pool: EmulatorPool | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._sleepers: ThreadPoolExecutor | None = None
         self._futures: dict[str, Future[MatrixReport]] = {}
         self._lock = threading.Lock()
         self._groups: dict[str, str] | None = None  # --dist loadgroup: deal_groups over this session's items
@@ -210,10 +212,12 @@ class RowsAhead:
 
     def report(self, item: MatrixItem) -> MatrixReport:
         """The row's report: started now with the batch it belongs to unless it was started already."""
+        from hallsim.harness.matrix import start_order
+
         with self._lock:
             future = self._futures.get(item.nodeid)
             if future is None:
-                for each in self._batch(item):
+                for each in sorted(self._batch(item), key=lambda each: start_order(each.job, each.behaviour)):
                     self._futures[each.nodeid] = self._submit(each)
                 future = self._futures[item.nodeid]
         return future.result()
@@ -243,14 +247,17 @@ class RowsAhead:
         return self._groups
 
     def _submit(self, item: MatrixItem) -> Future[MatrixReport]:
-        from hallsim.harness.matrix import EmulatorPool, run_matrices
+        from hallsim.harness.matrix import EmulatorPool, run_matrices, sleeps
         from hallsim.harness.record import DEFAULT_TIME_SCALE
 
-        if self._pool is None or self._executor is None:
+        if self._pool is None or self._executor is None or self._sleepers is None:
             self._pool = EmulatorPool(self.concurrency)
             self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hallsim-matrix-row")
+            # rows that only wait, beside those that work (matrix.sleeps)
+            self._sleepers = ThreadPoolExecutor(self.concurrency, thread_name_prefix="hallsim-matrix-wait")
         scale = self._config.getoption("--hallsim-time-scale")
         pool = self._pool
+        executor = self._sleepers if sleeps(item.job, item.behaviour) else self._executor
 
         def run() -> MatrixReport:
             (report,) = run_matrices(
@@ -261,12 +268,13 @@ class RowsAhead:
             )
             return report
 
-        return self._executor.submit(run)
+        return executor.submit(run)
 
     def close(self) -> None:
         """Rows not started yet are dropped (pytest stopped early: -x, Ctrl-C); running ones finish."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        for executor in (self._executor, self._sleepers):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
         if self._pool is not None:
             self._pool.close()
 

@@ -83,7 +83,11 @@ Exit status (the worst verdict among those --fail-on names decides):
     "--time-scale", type=click.FloatRange(min=1e-4, max=1.0), default=None, help="Modelled-time scale."
 )
 @click.option(
-    "--concurrency", type=click.IntRange(1, 32), default=4, show_default=True, help="Rows run at once."
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Rows that work at once (a Make row that only waits for the Hall sleeps beside them).",
 )
 @click.option(
     "--fail-on",
