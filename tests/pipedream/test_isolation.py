@@ -199,6 +199,40 @@ def test_hostile_steps_get_a_clear_verdict_and_the_next_run_still_works(
     assert run_workflow(fine).step("fine").exports == {"ok": True}
 
 
+# A run that times out while its request to the Hall hangs: the request fails once the run's connections are
+# dropped, and the step's code after it runs then. The worker is kept when that code leaves nothing behind.
+AFTER_A_HUNG_REQUEST = {
+    "nothing": ("", 1),
+    "a_global": ("globalThis.leaked = 1;", None),
+    "a_timer": ("setTimeout(() => { globalThis.leaked = 1; }, 1000);", None),
+    "a_retry_loop": ("for (;;) { try { await fetch(url, ask); } catch {} }", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFTER_A_HUNG_REQUEST))
+def test_a_run_timed_out_on_a_hung_request_keeps_its_worker_only_if_clean(
+    write_workflow, run_workflow, name: str
+) -> None:
+    after, reused = AFTER_A_HUNG_REQUEST[name]
+    hang = body(
+        "const url = process.env.PYHALL_HALL_URL + '/api/route';\n"
+        "const ask = { method: 'POST',\n"
+        "  headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' },\n"
+        "  body: JSON.stringify({ capability_id: 'cap.data.write.v1', worker_id: 'wrk_x', env: 'dev' }) };\n"
+        "try { await fetch(url, ask); } catch {}\n" + after
+    )
+    look = body("$.export('leaked', globalThis.leaked ?? null);")
+    fine = write_workflow(code_step("fine", look), name="f.yaml")
+    first = run_workflow(fine).worker["runs"]
+    timed_out = run_workflow(write_workflow(code_step("hang", hang), name="h.yaml"), "timeout", timeout_s=2)
+    assert timed_out.outcome == "timed_out"
+    assert timed_out.step("hang").status == "timeout"
+    next_run = run_workflow(fine)
+    assert next_run.step("fine").exports == {"leaked": None}
+    # kept: the same worker's next run; retired: a fresh worker
+    assert next_run.worker["runs"] == (first + 2 if reused else 1)
+
+
 def test_a_busy_loop_says_the_step_blocked_the_event_loop(write_workflow, run_workflow) -> None:
     run = run_workflow(write_workflow(code_step("spin", body("for (;;) {}"))), timeout_s=2)
     assert "event loop" in run.step("spin").error["message"]

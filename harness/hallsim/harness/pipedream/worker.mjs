@@ -10,8 +10,8 @@ import {
   setRunTag,
   snapshotProcess,
 } from "./processes.mjs";
-import { installScaledTimers, real } from "./clock.mjs";
-import { dropConnections, installEgressGuards, stopRecording } from "./egress.mjs";
+import { cancelPendingTimers, installScaledTimers, real } from "./clock.mjs";
+import { dropConnections, inflightRequests, installEgressGuards, stopRecording } from "./egress.mjs";
 import { installStepCapture, lingeringWork, runWorkflow, takeStrayErrors } from "./runtime.mjs";
 import { JournalWriter } from "./journal.mjs";
 import { realmChanges, snapshotRealm } from "./state.mjs";
@@ -73,6 +73,22 @@ function captureStdio() {
       return true;
     };
   }
+}
+
+// A run that timed out while a request was pending (a Hall that hangs) leaves that request to fail once its
+// connection is dropped, and the step's code after it (a catch) to run then: wait for both, so the checks
+// below see what that code did and the worker is kept when it left nothing behind. Bounded: code that keeps
+// asking (a retry loop; every connection is refused between runs) stays in flight and retires the worker.
+const DRAIN_MS = 50;
+
+async function drainRequests() {
+  const deadline = performance.now() + DRAIN_MS;
+  while (inflightRequests() > 0 && performance.now() < deadline) {
+    await new Promise((resolve) => real.setTimeout(resolve, 1));
+  }
+  // what the step's code does once its request failed: a promise chain, run before the checks
+  await new Promise((resolve) => real.setImmediate(resolve));
+  dropConnections();
 }
 
 let baseline;
@@ -145,8 +161,11 @@ parentPort.on("message", async (message) => {
   await new Promise((resolve) => real.setImmediate(resolve));
   stopRecording();
   const reasons = [];
-  const inflight = dropConnections();
+  if (dropConnections()) await drainRequests();
+  const inflight = inflightRequests();
   if (inflight) reasons.push(`${inflight} HTTP request(s) still in flight`);
+  const timers = cancelPendingTimers();
+  if (timers) reasons.push(`${timers} timer(s) set after the run ended`);
   const stray = takeStrayErrors();
   if (stray) reasons.push(`${stray} error(s) thrown after their step finished`);
   const lingering = lingeringWork();
