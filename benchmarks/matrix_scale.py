@@ -6,6 +6,8 @@ Copies the six documented fixtures (fixtures/pipedream and fixtures/make, with t
   each worker runs a gate's rows side by side; one test per workflow x behaviour, 22 per gate);
 - `hallsim matrix DIR/* --concurrency C --json` (one process, rows side by side on C emulators).
 For each it prints wall time, CPU time of the process tree, CPU per row, and the ratio to the target.
+Reference, in the same run: as many empty tests as there are rows, with the same pytest and xdist options
+(`pytest-floor`), which is what pytest and xdist alone cost for that many items on this machine.
 Target (issue "Speed"): 200 workflows (4,400 rows) <= 15 s on 2 cores.
 
     .venv/bin/python benchmarks/matrix_scale.py [--workflows 200] [--workers 2] [--concurrency 8]
@@ -55,8 +57,10 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
 
 
 def report(label: str, wall: float, cpu: float, rows: int) -> None:
+    floor = label.startswith("pytest-floor")  # a reference, not held to the target
+    target = " " * 26 if floor else f"= {wall / TARGET_S:4.2f}x the 15 s target"
     print(
-        f"{label:<44} {wall:6.1f} s wall = {wall / TARGET_S:4.2f}x the 15 s target   CPU {cpu:6.1f} s = "
+        f"{label:<44} {wall:6.1f} s wall {target}   CPU {cpu:6.1f} s = "
         f"{cpu / max(rows, 1) * 1000:5.1f} ms per row ({rows} rows, {rows / wall:,.0f} rows/s)"
     )
 
@@ -77,30 +81,29 @@ def main() -> None:
             f"{len(gates)} workflows ({rows} rows) on {os.cpu_count()} cores, "
             f"load average {os.getloadavg()[0]:.1f}"
         )
+        pytest = [sys.executable, "-m", "pytest", "-n", args.workers, "--dist", "loadgroup", "-q"]
+        pytest += ["-p", "no:cacheprovider"]
         wall, cpu, out = timed(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "--hallsim-matrix",
-                str(folder),
-                "-n",
-                args.workers,
-                "--dist",
-                "loadgroup",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "--hallsim-fail-on",
-                "none",
-                "--rootdir",
-                str(folder),
-            ],
+            [*pytest, "--hallsim-matrix", str(folder), "--hallsim-fail-on", "none", "--rootdir", str(folder)],
             folder,
         )
         summary = re.findall(r"(\d+) (passed|failed|error)", out)
         print(f"  pytest: {', '.join(f'{n} {what}' for n, what in summary) or out[-400:]}")
         report(f"pytest --hallsim-matrix -n {args.workers} --dist loadgroup", wall, cpu, rows)
+        floor = folder / "floor"
+        floor.mkdir()
+        (floor / "test_floor.py").write_text(
+            "import pytest\n\n\n"
+            f"@pytest.mark.parametrize('row', range({rows}))\ndef test_row(row):\n    pass\n",
+            encoding="utf-8",
+        )
+        floor_wall, floor_cpu, _ = timed([*pytest, "--rootdir", str(floor), str(floor)], floor)
+        report(f"pytest-floor: {rows} empty tests, same options", floor_wall, floor_cpu, rows)
+        print(
+            f"  the matrix under pytest = {wall / floor_wall:.1f}x the wall and {cpu / floor_cpu:.1f}x the "
+            f"CPU of pytest and xdist alone; beyond them: {(cpu - floor_cpu) / rows * 1000:.1f} ms of CPU "
+            "per row"
+        )
         if not args.skip_cli:
             wall, cpu, _ = timed(
                 [
