@@ -527,8 +527,10 @@ def test_data_pushed_into_process_argv_retires_the_worker(write_workflow, run_wo
         "const b = new ArrayBuffer(400 * 1024 * 1024); new Uint8Array(b).fill(1);\n"
         "await new Promise((r) => setTimeout(r, 5000));",
         "const kept = []; for (;;) { kept.push(new Array(1e6).fill(kept.length)); await null; }",
+        # outside the heap, in one synchronous loop: only the host's watch on the process sees it (host.mjs)
+        "const kept = []; for (;;) kept.push(Buffer.alloc(16 * 1024 * 1024, 1));",
     ],
-    ids=["array_buffer", "heap"],
+    ids=["array_buffer", "heap", "buffers_in_a_synchronous_loop"],
 )
 def test_a_run_that_uses_more_memory_than_allowed_gets_a_clear_verdict(
     write_workflow, run_workflow, allocate
@@ -594,5 +596,36 @@ def test_runs_at_once_each_get_a_worker_of_their_own(tmp_path: Path, write_workf
     path = write_workflow(code_step("meet", source))
     with ThreadPoolExecutor(4) as pool:
         runs = list(pool.map(lambda _: run_workflow(path, timeout_s=60, time_scale=1), range(4)))
-    assert [run.outcome for run in runs] == ["completed"] * 4
+    assert [run.outcome for run in runs] == ["completed"] * 4, [
+        (r.outcome, r.step("meet").error, r.worker) for r in runs
+    ]
     assert len({run.step("meet").exports["thread"] for run in runs}) == 4
+
+
+def test_workers_that_ran_side_by_side_are_kept_for_the_next_rows(
+    tmp_path: Path, write_workflow, run_workflow
+) -> None:
+    # more runs at once than the host keeps idle by default (4): when they all come back, none is ended, so
+    # the next runs as many at once take those workers instead of new ones (host.mjs peakRuns)
+    from concurrent.futures import ThreadPoolExecutor
+
+    at_once = 6
+    rounds = []
+    for round_ in range(2):
+        meeting = tmp_path / f"meeting{round_}"
+        meeting.mkdir()
+        source = "import { threadId } from 'node:worker_threads';\nimport fs from 'node:fs';\n" + body(
+            f"const here = {json.dumps(str(meeting))};\n"
+            "fs.writeFileSync(`${here}/${threadId}`, '');\n"
+            f"while (fs.readdirSync(here).length < {at_once}) "
+            "await new Promise((resolve) => setTimeout(resolve, 20));\n"
+            "$.export('thread', threadId);"
+        )
+        path = write_workflow(code_step("meet", source), name=f"meet{round_}.yaml")
+        with ThreadPoolExecutor(at_once) as pool:
+            runs = list(pool.map(lambda p: run_workflow(p, timeout_s=60, time_scale=1), [path] * at_once))
+        assert [run.outcome for run in runs] == ["completed"] * at_once
+        rounds.append(runs)
+    assert len({run.step("meet").exports["thread"] for run in rounds[0]}) == at_once
+    # a worker's first run is its `runs` 1: the second round got none that had not run before
+    assert sorted(run.worker["runs"] >= 2 for run in rounds[1]) == [True] * at_once

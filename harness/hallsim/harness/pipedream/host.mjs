@@ -28,6 +28,11 @@ let spares = SPARES;
 // start one at a time, on a core the command's Python, still loading, leaves free
 let prewarm = 0;
 const MAX_IDLE = 4;
+// the most runs that have been in progress at once: that many workers (and the spare) stay when they all
+// come back idle, beyond MAX_IDLE, so a matrix with more rows side by side does not end a clean worker each
+// time they do and start another for its next rows (about 0.15 s of CPU each); the memory they hold was
+// held already at that moment
+let peakRuns = 0;
 const GRACE_MS = 250; // after the execution timeout, how long a worker may stay silent before it is ended
 const SETTLE_MS = 1000; // after its answer, how long a worker may take to say whether it stayed clean
 
@@ -183,7 +188,7 @@ function release(handle) {
   if (!handle.alive) return;
   const waiter = waiting.shift();
   if (waiter) waiter[0](handle);
-  else if (idle.length < MAX_IDLE) idle.push(handle);
+  else if (idle.length < Math.max(MAX_IDLE, peakRuns + spares)) idle.push(handle);
   else handle.retire();
 }
 
@@ -246,7 +251,11 @@ async function run(id, spec) {
   handle.runs += 1;
   const runTag = `${hello.tag}.${handle.threadId}.${handle.runs}.`; // as worker.mjs names this run
   const record = new RunRecord(spec);
+  // the process's size with no run in progress: its idle workers, and memory an earlier run freed that the
+  // allocator has not given back yet, are not this run's
+  if (active.size === 0) rssBase = process.memoryUsage.rss();
   active.add(record);
+  peakRuns = Math.max(peakRuns, active.size);
   const workerInfo = { runs: handle.runs, retired: null };
   let answered = false;
   let ended = false; // the worker reported the run's end itself (so its mark on fd 1 follows)
@@ -380,7 +389,8 @@ async function run(id, spec) {
 // --- memory of the whole process ----------------------------------------------------------------------------
 
 // A step that allocates in a synchronous loop never lets its worker's own check run (worker.mjs): the host
-// watches the resident size of the process and ends the runs in progress when it passes what they may use.
+// watches the resident size of the process and ends the runs in progress when it passes what they may use
+// beyond its size when none was in progress.
 let rssBase = 0;
 function watchRss() {
   if (active.size === 0 || shuttingDown) return;
