@@ -9,13 +9,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from hallsim.harness._errors import HarnessError
 from hallsim.harness.node import NodeBinary, find_node
-from hallsim.harness.pipedream import NodeHost, host_for
+from hallsim.harness.pipedream import NodeHost, PipedreamRun, host_for
 
 from .conftest import ROOT, body, code_step
 
@@ -581,21 +582,24 @@ def test_a_host_that_dies_during_a_run_is_that_run_s_error_not_retried(
     assert len(hall.journal_since(seq)) == 1  # the Hall was called once: the run was not sent again
 
 
-def test_runs_at_once_each_get_a_worker_of_their_own(tmp_path: Path, write_workflow, run_workflow) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    # each run waits until all four have started: runs served one after another would never get there
-    meeting = tmp_path / "meeting"
+def meet_at_once(meeting: Path, count: int, write_workflow, run_workflow) -> list[PipedreamRun]:
+    """`count` runs at once of a step that waits until all `count` have started, each exporting its thread."""
     meeting.mkdir()
     source = "import { threadId } from 'node:worker_threads';\nimport fs from 'node:fs';\n" + body(
         f"const here = {json.dumps(str(meeting))};\n"
         "fs.writeFileSync(`${here}/${threadId}`, '');\n"
-        "while (fs.readdirSync(here).length < 4) await new Promise((resolve) => setTimeout(resolve, 20));\n"
+        f"while (fs.readdirSync(here).length < {count}) "
+        "await new Promise((resolve) => setTimeout(resolve, 20));\n"
         "$.export('thread', threadId);"
     )
-    path = write_workflow(code_step("meet", source))
-    with ThreadPoolExecutor(4) as pool:
-        runs = list(pool.map(lambda _: run_workflow(path, timeout_s=60, time_scale=1), range(4)))
+    path = write_workflow(code_step("meet", source), name=f"{meeting.name}.yaml")
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda p: run_workflow(p, timeout_s=60, time_scale=1), [path] * count))
+
+
+def test_runs_at_once_each_get_a_worker_of_their_own(tmp_path: Path, write_workflow, run_workflow) -> None:
+    # each run waits until all four have started: runs served one after another would never get there
+    runs = meet_at_once(tmp_path / "meeting", 4, write_workflow, run_workflow)
     assert [run.outcome for run in runs] == ["completed"] * 4, [
         (r.outcome, r.step("meet").error, r.worker) for r in runs
     ]
@@ -607,25 +611,12 @@ def test_workers_that_ran_side_by_side_are_kept_for_the_next_rows(
 ) -> None:
     # more runs at once than the host keeps idle by default (4): when they all come back, none is ended, so
     # the next runs as many at once take those workers instead of new ones (host.mjs peakRuns)
-    from concurrent.futures import ThreadPoolExecutor
-
     at_once = 6
     rounds = []
     for round_ in range(2):
-        meeting = tmp_path / f"meeting{round_}"
-        meeting.mkdir()
-        source = "import { threadId } from 'node:worker_threads';\nimport fs from 'node:fs';\n" + body(
-            f"const here = {json.dumps(str(meeting))};\n"
-            "fs.writeFileSync(`${here}/${threadId}`, '');\n"
-            f"while (fs.readdirSync(here).length < {at_once}) "
-            "await new Promise((resolve) => setTimeout(resolve, 20));\n"
-            "$.export('thread', threadId);"
-        )
-        path = write_workflow(code_step("meet", source), name=f"meet{round_}.yaml")
-        with ThreadPoolExecutor(at_once) as pool:
-            runs = list(pool.map(lambda p: run_workflow(p, timeout_s=60, time_scale=1), [path] * at_once))
+        runs = meet_at_once(tmp_path / f"meeting{round_}", at_once, write_workflow, run_workflow)
         assert [run.outcome for run in runs] == ["completed"] * at_once
         rounds.append(runs)
     assert len({run.step("meet").exports["thread"] for run in rounds[0]}) == at_once
     # a worker's first run is its `runs` 1: the second round got none that had not run before
-    assert sorted(run.worker["runs"] >= 2 for run in rounds[1]) == [True] * at_once
+    assert [run.worker["runs"] >= 2 for run in rounds[1]] == [True] * at_once

@@ -391,7 +391,7 @@ async function run(id, spec) {
 // A step that allocates in a synchronous loop never lets its worker's own check run (worker.mjs): the host
 // watches the resident size of the process and ends the runs in progress when it passes what they may use
 // beyond its size when none was in progress.
-let rssBase = 0;
+let rssBase = 0; // set by run() when it starts one with none in progress
 function watchRss() {
   if (active.size === 0 || shuttingDown) return;
   const rss = process.memoryUsage.rss();
@@ -504,7 +504,6 @@ function begin(first) {
   });
   output.on("error", () => {});
   // the first worker starts now, while the channel connects (a worker takes far longer than the handshake)
-  rssBase = process.memoryUsage.rss();
   topUp();
   channel = net.connect(hello.channel);
   channel.on("connect", () => {
